@@ -1,0 +1,1 @@
+"""TFDS builders of the eight benchmark datasets and the embedded demo (``affect_tf.datasets``)."""

@@ -261,7 +261,10 @@ class DataConfig:
         fold: which cross-validation fold is the test part (small sets; 0-based).
         num_folds: folds of the cross-validation (paper: 5).
         split_seed: seed of the protocol splits (DECISIONS.md: a fixed documented constant).
-        validation_fraction: share of the training part held out for the SVM and hyperparameters.
+        validation_fraction: share of the training part held out for validation (the SVM and
+            hyperparameters). The default 5/85 with ``test_fraction`` 0.15 gives the paper's
+            80 / 5 / 15 holdout.
+        test_fraction: test share of the holdout protocol (FI, Flickr, the demo; paper: 15 %).
         max_examples: use at most this many examples of each split (0: all; for smoke runs only).
     """
 
@@ -271,7 +274,8 @@ class DataConfig:
     fold: int = 0
     num_folds: int = 5
     split_seed: int = 20180101
-    validation_fraction: float = 0.0625
+    validation_fraction: float = 0.05 / 0.85
+    test_fraction: float = 0.15
     max_examples: int = 0
 
     def validate(self) -> None:
@@ -286,17 +290,30 @@ class DataConfig:
             raise ConfigError(
                 "validation_fraction must lie in (0, 0.5). "
                 f"Received: validation_fraction={self.validation_fraction}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(
+                f"test_fraction must lie in (0, 1). Received: test_fraction={self.test_fraction}")
         _check_positive("max_examples", self.max_examples, allow_zero=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """A whole run: data, proposals, model, training, regions, fusion, and where outputs go."""
+    """A whole run: data, proposals, model, training, regions, fusion, and where outputs go.
+
+    Attributes:
+        workdir: every output of the run goes below this directory.
+        mode: which stage(s) to run; ``all`` chains prepare, proposals, train, evaluate, report.
+        eval_batch_size: images per evaluation batch (each brings m region crops).
+        num_workers: parallel worker processes of the proposal stage.
+        ten_crop: whole-image test on 10 crops (4 corners + centre, mirrored; authors' code)
+            instead of the centre crop.
+    """
 
     workdir: str = "runs/default"
     mode: str = "all"
     eval_batch_size: int = 32
     num_workers: int = 1
+    ten_crop: bool = False
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     proposals: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)

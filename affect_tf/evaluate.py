@@ -1,0 +1,177 @@
+"""Evaluation: whole-image and region predictions, every fusion, metrics (Section 4).
+
+The CNN scores every candidate region of an image once; ranking by AR, Obj or Senti (the paper's
+ablation) and the three fusions are then cheap, so one pass yields every row of Table 2/3 that the
+run's settings define. The concatenation SVM is trained on validation predictions, which the CNN
+never trained on (DECISIONS.md), and tested on the test split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Callable, Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from affect_tf import data as data_lib
+from affect_tf import fusion as fusion_lib
+from affect_tf import metrics as metrics_lib
+from affect_tf import regions as regions_lib
+from affect_tf.config import Config, FusionConfig, RegionConfig
+
+SELECTIONS = ("ar", "obj", "senti")
+FUSIONS = ("max", "sum", "concat")
+
+
+def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
+    """A ``tf.function`` batch -> whole-image and candidate predictions.
+
+    The batch holds ``image`` [B, R, R, 3] (RGB 0-255, R = resize_size), ``boxes`` [B, m, 4]
+    normalized [y1, x1, y2, x2], ``objectness`` [B, m], ``num_valid`` [B]. Regions are cropped
+    from the R x R image, the whole-image view is its centre crop (or 10 crops averaged).
+    """
+    image_size = config.model.image_size
+    region_config = config.regions
+
+    @tf.function(reduce_retracing=True)
+    def predict(batch):
+        images = batch["image"]
+        if config.ten_crop:
+            crops = data_lib.ten_crops(images, image_size)  # [10, B, S, S, 3]
+            flat = tf.reshape(crops, [-1, image_size, image_size, 3])
+            probs = tf.nn.softmax(classifier(flat, training=False), axis=-1)
+            global_probs = tf.reduce_mean(tf.reshape(probs, [10, -1, 2]), axis=0)
+        else:
+            global_probs = tf.nn.softmax(
+                classifier(data_lib.center_crop(images, image_size), training=False), axis=-1)
+        outputs = regions_lib.discover_regions(
+            classifier, images, batch["boxes"], batch["objectness"], batch["num_valid"],
+            global_probs, config=region_config, crop_size=image_size,
+            context_pixels=config.model.region_context)
+        return {"global_probs": global_probs, "candidate_probs": outputs["candidate_probs"]}
+
+    return predict
+
+
+def collect_predictions(
+        predict_fn: Callable[[dict], dict], batches: Iterable[dict], *, extra_keys=(),
+        total: int | None = None, log=logging.info,
+) -> dict[str, np.ndarray]:
+    """Runs ``predict_fn`` over batches and stacks the per-image results.
+
+    Returns:
+        ``label`` [N], ``filename`` [N], ``global_probs`` [N, 2], ``candidate_probs`` [N, m, 2],
+        ``boxes`` [N, m, 4], ``objectness`` [N, m], ``num_valid`` [N], plus ``extra_keys``.
+    """
+    keep = ("label", "filename", "boxes", "objectness", "num_valid") + tuple(extra_keys)
+    parts: dict[str, list] = {}
+    done, start, last_log = 0, time.perf_counter(), time.perf_counter()
+    for batch in batches:
+        outputs = predict_fn({k: batch[k] for k in ("image", "boxes", "objectness", "num_valid")})
+        for key in keep:
+            parts.setdefault(key, []).append(np.asarray(batch[key]))
+        for key, value in outputs.items():
+            parts.setdefault(key, []).append(value.numpy())
+        done += int(batch["label"].shape[0])
+        if time.perf_counter() - last_log > 10 or (total and done >= total):
+            rate = done / (time.perf_counter() - start)
+            eta = f" ETA {(total - done) / rate:.0f}s" if total else ""
+            log(f"evaluated {done}{'/' + str(total) if total else ''} images, {rate:.1f}/s{eta}")
+            last_log = time.perf_counter()
+    if not parts:
+        raise ValueError("No examples to evaluate: the split is empty. Received: 0 batches")
+    arrays = {key: np.concatenate(values) for key, values in parts.items()}
+    arrays["filename"] = arrays["filename"].astype(str)
+    return arrays
+
+
+def select(predictions: dict[str, np.ndarray], region_config: RegionConfig, selection: str) -> dict:
+    """Top-K regions of every image by ``selection`` (``ar``, ``obj`` or ``senti``).
+
+    Returns:
+        The dict of :func:`affect_tf.regions.select_regions` as numpy arrays: ``region_probs``
+        [N, K, 2], ``region_boxes`` [N, K, 4], ``region_valid`` [N, K], ``region_indices`` [N, K].
+    """
+    chosen = dataclasses.replace(region_config, selection=selection)
+    outputs = regions_lib.select_regions(
+        tf.constant(predictions["candidate_probs"]), tf.constant(predictions["objectness"]),
+        tf.constant(predictions["num_valid"]), tf.constant(predictions["boxes"]),
+        tf.constant(predictions["global_probs"]), config=chosen)
+    return {key: value.numpy() for key, value in outputs.items()}
+
+
+def fuse(fusion: str, global_probs, selected: dict, fusion_config: FusionConfig, svm=None) -> np.ndarray:
+    """Class predictions [N] of one fusion (Eqs. 6-8); ``svm`` is a fitted SVMFusion for concat."""
+    if fusion == "max":
+        fused = fusion_lib.max_pooling(global_probs, selected["region_probs"])
+    elif fusion == "sum":
+        fused = fusion_lib.sum_pooling(
+            global_probs, selected["region_probs"], fusion_config.beta, selected["region_valid"])
+    elif fusion == "concat":
+        features = fusion_lib.concat_features(global_probs, selected["region_probs"])
+        return np.asarray(svm.predict(np.asarray(features)))
+    else:
+        raise ValueError(f"fusion must be one of {FUSIONS}. Received: fusion={fusion!r}")
+    return np.argmax(np.asarray(fused), axis=-1)
+
+
+def fit_svm(validation: dict, selected: dict, fusion_config: FusionConfig, seed: int):
+    """Trains the concatenation SVM (Eq. 8) on validation-split predictions."""
+    features = np.asarray(fusion_lib.concat_features(
+        validation["global_probs"], selected["region_probs"]))
+    return fusion_lib.SVMFusion(
+        kernel=fusion_config.svm_kernel, c=fusion_config.svm_c, seed=seed).fit(
+            features, validation["label"])
+
+
+def evaluate_all(validation: dict, test: dict, config: Config) -> tuple[dict, dict]:
+    """Metrics of the global model and of every selection x fusion on the test predictions.
+
+    Args:
+        validation: predictions of the validation split (trains the SVMs).
+        test: predictions of the test split.
+        config: regions and fusion settings.
+
+    Returns:
+        (metrics by row name — ``global``, ``ar+concat``, ``obj+max``, ... —, the fitted SVM of
+        each selection by name).
+    """
+    results = {"global": metrics_lib.classification_metrics(
+        test["label"], np.argmax(test["global_probs"], axis=-1))}
+    svms = {}
+    for selection in SELECTIONS:
+        selected_test = select(test, config.regions, selection)
+        selected_validation = select(validation, config.regions, selection)
+        svms[selection] = fit_svm(validation, selected_validation, config.fusion, config.train.seed)
+        for fusion in FUSIONS:
+            predictions = fuse(fusion, test["global_probs"], selected_test, config.fusion,
+                               svm=svms[selection])
+            results[f"{selection}+{fusion}"] = metrics_lib.classification_metrics(
+                test["label"], predictions)
+    return results, svms
+
+
+def region_hit_rates(test: dict, region_config: RegionConfig, key: str = "object_box",
+                     threshold: float = 0.5) -> dict[str, float]:
+    """How often the top-1 region by AR, Obj and Senti overlaps a ground-truth box (IoU >= t).
+
+    Args:
+        test: predictions holding ``key`` [N, 4], a normalized [y1, x1, y2, x2] box per image.
+
+    Returns:
+        ``{selection: share of images}``, plus ``best_candidate``: the share of images where any
+        candidate reaches the threshold (the ceiling of every ranking).
+    """
+    truth = test[key]
+    rates = {}
+    for selection in SELECTIONS:
+        selected = select(test, region_config, selection)
+        iou = metrics_lib.box_iou(selected["region_boxes"][:, 0], truth)
+        rates[selection] = float(np.mean((iou >= threshold) & selected["region_valid"][:, 0]))
+    valid = np.arange(test["boxes"].shape[1])[None, :] < test["num_valid"][:, None]
+    any_iou = metrics_lib.box_iou(test["boxes"], truth[:, None, :])
+    rates["best_candidate"] = float(np.mean(((any_iou >= threshold) & valid).any(axis=1)))
+    return rates

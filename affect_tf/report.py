@@ -1,0 +1,147 @@
+"""The markdown report of an evaluation, beside the paper's numbers where they exist."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from affect_tf.config import Config
+
+# Binary accuracy (%) reported by the paper (Tables 2 and 3), by dataset and row.
+PAPER_ACCURACY = {
+    "fi": {"fine-tuned VGG16": 83.05, "ar+concat (K=1)": 84.83, "ar+sum (K=1)": 84.50,
+           "ar+max (K=1)": 84.21, "obj+concat (K=1)": 83.85, "senti+concat (K=1)": 84.07,
+           "ar+concat (K=8)": 86.35},
+    "flickr_vso": {"fine-tuned VGG16": 70.12, "ar+concat (K=1)": 70.51, "ar+sum (K=1)": 70.46,
+                   "ar+max (K=1)": 70.49, "obj+concat (K=1)": 70.05, "senti+concat (K=1)": 70.10,
+                   "ar+concat (K=8)": 71.13},
+}
+_TABLE3 = {  # fine-tuned VGG16, AR+concat K=1, AR+sum K=1, AR+max K=1, AR+concat K=8
+    "iapsa": (89.37, 89.39, 90.32, 89.04, 92.39),
+    "abstract_paintings": (72.48, 74.71, 73.72, 73.92, 76.03),
+    "artphoto": (70.09, 73.76, 73.63, 73.32, 74.80),
+    "twitter1/five_agree": (84.35, 86.10, 86.39, 86.19, 88.65),
+    "twitter1/four_agree": (82.26, 83.25, 83.41, 83.11, 85.10),
+    "twitter1/three_agree": (76.75, 77.97, 77.57, 77.67, 81.06),
+    "twitter2": (76.99, 78.89, 78.32, 78.52, 80.48),
+    "emotion_roi": (77.02, 78.52, 78.43, 78.32, 81.26),
+}
+for _name, _values in _TABLE3.items():
+    PAPER_ACCURACY[_name] = dict(zip(
+        ("fine-tuned VGG16", "ar+concat (K=1)", "ar+sum (K=1)", "ar+max (K=1)", "ar+concat (K=8)"),
+        _values))
+
+ROW_ORDER = ("global", "ar+concat", "ar+sum", "ar+max", "obj+concat", "obj+sum", "obj+max",
+             "senti+concat", "senti+sum", "senti+max")
+
+
+def _paper_value(dataset: str, row: str, top_k: int) -> str:
+    table = PAPER_ACCURACY.get(dataset) or PAPER_ACCURACY.get(dataset.split("/")[0]) or {}
+    key = "fine-tuned VGG16" if row == "global" else f"{row} (K={top_k})"
+    value = table.get(key)
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def _percent(value: float) -> str:
+    return "-" if value is None or np.isnan(value) else f"{100 * value:.2f}"
+
+
+def results_table(metrics: dict) -> list[str]:
+    """Markdown rows: every evaluated row with accuracy, balanced accuracy, per-class recall."""
+    dataset, top_k, results = metrics["dataset"], metrics["top_k"], metrics["results"]
+    lines = [
+        "| method | accuracy | balanced accuracy | recall negative | recall positive | paper |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in ROW_ORDER:
+        if row not in results:
+            continue
+        r = results[row]
+        name = "whole image (fine-tuned VGG16)" if row == "global" else f"{row} (K={top_k})"
+        marker = " **(reported)**" if row == metrics.get("reported") else ""
+        lines.append(
+            f"| {name}{marker} | {_percent(r['accuracy'])} | {_percent(r['balanced_accuracy'])} | "
+            f"{_percent(r['recall_negative'])} | {_percent(r['recall_positive'])} | "
+            f"{_paper_value(dataset, row, top_k)} |")
+    return lines
+
+
+def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path, config: Config, count: int = 8):
+    """Top-1 region by AR, Obj and Senti on test images (half positive, half negative)."""
+    from affect_tf import data as data_lib  # noqa: PLC0415
+    from affect_tf import evaluate as evaluate_lib  # noqa: PLC0415
+    from affect_tf import visualize  # noqa: PLC0415
+
+    with np.load(eval_dir / "predictions_test.npz") as stored:
+        test = dict(stored)
+    labels = test["label"]
+    chosen = np.concatenate([np.flatnonzero(labels == 1)[: count // 2],
+                             np.flatnonzero(labels == 0)[: count - count // 2]])
+    if chosen.size == 0:
+        return None
+    names = [str(test["filename"][i]) for i in chosen]
+    builder = data_lib.get_builder(config.data)
+    images = {}
+    for example in data_lib.examples(builder, names).as_numpy_iterator():
+        images[example[data_lib.FILENAME_KEY].decode()] = data_lib.decode_image(
+            example["image"]).numpy()
+    boxes = {}
+    for selection in evaluate_lib.SELECTIONS:
+        selected = evaluate_lib.select(test, config.regions, selection)
+        boxes[selection] = selected["region_boxes"][chosen, 0]
+    if "object_box" in test:
+        boxes["truth"] = test["object_box"][chosen]
+    probs = test["global_probs"][chosen]
+    titles = [f"{visualize.LABEL_NAMES[int(labels[i])]} (whole image p+ = {p[1]:.2f})"
+              for i, p in zip(chosen, probs)]
+    return visualize.draw_top_regions(
+        [images[n] for n in names], boxes, labels[chosen], titles,
+        workdir / "figures" / "top_regions.png")
+
+
+def write_report(workdir, eval_dir, config: Config) -> pathlib.Path:
+    """Writes ``<workdir>/report.md`` (and its figure) from an evaluation directory."""
+    workdir, eval_dir = pathlib.Path(workdir), pathlib.Path(eval_dir)
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    counts = metrics["counts"]
+    lines = [
+        f"# affect_tf report: {metrics['dataset']}",
+        "",
+        f"Protocol: {metrics['protocol']}. Images: {counts['train']} train, "
+        f"{counts['validation']} validation (trains the SVM), {counts['test']} test.",
+        f"Weights: {config.model.weights}, head {config.model.resolved_head}, input "
+        f"{config.model.image_size} px, {config.train.steps} steps of {config.train.batch_size}; "
+        f"m = {config.proposals.num_candidates} candidates ({config.proposals.edge_source} edges), "
+        f"K = {metrics['top_k']}, alpha = {config.regions.alpha}, beta = {config.fusion.beta}.",
+        "",
+        "## Test accuracy (%)",
+        "",
+        *results_table(metrics),
+        "",
+        "Rows: region choice (AR score, objectness only, sentiment only) + fusion (concatenation "
+        "with a linear SVM trained on the validation split, sum pooling, max pooling). The paper "
+        "column is the same row in Tables 2-3 of Yang et al. (ImageNet VGG16, full protocol).",
+    ]
+    if "region_hit_rate" in metrics:
+        rates = metrics["region_hit_rate"]
+        lines += [
+            "",
+            "## Does the top-1 region find the object? (test split, IoU >= 0.5)",
+            "",
+            "| ranking | share of images |",
+            "|---|---|",
+            *[f"| {name} | {_percent(rates[name])} |" for name in ("ar", "obj", "senti")],
+            f"| any of the m candidates (ceiling) | {_percent(rates['best_candidate'])} |",
+        ]
+    figure = _figure(workdir, eval_dir, config)
+    if figure is not None:
+        lines += ["", "## Top-1 regions", "",
+                  "Red: AR, blue: objectness, green: sentiment score; dashed white: ground truth.",
+                  "", f"![top regions]({figure.relative_to(workdir)})"]
+    path = workdir / "report.md"
+    temporary = path.with_name(".tmp-report.md")
+    temporary.write_text("\n".join(lines) + "\n")
+    temporary.replace(path)
+    return path

@@ -1,0 +1,216 @@
+"""Fine-tuning the VGG16 classifier on whole images (Section 3.2, Eqs. 2-3; Section 4.2).
+
+SGD with momentum and per-layer learning rates as in the paper and the authors' Caffe setup:
+pretrained layers at ``conv_learning_rate`` (0.001), the new last layer at ``head_learning_rate``
+(0.01), L2 weight decay added to the gradient of every kernel. A per-variable learning rate is
+implemented by scaling that variable's gradient by ``head / conv`` before a single SGD optimizer:
+with momentum SGD the update is linear in the gradient, so this equals Caffe's ``lr_mult``.
+
+Checkpoints are written every ``checkpoint_every`` steps; a killed run resumes from the last one.
+Training runs under ``tf.distribute``: MirroredStrategy when several GPUs are visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from affect_tf import model as model_lib
+from affect_tf.config import ModelConfig, TrainConfig
+
+CLASSIFIER_FILE = "classifier.weights.h5"
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over every GPU when there are several, else the default strategy."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def learning_rate_multipliers(model: keras.Model, config: TrainConfig) -> list[float]:
+    """Per trainable variable: head / conv learning rate for new layers, 1 for pretrained ones."""
+    new_layers = model_lib.new_layer_names(model)
+    ratio = config.head_learning_rate / max(config.conv_learning_rate, 1e-12)
+    multipliers = []
+    for variable in model.trainable_variables:
+        layer_name = variable.path.split("/")[-2] if "/" in variable.path else ""
+        multipliers.append(ratio if layer_name in new_layers else 1.0)
+    return multipliers
+
+
+def learning_rate_schedule(config: TrainConfig):
+    """Constant (the paper) or step decay every ``lr_decay_every`` steps (the authors' code)."""
+    base = config.conv_learning_rate if config.conv_learning_rate > 0 else config.head_learning_rate
+    if not config.lr_decay_every:
+        return base
+    boundaries = list(range(config.lr_decay_every, max(config.steps, 1), config.lr_decay_every))
+    values = [base / config.lr_decay_factor ** i for i in range(len(boundaries) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def _is_kernel(variable) -> bool:
+    return variable.path.endswith("kernel")
+
+
+class Trainer:
+    """Holds the classifier, optimizer and checkpoint of one fine-tuning run.
+
+    Args:
+        model_config: the classifier to build.
+        train_config: the optimization.
+        directory: where checkpoints and the final weights go.
+    """
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, directory: str):
+        self.model_config = model_config
+        self.config = train_config
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.strategy = distribution_strategy()
+        with self.strategy.scope():
+            self.model = model_lib.build_classifier(model_config, seed=train_config.seed)
+            if train_config.trainable_from:
+                model_lib.set_trainable_from(self.model, train_config.trainable_from)
+            self.optimizer = keras.optimizers.SGD(
+                learning_rate=learning_rate_schedule(train_config), momentum=train_config.momentum)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.multipliers = learning_rate_multipliers(self.model, train_config)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.directory / "checkpoints"), max_to_keep=2)
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint if any; returns the step it reached (0 if none)."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).expect_partial()
+            logging.info("Resumed from %s at step %d", latest, int(self.step.numpy()))
+        return int(self.step.numpy())
+
+    def _train_step_fn(self, global_batch_size: int):
+        model, optimizer = self.model, self.optimizer
+        multipliers, decay = self.multipliers, self.config.weight_decay
+
+        def step_fn(images, labels):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                # Eq. 3: softmax cross-entropy averaged over the global batch.
+                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32))
+                loss = tf.reduce_sum(per_example) / global_batch_size
+            variables = model.trainable_variables
+            gradients = tape.gradient(loss, variables)
+            updates = []
+            for gradient, variable, multiplier in zip(gradients, variables, multipliers):
+                if decay and _is_kernel(variable):
+                    gradient = gradient + decay * variable  # Caffe-style L2 weight decay.
+                updates.append((gradient * multiplier, variable))
+            optimizer.apply_gradients(updates)
+            correct = tf.reduce_sum(tf.cast(
+                tf.equal(tf.argmax(logits, axis=-1), tf.cast(labels, tf.int64)), tf.float32))
+            return loss, correct
+
+        return step_fn
+
+    def fit(self, dataset: tf.data.Dataset, *, log=logging.info) -> dict:
+        """Runs SGD until ``config.steps``, resuming from the latest checkpoint.
+
+        Args:
+            dataset: endless batches ``(images [B, S, S, 3] float32 RGB 0-255, labels [B])`` of
+                global batch size ``config.batch_size``.
+            log: where progress lines go.
+
+        Returns:
+            Summary: steps run in this call, final step, last loss / accuracy, images per second.
+        """
+        start_step = self.restore()
+        total = self.config.steps
+        if start_step >= total:
+            log(f"Training already finished ({start_step}/{total} steps)")
+            return {"steps_run": 0, "step": start_step}
+        step_fn = self._train_step_fn(self.config.batch_size)
+        strategy = self.strategy
+
+        @tf.function
+        def distributed_step(images, labels):
+            loss, correct = strategy.run(step_fn, args=(images, labels))
+            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+            return loss, correct
+
+        iterator = iter(strategy.experimental_distribute_dataset(dataset))
+        window_loss, window_correct, window_steps = 0.0, 0.0, 0
+        window_start = run_start = time.perf_counter()
+        step = start_step
+        summary = {}
+        while step < total:
+            images, labels = next(iterator)
+            loss, correct = distributed_step(images, labels)
+            step = int(self.step.assign_add(1).numpy())
+            window_loss += float(loss)
+            window_correct += float(correct)
+            window_steps += 1
+            if not np.isfinite(float(loss)):
+                raise FloatingPointError(
+                    f"Training diverged: loss is {float(loss)} at step {step}; lower the learning "
+                    f"rates. Received: conv_learning_rate={self.config.conv_learning_rate}, "
+                    f"head_learning_rate={self.config.head_learning_rate}")
+            if step % self.config.log_every == 0 or step == total:
+                elapsed = time.perf_counter() - window_start
+                rate = window_steps * self.config.batch_size / max(elapsed, 1e-9)
+                eta = (total - step) * self.config.batch_size / max(rate, 1e-9)
+                summary = {
+                    "loss": window_loss / window_steps,
+                    "accuracy": window_correct / (window_steps * self.config.batch_size),
+                    "images_per_second": rate,
+                }
+                log(f"step {step}/{total} loss {summary['loss']:.4f} "
+                    f"train accuracy {summary['accuracy']:.3f} {rate:.1f} images/s ETA {eta:.0f}s")
+                window_loss, window_correct, window_steps = 0.0, 0.0, 0
+                window_start = time.perf_counter()
+            if step % self.config.checkpoint_every == 0 or step == total:
+                self.manager.save(checkpoint_number=step)
+        self.save_classifier()
+        summary.update({"steps_run": step - start_step, "step": step,
+                        "seconds": time.perf_counter() - run_start})
+        return summary
+
+    def save_classifier(self) -> pathlib.Path:
+        """Writes the fine-tuned weights atomically (temp file, then rename)."""
+        path = self.directory / CLASSIFIER_FILE
+        temporary = path.with_name("tmp-" + path.name)
+        self.model.save_weights(str(temporary))
+        temporary.replace(path)
+        return path
+
+
+def load_classifier(model_config: ModelConfig, directory: str) -> keras.Model:
+    """Builds the classifier and loads the fine-tuned weights a :class:`Trainer` saved.
+
+    Raises:
+        FileNotFoundError: training has not finished in ``directory``.
+    """
+    path = pathlib.Path(directory) / CLASSIFIER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No fine-tuned classifier at {path}; run --mode=train first (or --mode=all).")
+    # The architecture comes from the config; the weights source is irrelevant here.
+    classifier = model_lib.build_classifier(_without_download(model_config))
+    classifier.load_weights(str(path))
+    return classifier
+
+
+def _without_download(model_config: ModelConfig) -> ModelConfig:
+    """The same architecture with random initial weights (they are overwritten by a load)."""
+    import dataclasses  # noqa: PLC0415
+
+    return dataclasses.replace(model_config, weights="none", head=model_config.resolved_head)

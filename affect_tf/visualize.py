@@ -1,0 +1,65 @@
+"""Figures: top affective regions drawn on images (Fig. 9 of the paper)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")  # Headless: figures are written to files, never shown.
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+SELECTION_COLOURS = {"ar": "#e41a1c", "obj": "#377eb8", "senti": "#4daf4a", "truth": "#ffffff"}
+LABEL_NAMES = ("negative", "positive")
+
+
+def draw_top_regions(
+        images: list[np.ndarray], boxes: dict[str, np.ndarray], labels, titles=None,
+        path: str | pathlib.Path = "regions.png", columns: int = 4,
+) -> pathlib.Path:
+    """Draws one box per selection on each image and saves the grid as PNG.
+
+    Args:
+        images: N uint8 RGB arrays [H, W, 3] (any sizes).
+        boxes: ``{name: [N, 4]}`` normalized [y1, x1, y2, x2]; names ``ar``, ``obj``, ``senti``
+            and optionally ``truth`` (the ground-truth box, dashed).
+        labels: [N] int, 0 = negative, 1 = positive.
+        titles: optional N strings shown above the images (default: the true label).
+        path: where the PNG goes.
+        columns: images per row.
+
+    Returns:
+        The PNG path.
+    """
+    count = len(images)
+    if count == 0:
+        raise ValueError("draw_top_regions needs at least one image. Received: 0 images")
+    rows = int(np.ceil(count / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    for position, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if position >= count:
+            continue
+        image = images[position]
+        height, width = image.shape[:2]
+        axis.imshow(image)
+        for name, all_boxes in boxes.items():
+            y1, x1, y2, x2 = np.asarray(all_boxes[position], dtype=np.float64)
+            if y2 <= y1 or x2 <= x1:
+                continue
+            axis.add_patch(plt.Rectangle(
+                (x1 * width, y1 * height), (x2 - x1) * width, (y2 - y1) * height, fill=False,
+                edgecolor=SELECTION_COLOURS.get(name, "#ffff33"), linewidth=2,
+                linestyle="--" if name == "truth" else "-"))
+        title = titles[position] if titles is not None else LABEL_NAMES[int(labels[position])]
+        axis.set_title(title, fontsize=9)
+    handles = [plt.Line2D([], [], color=SELECTION_COLOURS.get(n, "#ffff33"), linewidth=2,
+                          linestyle="--" if n == "truth" else "-", label=n) for n in boxes]
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90, facecolor="#808080")
+    plt.close(figure)
+    return path

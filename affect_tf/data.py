@@ -287,6 +287,24 @@ def examples(builder: tfds.core.DatasetBuilder, filenames=None) -> tf.data.Datas
     return dataset
 
 
+def load_protocol(
+        config: DataConfig, builder: tfds.core.DatasetBuilder | None = None,
+) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset]:
+    """(train, validation, test) examples of any prepared dataset, fold and seed.
+
+    Args:
+        config: dataset, fold, seed and fractions.
+        builder: a prepared builder (default: ``get_builder(config)``).
+
+    Returns:
+        Three datasets of feature dicts (images as encoded bytes; decode with
+        :func:`decode_image` or feed :func:`training_pipeline` / :func:`evaluation_pipeline`).
+    """
+    builder = builder or get_builder(config)
+    splits = protocol_splits(read_index(builder), config, choose_protocol(builder))
+    return tuple(examples(builder, names) for names in (splits.train, splits.validation, splits.test))
+
+
 def encoded_images(builder: tfds.core.DatasetBuilder) -> Iterator[tuple[str, bytes]]:
     """Yields ``(image/filename, encoded image bytes)`` of every example, for the proposal stage."""
     dataset = examples(builder).map(lambda ex: (ex[FILENAME_KEY], ex["image"]))

@@ -1,0 +1,293 @@
+"""On-disk cache of the candidate regions of a dataset, keyed by the ``image/filename`` feature.
+
+Layout of one cache directory (one per dataset x proposal settings, ARCHITECTURE.md):
+
+* ``meta.json``: ``{"format_version", "fingerprint", "config"}``, the full :class:`ProposalConfig`
+  the proposals were computed with. A directory is never reused with other settings.
+* ``chunk-00000.npz``, ``chunk-00001.npz``, ...: each written atomically (a temporary name in the
+  same directory, then ``os.replace``), so a killed run leaves whole chunks only; a chunk that does
+  not load (truncated by a kill during a non-atomic copy, disk full) is skipped with a warning and
+  its images are computed again. Arrays of a chunk of n images, m = ``num_candidates``:
+
+  - ``filenames`` [n] str: the ``image/filename`` keys (content-stable, unlike ``tfds_id``);
+  - ``boxes`` float32 [n, m, 4]: normalized ``[y1, x1, y2, x2]``, rows past ``num_valid`` zero;
+  - ``objectness`` float32 [n, m]: EdgeBoxes scores, 0 past ``num_valid``;
+  - ``num_valid`` int32 [n]: k <= m boxes of each image.
+
+One process writes to a cache directory at a time (the proposal stage's parent process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import zipfile
+from typing import Iterable
+
+import numpy as np
+
+from affect_tf.config import ProposalConfig, fingerprint
+from affect_tf.proposals.pipeline import Proposals
+
+FORMAT_VERSION = 1
+META_FILENAME = "meta.json"
+_CHUNK_PATTERN = re.compile(r"^chunk-(\d{5,})\.npz$")
+_CHUNK_KEYS = ("filenames", "boxes", "objectness", "num_valid")
+
+logger = logging.getLogger(__name__)
+
+
+class ProposalCacheError(ValueError):
+    """A cache directory does not match the requested settings, or its metadata is unreadable."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ProposalArrays:
+    """The candidate regions of many images, padded to m per image.
+
+    Attributes:
+        filenames: [N] str, sorted; the ``image/filename`` keys.
+        boxes: float32 [N, m, 4] normalized ``[y1, x1, y2, x2]``; rows past ``num_valid`` are 0.
+        objectness: float32 [N, m]; 0 past ``num_valid``.
+        num_valid: int32 [N], the number of real boxes of each image (0 for an undecodable or
+            flat image).
+    """
+
+    filenames: np.ndarray
+    boxes: np.ndarray
+    objectness: np.ndarray
+    num_valid: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.filenames.shape[0])
+
+    def index(self) -> dict[str, int]:
+        """Maps each filename to its row."""
+        return {str(name): row for row, name in enumerate(self.filenames)}
+
+    def proposals(self, row: int) -> Proposals:
+        """The unpadded :class:`Proposals` of one row."""
+        k = int(self.num_valid[row])
+        return Proposals(self.boxes[row, :k].copy(), self.objectness[row, :k].copy())
+
+
+def cache_dir_for(root: str | os.PathLike, dataset_name: str, config: ProposalConfig) -> str:
+    """The cache directory of a dataset and proposal settings.
+
+    ``<root>/<dataset name, '/' -> '_'>-<edge_source>-<affinity>-<fingerprint(config)>``; the
+    readable parts are for people, the fingerprint (every field of ``config``) keeps settings apart.
+
+    Args:
+        root: the directory holding all proposal caches (e.g. ``<workdir>/proposals``).
+        dataset_name: TFDS name, with its config (``twitter1/five_agree``).
+        config: the proposal settings.
+
+    Returns:
+        The directory path (not created).
+    """
+    if not dataset_name:
+        raise ValueError("dataset_name must be a TFDS dataset name. Received: dataset_name=''")
+    name = dataset_name.replace("/", "_").replace(os.sep, "_")
+    leaf = f"{name}-{config.edge_source}-{config.affinity}-{fingerprint(config)}"
+    return os.path.join(os.fspath(root), leaf)
+
+
+def _atomic_write_bytes(path: str, write) -> None:
+    """Writes through ``write(file)`` to a temporary name beside ``path``, then renames it."""
+    directory, base = os.path.split(path)
+    temporary = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+class ProposalCache:
+    """The proposal cache of one dataset and one :class:`ProposalConfig` (module docstring).
+
+    Creating it creates the directory and writes ``meta.json``; opening an existing directory
+    checks that its ``meta.json`` records the same settings.
+    """
+
+    def __init__(self, directory: str | os.PathLike, config: ProposalConfig):
+        """Args:
+            directory: the cache directory (see :func:`cache_dir_for`).
+            config: the settings the proposals are (to be) computed with.
+
+        Raises:
+            ConfigError: ``config`` is invalid.
+            ProposalCacheError: ``meta.json`` records other settings or another format version, or
+                cannot be read.
+        """
+        config.validate()
+        self.directory = os.fspath(directory)
+        self.config = config
+        self.fingerprint = fingerprint(config)
+        os.makedirs(self.directory, exist_ok=True)
+        meta_path = os.path.join(self.directory, META_FILENAME)
+        if os.path.exists(meta_path):
+            self._check_meta(meta_path)
+        else:
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "fingerprint": self.fingerprint,
+                "config": dataclasses.asdict(config),
+            }
+            text = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
+            _atomic_write_bytes(meta_path, lambda handle: handle.write(text))
+
+    @property
+    def num_candidates(self) -> int:
+        """m, the padded number of boxes per image."""
+        return self.config.num_candidates
+
+    def _check_meta(self, meta_path: str) -> None:
+        try:
+            with open(meta_path, "r", encoding="utf-8") as handle:
+                meta = json.load(handle)
+            recorded = dict(meta["config"])
+            version = meta["format_version"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ProposalCacheError(
+                f"Cannot read the proposal cache metadata {meta_path} ({error}); expected JSON "
+                "with format_version, fingerprint and config. Delete the directory to recompute. "
+                f"Received: {meta_path}") from error
+        if version != FORMAT_VERSION:
+            raise ProposalCacheError(
+                f"Proposal cache {self.directory} has format version {version}, this code writes "
+                f"{FORMAT_VERSION}; delete it to recompute. Received: format_version={version}")
+        expected = dataclasses.asdict(self.config)
+        if recorded != expected:
+            differences = ", ".join(
+                f"{key}: cache {recorded.get(key, '<missing>')!r} vs requested "
+                f"{expected.get(key, '<missing>')!r}"
+                for key in sorted(set(recorded) | set(expected))
+                if recorded.get(key, "<missing>") != expected.get(key, "<missing>"))
+            raise ProposalCacheError(
+                f"Proposal cache {self.directory} was computed with other proposal settings; use "
+                "the directory cache_dir_for() names for these settings, or delete it. "
+                f"Received: {differences}")
+
+    def chunk_paths(self) -> list[str]:
+        """The chunk files, in write order."""
+        chunks = []
+        for name in os.listdir(self.directory):
+            match = _CHUNK_PATTERN.match(name)
+            if match:
+                chunks.append((int(match.group(1)), os.path.join(self.directory, name)))
+        return [path for _, path in sorted(chunks)]
+
+    def _read_chunk(self, path: str,
+                    keys: tuple[str, ...] = _CHUNK_KEYS) -> dict[str, np.ndarray] | None:
+        """A chunk's arrays (only ``keys``), or None, with a warning, when it is unreadable or
+        malformed. A truncated file fails on opening: its zip directory is at the end."""
+        m = self.num_candidates
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in keys}
+            n = arrays["filenames"].shape[0]
+            expected = {"filenames": (n,), "boxes": (n, m, 4), "objectness": (n, m),
+                        "num_valid": (n,)}
+            for key in keys:
+                if arrays[key].shape != expected[key]:
+                    raise ValueError(f"{key} has shape {arrays[key].shape}, expected "
+                                     f"{expected[key]}")
+            return arrays
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            logger.warning(
+                "Ignoring unreadable proposal cache chunk %s (%s); its images will be computed "
+                "again.", path, error)
+            return None
+
+    def _chunks(self, keys: tuple[str, ...] = _CHUNK_KEYS) -> Iterable[dict[str, np.ndarray]]:
+        for path in self.chunk_paths():
+            arrays = self._read_chunk(path, keys)
+            if arrays is not None:
+                yield arrays
+
+    def done_filenames(self) -> set[str]:
+        """The filenames whose proposals are stored in readable chunks."""
+        done: set[str] = set()
+        # Filenames only: decompressing every chunk's boxes would make resuming a large dataset
+        # slow.
+        for arrays in self._chunks(keys=("filenames",)):
+            done.update(str(name) for name in arrays["filenames"])
+        return done
+
+    def append(self, records: Iterable[tuple[str, Proposals]]) -> str | None:
+        """Writes one chunk holding the given images' proposals.
+
+        Args:
+            records: ``(filename, proposals)`` pairs; each ``proposals`` has k <= m boxes
+                (normalized ``[y1, x1, y2, x2]``) and k objectness scores.
+
+        Returns:
+            The chunk's path, or None when ``records`` is empty (nothing is written).
+
+        Raises:
+            ValueError: a record with more than m boxes or malformed arrays.
+        """
+        records = list(records)
+        if not records:
+            return None
+        m = self.num_candidates
+        n = len(records)
+        filenames = np.asarray([str(name) for name, _ in records], dtype=np.str_)
+        boxes = np.zeros((n, m, 4), np.float32)
+        objectness = np.zeros((n, m), np.float32)
+        num_valid = np.zeros((n,), np.int32)
+        for row, (name, proposals) in enumerate(records):
+            record_boxes = np.asarray(proposals.boxes, dtype=np.float32)
+            record_objectness = np.asarray(proposals.objectness, dtype=np.float32)
+            k = record_boxes.shape[0] if record_boxes.ndim == 2 else -1
+            if not (0 <= k <= m and record_boxes.shape == (k, 4)
+                    and record_objectness.shape == (k,)):
+                raise ValueError(
+                    f"Each record needs boxes [k, 4] and objectness [k] with k <= m = {m}. "
+                    f"Received: {name}: boxes {record_boxes.shape}, "
+                    f"objectness {record_objectness.shape}")
+            boxes[row, :k] = record_boxes
+            objectness[row, :k] = record_objectness
+            num_valid[row] = k
+        paths = self.chunk_paths()
+        index = int(_CHUNK_PATTERN.match(os.path.basename(paths[-1])).group(1)) + 1 if paths else 0
+        path = os.path.join(self.directory, f"chunk-{index:05d}.npz")
+        _atomic_write_bytes(path, lambda handle: np.savez_compressed(
+            handle, filenames=filenames, boxes=boxes, objectness=objectness,
+            num_valid=num_valid))
+        return path
+
+    def load(self) -> ProposalArrays:
+        """All stored proposals merged over the chunks, sorted by filename.
+
+        A filename stored in several chunks takes its last write.
+
+        Returns:
+            :class:`ProposalArrays` with N distinct filenames.
+        """
+        m = self.num_candidates
+        latest: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+        for arrays in self._chunks():
+            for row, name in enumerate(arrays["filenames"]):
+                latest[str(name)] = (arrays["boxes"][row], arrays["objectness"][row],
+                                     int(arrays["num_valid"][row]))
+        names = sorted(latest)
+        if not names:
+            return ProposalArrays(np.zeros((0,), np.str_), np.zeros((0, m, 4), np.float32),
+                                  np.zeros((0, m), np.float32), np.zeros((0,), np.int32))
+        return ProposalArrays(
+            filenames=np.asarray(names, dtype=np.str_),
+            boxes=np.stack([latest[name][0] for name in names]).astype(np.float32),
+            objectness=np.stack([latest[name][1] for name in names]).astype(np.float32),
+            num_valid=np.asarray([latest[name][2] for name in names], dtype=np.int32))
+
+    def __repr__(self) -> str:
+        return f"ProposalCache({self.directory!r}, fingerprint={self.fingerprint!r})"

@@ -1,0 +1,314 @@
+"""propose(), the proposal cache and the resumable stage (pipeline.py, cache.py, stage.py)."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from affect_tf.builder_utils import encode_jpeg, encode_png
+from affect_tf.config import ProposalConfig, fingerprint
+from affect_tf.proposals import cache as cache_lib
+from affect_tf.proposals import edges as edges_lib
+from affect_tf.proposals import pipeline
+from affect_tf.proposals import stage as stage_lib
+
+# Small settings for speed: m = 8 candidates, at most 300 EdgeBoxes boxes.
+CONFIG = ProposalConfig(num_candidates=8, max_boxes=300, kmeans_n_init=3)
+
+
+def _scene(seed, height=150, width=200):
+    """A dark image with 3 bright rectangles at random places; uint8 RGB [H, W, 3]."""
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), 30, np.uint8)
+    for _ in range(3):
+        w, h = rng.integers(40, 90), rng.integers(40, 80)
+        x, y = rng.integers(0, width - w), rng.integers(0, height - h)
+        image[y:y + h, x:x + w] = rng.integers(120, 255, size=3)
+    return image
+
+
+class CountingDetector:
+    """The gradient edge detector, counting its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, image):
+        self.calls += 1
+        return edges_lib.gradient_edges(image)
+
+
+def _examples(count, start=0):
+    return [(f"images/{index:03d}.png", encode_png(_scene(index))) for index in range(start, count)]
+
+
+def _check_proposals(proposals, m):
+    assert proposals.boxes.dtype == np.float32 and proposals.objectness.dtype == np.float32
+    k = len(proposals)
+    assert proposals.boxes.shape == (k, 4) and proposals.objectness.shape == (k,)
+    assert k <= m
+    boxes = proposals.boxes
+    assert np.all((boxes >= 0.0) & (boxes <= 1.0))
+    assert np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1])
+    assert np.all(np.diff(proposals.objectness) <= 0)
+
+
+# ---- propose ------------------------------------------------------------------------------------
+
+def test_propose_returns_normalized_boxes_on_the_objects():
+    image = np.full((200, 300, 3), 20, np.uint8)
+    image[40:160, 90:240] = (240, 200, 40)  # Rows 40..159, columns 90..239.
+    proposals = pipeline.propose(image, CONFIG, edges_lib.GradientEdgeDetector())
+    _check_proposals(proposals, CONFIG.num_candidates)
+    assert len(proposals) > 0
+    truth = np.asarray([40 / 200, 90 / 300, 160 / 200, 240 / 300])  # [y1, x1, y2, x2]
+    y1 = np.maximum(proposals.boxes[:, 0], truth[0])
+    x1 = np.maximum(proposals.boxes[:, 1], truth[1])
+    y2 = np.minimum(proposals.boxes[:, 2], truth[2])
+    x2 = np.minimum(proposals.boxes[:, 3], truth[3])
+    inter = np.clip(y2 - y1, 0, None) * np.clip(x2 - x1, 0, None)
+    boxes = proposals.boxes
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = inter / (areas + (truth[2] - truth[0]) * (truth[3] - truth[1]) - inter)
+    assert iou.max() >= 0.7, iou
+
+
+def test_propose_flat_and_tiny_images_are_empty():
+    detector = CountingDetector()
+    for image in (np.full((300, 400, 3), 77, np.uint8), np.zeros((10, 10, 3), np.uint8),
+                  np.zeros((1, 1000, 3), np.uint8)):
+        proposals = pipeline.propose(image, CONFIG, detector)
+        assert len(proposals) == 0
+        assert proposals.boxes.shape == (0, 4) and proposals.objectness.shape == (0,)
+    assert detector.calls == 1, "images too small for any box skip the edge detector"
+
+
+def test_propose_converts_grayscale_and_rgba():
+    rgb = _scene(4)
+    detector = edges_lib.GradientEdgeDetector()
+    gray = rgb[..., 1].copy()
+    from_gray = pipeline.propose(gray, CONFIG, detector)
+    from_gray_1 = pipeline.propose(gray[..., None], CONFIG, detector)
+    from_gray_rgb = pipeline.propose(np.repeat(gray[..., None], 3, axis=2), CONFIG, detector)
+    assert len(from_gray) > 0
+    np.testing.assert_array_equal(from_gray.boxes, from_gray_rgb.boxes)
+    np.testing.assert_array_equal(from_gray_1.boxes, from_gray_rgb.boxes)
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    from_rgba = pipeline.propose(rgba, CONFIG, detector)
+    from_rgb = pipeline.propose(rgb, CONFIG, detector)
+    np.testing.assert_array_equal(from_rgba.boxes, from_rgb.boxes)
+    np.testing.assert_array_equal(from_rgba.objectness, from_rgb.objectness)
+
+
+def test_to_rgb_composites_transparency_on_white():
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (10, 20, 30, 255)
+    np.testing.assert_array_equal(pipeline.to_rgb_uint8(rgba)[0, 0], [10, 20, 30])
+    np.testing.assert_array_equal(pipeline.to_rgb_uint8(rgba)[1, 1], [255, 255, 255])
+
+
+def test_propose_rejects_float_and_wrong_rank_images():
+    detector = edges_lib.GradientEdgeDetector()
+    with pytest.raises(ValueError, match=r"uint8.*Received: dtype=float32, shape=\(50, 60, 3\)"):
+        pipeline.propose(np.zeros((50, 60, 3), np.float32), CONFIG, detector)
+    with pytest.raises(ValueError, match=r"Received: shape=\(50, 60, 3, 1\)"):
+        pipeline.propose(np.zeros((50, 60, 3, 1), np.uint8), CONFIG, detector)
+    with pytest.raises(ValueError, match=r"Received: shape=\(50, 60, 2\)"):
+        pipeline.propose(np.zeros((50, 60, 2), np.uint8), CONFIG, detector)
+    with pytest.raises(ValueError, match="Received: list"):
+        pipeline.propose([[0, 1]], CONFIG, detector)
+
+
+def test_resize_for_proposals_never_upscales():
+    image = np.zeros((300, 200, 3), np.uint8)
+    assert pipeline.resize_for_proposals(image, 500) is image
+    assert pipeline.resize_for_proposals(np.zeros((1000, 3000, 3), np.uint8), 500).shape == (
+        167, 500, 3)
+
+
+def test_propose_on_a_huge_image():
+    small = _scene(7, height=375, width=500)
+    huge = np.repeat(np.repeat(small, 16, axis=0), 16, axis=1)  # 6000 x 8000
+    assert huge.shape == (6000, 8000, 3)
+    detector = CountingDetector()
+    timings = {}
+    proposals = pipeline.propose(huge, ProposalConfig(), detector, timings=timings)
+    _check_proposals(proposals, 50)
+    assert len(proposals) > 0
+    assert set(timings) >= {"resize", "edges", "edgeboxes", "filter", "selection"}
+
+
+# ---- cache --------------------------------------------------------------------------------------
+
+def test_cache_dir_for_names_dataset_source_affinity_and_fingerprint(tmp_path):
+    config = ProposalConfig(edge_source="hed", affinity="authors")
+    path = cache_lib.cache_dir_for(tmp_path, "twitter1/five_agree", config)
+    expected = f"twitter1_five_agree-hed-authors-{fingerprint(config)}"
+    assert path == os.path.join(str(tmp_path), expected)
+
+
+def test_cache_round_trip_pads_and_sorts(tmp_path):
+    cache = cache_lib.ProposalCache(tmp_path / "c", CONFIG)
+    boxes = np.asarray([[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0]], np.float32)
+    cache.append([("b.jpg", pipeline.Proposals(boxes, np.asarray([0.9, 0.3], np.float32))),
+                  ("a.jpg", pipeline.Proposals.empty())])
+    cache.append([("b.jpg", pipeline.Proposals(boxes[:1], np.asarray([0.7], np.float32)))])
+    assert cache.done_filenames() == {"a.jpg", "b.jpg"}
+    arrays = cache_lib.ProposalCache(tmp_path / "c", CONFIG).load()
+    assert list(arrays.filenames) == ["a.jpg", "b.jpg"]
+    assert arrays.boxes.shape == (2, 8, 4) and arrays.boxes.dtype == np.float32
+    assert arrays.objectness.shape == (2, 8) and arrays.num_valid.dtype == np.int32
+    np.testing.assert_array_equal(arrays.num_valid, [0, 1])  # Last write wins for b.jpg.
+    np.testing.assert_array_equal(arrays.boxes[1, 0], boxes[0])
+    assert not np.any(arrays.boxes[1, 1:]) and not np.any(arrays.boxes[0])
+    assert arrays.proposals(1).objectness.tolist() == pytest.approx([0.7])
+    assert sorted(os.listdir(tmp_path / "c")) == ["chunk-00000.npz", "chunk-00001.npz", "meta.json"]
+
+
+def test_cache_refuses_other_settings(tmp_path):
+    cache_lib.ProposalCache(tmp_path, CONFIG)
+    other = ProposalConfig(num_candidates=8, max_boxes=300, kmeans_n_init=3, affinity="authors")
+    expected = "other proposal settings.*Received: affinity: cache 'iou' vs requested 'authors'"
+    with pytest.raises(cache_lib.ProposalCacheError, match=expected):
+        cache_lib.ProposalCache(tmp_path, other)
+    (tmp_path / "meta.json").write_text("{not json")
+    with pytest.raises(cache_lib.ProposalCacheError, match="Cannot read"):
+        cache_lib.ProposalCache(tmp_path, CONFIG)
+
+
+def test_cache_rejects_too_many_boxes(tmp_path):
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    proposals = pipeline.Proposals(np.zeros((9, 4), np.float32), np.zeros((9,), np.float32))
+    with pytest.raises(ValueError, match="k <= m = 8"):
+        cache.append([("x.jpg", proposals)])
+
+
+# ---- stage --------------------------------------------------------------------------------------
+
+def test_stage_resumes_after_a_kill(tmp_path):
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    examples = _examples(6)
+    first = CountingDetector()
+    stats = stage_lib.run_proposal_stage(examples[:3], cache, CONFIG, chunk_size=2,
+                                         edge_detector=first)
+    assert first.calls == 3 and stats["processed"] == 3 and stats["skipped_done"] == 0
+    second = CountingDetector()
+    stats = stage_lib.run_proposal_stage(iter(examples), cache, CONFIG, chunk_size=2, total=6,
+                                         edge_detector=second)
+    assert second.calls == 3, "only the 3 images not cached yet are computed"
+    assert stats["processed"] == 3 and stats["skipped_done"] == 3
+    arrays = cache.load()
+    assert list(arrays.filenames) == [name for name, _ in examples]
+    assert np.all(arrays.num_valid > 0)
+    # A third run computes nothing.
+    third = CountingDetector()
+    stats = stage_lib.run_proposal_stage(examples, cache, CONFIG, edge_detector=third)
+    assert third.calls == 0 and stats["processed"] == 0 and stats["skipped_done"] == 6
+
+
+def test_stage_matches_propose(tmp_path):
+    examples = _examples(2)
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    stage_lib.run_proposal_stage(examples, cache, CONFIG)
+    arrays = cache.load()
+    for row, (name, data) in enumerate(examples):
+        expected = pipeline.propose(_scene(row), CONFIG, edges_lib.GradientEdgeDetector())
+        assert arrays.filenames[row] == name
+        np.testing.assert_array_equal(arrays.proposals(row).boxes, expected.boxes)
+        np.testing.assert_array_equal(arrays.proposals(row).objectness, expected.objectness)
+
+
+def test_stage_stores_corrupt_and_empty_images_without_boxes(tmp_path, caplog):
+    examples = [
+        ("good.jpg", encode_jpeg(_scene(1))),
+        ("truncated.jpg", encode_jpeg(_scene(2))[:200]),
+        ("zero.jpg", b""),
+        ("text.jpg", b"this is not an image"),
+        ("flat.png", encode_png(np.full((120, 160, 3), 90, np.uint8))),
+        ("good.jpg", encode_jpeg(_scene(1))),  # A duplicate filename is computed once.
+    ]
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    with caplog.at_level(logging.WARNING, logger=stage_lib.__name__):
+        stats = stage_lib.run_proposal_stage(examples, cache, CONFIG)
+    assert stats["processed"] == 5 and stats["corrupt"] == 3 and stats["empty"] == 1
+    assert stats["duplicates"] == 1 and stats["seconds"] >= 0
+    for name in ("truncated.jpg", "zero.jpg", "text.jpg"):
+        assert any(name in record.getMessage() for record in caplog.records), name
+    arrays = cache.load()
+    valid = dict(zip(arrays.filenames.tolist(), arrays.num_valid.tolist()))
+    assert valid["good.jpg"] > 0
+    for name in ("truncated.jpg", "zero.jpg", "text.jpg", "flat.png"):
+        assert valid[name] == 0, name
+
+
+def test_stage_recomputes_a_truncated_chunk(tmp_path, caplog):
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    examples = _examples(6)
+    stage_lib.run_proposal_stage(examples, cache, CONFIG, chunk_size=2)
+    chunks = cache.chunk_paths()
+    assert len(chunks) == 3
+    expected = cache.load()
+    with open(chunks[1], "r+b") as handle:  # Truncate the middle chunk, as a kill mid-copy.
+        handle.truncate(os.path.getsize(chunks[1]) // 2)
+    with caplog.at_level(logging.WARNING, logger=cache_lib.__name__):
+        done = cache.done_filenames()
+    assert done == {name for name, _ in examples[:2] + examples[4:]}
+    assert any("chunk-00001.npz" in record.getMessage() for record in caplog.records)
+    detector = CountingDetector()
+    stats = stage_lib.run_proposal_stage(examples, cache, CONFIG, chunk_size=2,
+                                         edge_detector=detector)
+    assert detector.calls == 2 and stats["processed"] == 2
+    reloaded = cache.load()
+    np.testing.assert_array_equal(reloaded.filenames, expected.filenames)
+    np.testing.assert_array_equal(reloaded.boxes, expected.boxes)
+    np.testing.assert_array_equal(reloaded.num_valid, expected.num_valid)
+
+
+def test_stage_refuses_a_cache_of_other_settings(tmp_path):
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    with pytest.raises(ValueError, match="other proposal settings"):
+        stage_lib.run_proposal_stage([], cache, ProposalConfig())
+    with pytest.raises(ValueError, match="Received: num_workers=0"):
+        stage_lib.run_proposal_stage([], cache, CONFIG, num_workers=0)
+
+
+def test_stage_names_the_image_when_propose_fails(tmp_path):
+    def broken(image):
+        raise cv2_error("boom")
+
+    class cv2_error(RuntimeError):
+        pass
+
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    examples = _examples(3)
+    with pytest.raises(RuntimeError, match="images/000.png"):
+        stage_lib.run_proposal_stage(examples, cache, CONFIG, edge_detector=broken)
+
+
+def test_stage_one_and_two_workers_give_identical_results(tmp_path):
+    examples = _examples(6)
+    single = cache_lib.ProposalCache(tmp_path / "one", CONFIG)
+    stage_lib.run_proposal_stage(examples, single, CONFIG, num_workers=1, chunk_size=4)
+    double = cache_lib.ProposalCache(tmp_path / "two", CONFIG)
+    stats = stage_lib.run_proposal_stage(examples, double, CONFIG, num_workers=2, chunk_size=4)
+    assert stats["processed"] == 6
+    one, two = single.load(), double.load()
+    np.testing.assert_array_equal(one.filenames, two.filenames)
+    np.testing.assert_array_equal(one.boxes, two.boxes)
+    np.testing.assert_array_equal(one.objectness, two.objectness)
+    np.testing.assert_array_equal(one.num_valid, two.num_valid)
+
+
+@pytest.mark.slow
+def test_stage_with_hed_edges_in_worker_processes(tmp_path):
+    # Each spawned worker imports TensorFlow and builds HED itself (the parent need not).
+    config = ProposalConfig(edge_source="hed", num_candidates=8, max_boxes=300, kmeans_n_init=3)
+    cache = cache_lib.ProposalCache(tmp_path, config)
+    examples = _examples(3)
+    stats = stage_lib.run_proposal_stage(examples, cache, config, num_workers=2, chunk_size=2)
+    assert stats["processed"] == 3 and stats["corrupt"] == 0
+    arrays = cache.load()
+    assert len(arrays) == 3 and np.all(arrays.num_valid > 0)
+    for row in range(3):
+        _check_proposals(arrays.proposals(row), 8)

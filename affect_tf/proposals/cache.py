@@ -222,12 +222,15 @@ class ProposalCache:
             done.update(str(name) for name in arrays["filenames"])
         return done
 
-    def append(self, records: Iterable[tuple[str, Proposals]]) -> str | None:
+    def append(self, records: Iterable[tuple[str, Proposals]],
+               chunk_id: int | None = None) -> str | None:
         """Writes one chunk holding the given images' proposals.
 
         Args:
             records: ``(filename, proposals)`` pairs; each ``proposals`` has k <= m boxes
                 (normalized ``[y1, x1, y2, x2]``) and k objectness scores.
+            chunk_id: the chunk's number. None (one writer) takes the next free number; parallel
+                writers (Beam workers) pass ids that cannot collide.
 
         Returns:
             The chunk's path, or None when ``records`` is empty (nothing is written).
@@ -257,8 +260,12 @@ class ProposalCache:
             boxes[row, :k] = record_boxes
             objectness[row, :k] = record_objectness
             num_valid[row] = k
-        paths = self.chunk_paths()
-        index = int(_CHUNK_PATTERN.match(os.path.basename(paths[-1])).group(1)) + 1 if paths else 0
+        if chunk_id is None:
+            paths = self.chunk_paths()
+            last = _CHUNK_PATTERN.match(os.path.basename(paths[-1])).group(1) if paths else None
+            index = int(last) + 1 if last is not None else 0
+        else:
+            index = int(chunk_id)
         path = os.path.join(self.directory, f"chunk-{index:05d}.npz")
         _atomic_write_bytes(path, lambda handle: np.savez_compressed(
             handle, filenames=filenames, boxes=boxes, objectness=objectness,

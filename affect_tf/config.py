@@ -132,7 +132,10 @@ class ModelConfig:
     def resolved_head(self) -> str:
         if self.head != "auto":
             return self.head
-        return "vgg" if self.weights == "imagenet" else "gap"
+        # ImageNet weights, downloaded or as Keras' full-top file, carry trained fc6/fc7.
+        name = self.weights.replace("\\", "/").rsplit("/", 1)[-1]
+        full_top_file = name.startswith("vgg16_weights") and "notop" not in name
+        return "vgg" if self.weights == "imagenet" or full_top_file else "gap"
 
     def validate(self) -> None:
         _check_choice("head", self.head, HEADS)

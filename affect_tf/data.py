@@ -331,7 +331,7 @@ def train_transform(image: tf.Tensor, resize_size: int, crop_size: int, seed: tf
     Returns:
         float32 [crop_size, crop_size, 3], RGB in [0, 255].
     """
-    resized = tf.image.resize(image, [resize_size, resize_size], antialias=True)
+    resized = tf.image.resize(image, [resize_size, resize_size])
     seeds = tf.random.experimental.stateless_split(seed, 2)
     crop = tf.image.stateless_random_crop(resized, [crop_size, crop_size, 3], seed=seeds[0])
     return tf.image.stateless_random_flip_left_right(crop, seed=seeds[1])
@@ -343,7 +343,7 @@ def eval_transform(image: tf.Tensor, resize_size: int) -> tf.Tensor:
     Returns:
         float32 [resize_size, resize_size, 3], RGB in [0, 255].
     """
-    return tf.image.resize(image, [resize_size, resize_size], antialias=True)
+    return tf.image.resize(image, [resize_size, resize_size])
 
 
 def center_crop(images: tf.Tensor, crop_size: int) -> tf.Tensor:

@@ -44,13 +44,14 @@ def draw_top_regions(
         image = images[position]
         height, width = image.shape[:2]
         axis.imshow(image)
-        for name, all_boxes in boxes.items():
-            y1, x1, y2, x2 = np.asarray(all_boxes[position], dtype=np.float64)
+        # AR last and thicker: it often coincides with the Obj or Senti box.
+        for name in sorted(boxes, key=lambda n: n == "ar"):
+            y1, x1, y2, x2 = np.asarray(boxes[name][position], dtype=np.float64)
             if y2 <= y1 or x2 <= x1:
                 continue
             axis.add_patch(plt.Rectangle(
                 (x1 * width, y1 * height), (x2 - x1) * width, (y2 - y1) * height, fill=False,
-                edgecolor=SELECTION_COLOURS.get(name, "#ffff33"), linewidth=2,
+                edgecolor=SELECTION_COLOURS.get(name, "#ffff33"), linewidth=3 if name == "ar" else 2,
                 linestyle="--" if name == "truth" else "-"))
         title = titles[position] if titles is not None else LABEL_NAMES[int(labels[position])]
         axis.set_title(title, fontsize=9)

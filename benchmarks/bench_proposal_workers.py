@@ -1,0 +1,86 @@
+"""Proposal-stage throughput with 1 and N worker processes (scaling ratio).
+
+    .venv/bin/python benchmarks/bench_proposal_workers.py [--images 120] [--workers 2]
+
+Runs :func:`affect_tf.proposals.stage.run_proposal_stage` on the same synthetic photos (JPEG,
+500x375) into fresh caches with 1 and with ``--workers`` processes (gradient edges, the paper's
+settings: m = 50, 1,000 EdgeBoxes boxes), and prints images per second and the ratio.
+Target (issue 3): ratio >= 1.8 with 2 workers. Needs as many idle cores as workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+# One thread per process, set before numpy / OpenCV load: the 1-worker figure must use one core,
+# as each of the N workers does (the stage gives each worker cores / N threads).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from affect_tf.builder_utils import encode_jpeg  # noqa: E402
+from affect_tf.config import ProposalConfig  # noqa: E402
+from affect_tf.proposals import cache as cache_lib  # noqa: E402
+from affect_tf.proposals import stage  # noqa: E402
+
+TARGET_RATIO = 1.8
+
+
+def photo(rng: np.random.Generator, height: int = 375, width: int = 500) -> np.ndarray:
+    """Photo-like: a smooth background, noise, and a dozen shapes with soft and hard edges."""
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    image = np.stack([np.sin(3 * x + rng.random() * 6), np.cos(2 * y + rng.random() * 6),
+                      np.sin(2 * (x + y))], axis=-1) * 50 + 120
+    for _ in range(12):
+        cy, cx = rng.integers(0, height), rng.integers(0, width)
+        ry, rx = rng.integers(10, height // 4), rng.integers(10, width // 4)
+        mask = ((np.arange(height)[:, None] - cy) / ry) ** 2 + (
+            (np.arange(width)[None] - cx) / rx) ** 2 < 1
+        image[mask] = rng.integers(0, 255, 3)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def run(examples, workers: int, config: ProposalConfig) -> float:
+    with tempfile.TemporaryDirectory() as directory:
+        cache = cache_lib.ProposalCache(directory, config)
+        start = time.perf_counter()
+        stats = stage.run_proposal_stage(examples, cache, config, num_workers=workers,
+                                         chunk_size=16)
+        seconds = time.perf_counter() - start
+        assert stats["processed"] == len(examples), stats
+    return len(examples) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=120,
+                        help="enough to amortize the workers' start-up (a few seconds each)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    examples = [(f"img_{i:04d}.jpg", encode_jpeg(photo(rng))) for i in range(args.images)]
+    config = ProposalConfig()
+    cv2.setNumThreads(1)
+    # Warm-up in this process (imports, OpenCV init) so the 1-worker figure is not penalized.
+    run(examples[:2], 1, config)
+    single = run(examples, 1, config)
+    parallel = run(examples, args.workers, config)
+    ratio = parallel / single
+    print(f"{args.images} photos 500x375, gradient edges, m = 50, {os.cpu_count()} CPU cores")
+    print(f"1 worker:  {single:6.2f} images/s")
+    print(f"{args.workers} workers: {parallel:6.2f} images/s")
+    verdict = "MET" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"scaling ratio {ratio:.2f} (target >= {TARGET_RATIO} with 2 workers): {verdict}")
+
+
+if __name__ == "__main__":
+    main()

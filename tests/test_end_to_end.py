@@ -1,0 +1,127 @@
+"""The whole job on the tiny demo (every stage, reruns skipped), and the command line."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from affect_tf import config as config_lib
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tmp_path, **changes) -> config_lib.Config:
+    """The demo job shrunk to seconds: 48 scenes, 32 px CNN, 6 candidates, 4 SGD steps."""
+    config = config_lib.Config(
+        workdir=str(tmp_path / "run"), mode="all", eval_batch_size=8,
+        data=config_lib.DataConfig(dataset="affect_demo/tiny", data_dir=str(tmp_path / "tfds"),
+                                   validation_fraction=0.3, test_fraction=0.3),
+        proposals=config_lib.ProposalConfig(num_candidates=6, max_boxes=200, kmeans_n_init=2),
+        model=config_lib.ModelConfig(weights="none", head="gap", image_size=32),
+        train=config_lib.TrainConfig(batch_size=8, steps=4, resize_size=40, checkpoint_every=2,
+                                     log_every=2),
+        regions=config_lib.RegionConfig(top_k=2, chunk_size=16),
+    )
+    return dataclasses.replace(config, **changes).validate()
+
+
+def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):
+    from affect_tf import stages
+
+    config = tiny_config(tmp_path)
+    run = stages.run(config)
+    workdir = pathlib.Path(config.workdir)
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    rows = metrics["results"]
+    assert set(rows) == {"global"} | {f"{s}+{f}" for s in ("ar", "obj", "senti")
+                                      for f in ("max", "sum", "concat")}
+    for row in rows.values():
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["count"] == metrics["counts"]["test"]
+    assert set(metrics["region_hit_rate"]) == {"ar", "obj", "senti", "best_candidate"}
+    report = (workdir / "report.md").read_text()
+    assert "ar+concat (K=2)" in report and "top-1 region" in report.lower()
+    assert (workdir / "figures" / "top_regions.png").stat().st_size > 1000
+    assert (workdir / "classifier.weights.h5").is_file()
+    assert (run.eval_dir / "svm_ar" / "svm.npz").is_file()
+
+    # Same settings: every stage is skipped and the outputs are untouched.
+    checkpoint_files = sorted((run.train_dir / "checkpoints").iterdir())
+    metrics_before = (run.eval_dir / "metrics.json").stat().st_mtime_ns
+    stages.run(config)
+    assert sorted((run.train_dir / "checkpoints").iterdir()) == checkpoint_files
+    assert (run.eval_dir / "metrics.json").stat().st_mtime_ns == metrics_before
+
+    # A region setting changes only the evaluation: same training directory, new eval directory.
+    changed = dataclasses.replace(config, regions=dataclasses.replace(config.regions, top_k=1))
+    rerun = stages.run(dataclasses.replace(changed, mode="evaluate"))
+    assert rerun.train_dir == run.train_dir and rerun.eval_dir != run.eval_dir
+    assert json.loads((rerun.eval_dir / "metrics.json").read_text())["top_k"] == 1
+
+
+def test_training_resumes_from_the_last_checkpoint(tmp_path):
+    from affect_tf import stages
+
+    config = tiny_config(tmp_path)
+    stages.run(dataclasses.replace(config, mode="prepare"))
+    short = dataclasses.replace(config, mode="train",
+                                train=dataclasses.replace(config.train, steps=2))
+    stages.run(short)
+    longer = dataclasses.replace(short, train=dataclasses.replace(config.train, steps=4))
+    from affect_tf import train as train_lib
+
+    run = stages.Run(longer)
+    # The longer run has another fingerprint; seed its directory with the short run's checkpoint
+    # to simulate a run killed at step 2.
+    import shutil
+
+    shutil.copytree(stages.Run(short).train_dir / "checkpoints", run.train_dir / "checkpoints")
+    trainer = train_lib.Trainer(longer.model, longer.train, str(run.train_dir))
+    assert trainer.restore() == 2
+    stages.run(longer)
+    steps = sorted(int(p.name.split("-")[1].split(".")[0])
+                   for p in (run.train_dir / "checkpoints").glob("ckpt-*.index"))
+    assert steps[-1] == 4
+
+
+def _cli(*args, cwd=REPO_ROOT, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, "-m", "affect_tf.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_prepares_a_dataset_that_tfds_loads_in_a_fresh_process(tmp_path):
+    result = _cli("--mode=prepare", "--dataset=artphoto",
+                  f"--manual_dir={REPO_ROOT / 'datasets/artphoto/dummy_data'}",
+                  f"--data_dir={tmp_path / 'tfds'}", f"--workdir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    check = subprocess.run(
+        [sys.executable, "-c",
+         "import tensorflow_datasets as tfds, sys;"
+         f"ds = tfds.load('artphoto', data_dir={str(tmp_path / 'tfds')!r}, split='train');"
+         "print(sum(1 for _ in ds))"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert int(check.stdout.strip().splitlines()[-1]) > 0
+    splits = json.loads(next((tmp_path / "run").glob("splits-*.json")).read_text())
+    assert splits["protocol"] == "kfold"
+
+
+def test_cli_rejects_bad_flags_with_a_clear_message(tmp_path):
+    result = _cli("--top_k=60", "--num_candidates=50", f"--workdir={tmp_path}")
+    assert result.returncode == 2
+    assert "top_k=60, num_candidates=50" in result.stderr
+    result = _cli("--fusion=avg", f"--workdir={tmp_path}")
+    assert result.returncode != 0 and "fusion" in result.stderr
+
+
+def test_cli_names_the_alternatives_when_a_weights_file_is_missing(tmp_path):
+    from affect_tf import model as model_lib
+
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+        model_lib.build_classifier(config_lib.ModelConfig(
+            weights=str(tmp_path / "missing.weights.h5"), head="gap", image_size=32))

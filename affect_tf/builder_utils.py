@@ -1,6 +1,7 @@
 """Helpers shared by the TFDS builders in ``datasets/``: labels, image decoding, skip reports.
 
 No TensorFlow import here: builders run these inside ``_generate_examples`` (and Beam workers).
+The few helpers that need TFDS (``common_features``) import it when called.
 """
 
 from __future__ import annotations
@@ -8,10 +9,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-from typing import Iterable
+from typing import Callable, Iterable, TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from etils import epath
+    import tensorflow_datasets as tfds
 
 # Class index 0 = negative, 1 = positive everywhere (DECISIONS.md).
 LABEL_NAMES = ("negative", "positive")
@@ -257,6 +262,38 @@ def describe_dir(path, limit: int = 15) -> str:
     return shown if len(names) <= limit else f"{shown} (+{len(names) - limit} more)"
 
 
+def _image_or_skip(read: Callable[[], bytes], name: str, report: SkipReport,
+                   missing_reason: str) -> bytes | None:
+    """Reads one image with ``read`` and returns TFDS-ready bytes, or records why it was skipped.
+
+    The body of ``load_image_or_skip`` and ``folder_image_or_skip``, which differ only in how the
+    bytes are read and in how a missing file is described.
+
+    Args:
+        read: reads the file's bytes; raises ``FileNotFoundError`` / ``IsADirectoryError`` when
+            the file is missing and another ``OSError`` when it cannot be read.
+        name: the example's stable name, used in the report and in decode errors.
+        report: where skipped files are recorded.
+        missing_reason: the reason recorded for a missing file.
+
+    Returns:
+        ``image_for_tfds`` bytes, or None when the file was skipped.
+    """
+    try:
+        data = read()
+    except (FileNotFoundError, IsADirectoryError):
+        report.skip(name, missing_reason)
+        return None
+    except OSError as error:
+        report.skip(name, f"cannot be read ({error})")
+        return None
+    try:
+        return image_for_tfds(data, name)
+    except ImageDecodeError as error:
+        report.skip(name, str(error))
+        return None
+
+
 def load_image_or_skip(path, name: str, report: SkipReport) -> bytes | None:
     """Reads one image file and returns TFDS-ready bytes, or records why it was skipped.
 
@@ -272,19 +309,7 @@ def load_image_or_skip(path, name: str, report: SkipReport) -> bytes | None:
         ``image_for_tfds`` bytes (the JPEG as is, or a lossless PNG re-encoding), or None when
         the file is missing, unreadable or does not decode.
     """
-    try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        report.skip(name, "listed but missing on disk")
-        return None
-    except OSError as error:
-        report.skip(name, f"cannot be read ({error})")
-        return None
-    try:
-        return image_for_tfds(data, name)
-    except ImageDecodeError as error:
-        report.skip(name, str(error))
-        return None
+    return _image_or_skip(path.read_bytes, name, report, "listed but missing on disk")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,16 +435,69 @@ def folder_image_or_skip(folder, name: str, report: SkipReport) -> bytes | None:
     Returns:
         ``image_for_tfds`` bytes, or None when the file was skipped.
     """
+    return _image_or_skip(lambda: folder.read_bytes(name), name, report, "listed but missing")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared by the builders' `_info` and `_split_generators`: the features every dataset has and the
+# check that a manual download is in place.
+# ---------------------------------------------------------------------------------------------
+
+
+def common_features(**extra_features) -> tfds.features.FeaturesDict:
+    """The features of every builder, plus its own: ``image``, ``label`` and ``image/filename``.
+
+    ``image`` is a 3-channel ``tfds.features.Image`` with ``encoding_format`` left None:
+    ``image_for_tfds`` stores real RGB JPEGs as distributed and anything else (grayscale / CMYK
+    JPEG, PNG, GIF, files misnamed ``.jpg``) as PNG; ``tf.image.decode_image`` reads both.
+    ``label`` is the binary ``ClassLabel`` of ``LABEL_NAMES``; ``image/filename`` is ``Text``.
+    Keep these as they are: already prepared datasets were written with them.
+
+    TFDS is imported here, when called (from a builder's ``_info``), so that this module stays
+    importable without TensorFlow.
+
+    Args:
+        **extra_features: the builder's own features by name, e.g.
+            ``emotion=tfds.features.ClassLabel(...)``. A common name (``image``) replaces the
+            common feature, e.g. to fix the ``encoding_format``.
+
+    Returns:
+        The ``FeaturesDict``: the common features, then ``extra_features`` in their order.
+    """
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,redefined-outer-name
+
+    features = {
+        "image": tfds.features.Image(shape=(None, None, 3)),
+        "label": tfds.features.ClassLabel(names=list(LABEL_NAMES)),
+        "image/filename": tfds.features.Text(),
+    }
+    features.update(extra_features)
+    return tfds.features.FeaturesDict(features)
+
+
+def manual_dir_or_raise(dl_manager: tfds.download.DownloadManager, dataset_title: str,
+                        instructions: str) -> epath.Path:
+    """Returns ``dl_manager.manual_dir``, or says what belongs there when it is unusable.
+
+    Args:
+        dl_manager: the builder's download manager.
+        dataset_title: the dataset's name in the message, e.g. ``"Twitter I"``.
+        instructions: the builder's manual download instructions, appended to the message.
+
+    Returns:
+        The manual folder (``epath.Path``).
+
+    Raises:
+        FileNotFoundError: ``manual_dir`` is not given, missing, empty or not a folder; the
+            message starts with ``"<dataset_title> needs a manual download"`` and ends with
+            ``instructions``.
+    """
     try:
-        data = folder.read_bytes(name)
-    except (FileNotFoundError, IsADirectoryError):
-        report.skip(name, "listed but missing")
-        return None
-    except OSError as error:
-        report.skip(name, f"cannot be read ({error})")
-        return None
-    try:
-        return image_for_tfds(data, name)
-    except ImageDecodeError as error:
-        report.skip(name, str(error))
-        return None
+        return dl_manager.manual_dir
+    except (AssertionError, OSError) as error:
+        # TFDS's own message says only "does not exist or is empty" (or, for a file such as
+        # the unextracted archive, fails listing it): name what belongs there.
+        raise FileNotFoundError(
+            f"{dataset_title} needs a manual download: manual_dir must be an existing, "
+            f"non-empty folder holding the extracted archive ({error})."
+            f"\n\n{instructions}") from error

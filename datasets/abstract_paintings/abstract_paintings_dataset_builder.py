@@ -263,15 +263,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "emotion": tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
-                "votes": tfds.features.Tensor(
+            features=builder_utils.common_features(
+                emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
+                votes=tfds.features.Tensor(
                     shape=(len(builder_utils.MIKELS_EMOTIONS),), dtype=np.int32,
                     doc="Rater votes per emotion, in the order of the `emotion` names."),
-                "image/filename": tfds.features.Text(),
-            }),
+            ),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
         )

@@ -49,13 +49,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "image/filename": tfds.features.Text(),
-                "object_box": tfds.features.BBoxFeature(
+            features=builder_utils.common_features(
+                # Generated scenes are stored losslessly, not as JPEG.
+                image=tfds.features.Image(shape=(None, None, 3), encoding_format="png"),
+                object_box=tfds.features.BBoxFeature(
                     doc="Tight box of the sentiment-bearing object, normalized [y1, x1, y2, x2]."),
-            }),
+            ),
             supervised_keys=("image", "label"),
         )
 

@@ -169,12 +169,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "emotion": tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
-                "image/filename": tfds.features.Text(),
-            }),
+            features=builder_utils.common_features(
+                emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS))),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
         )

@@ -207,31 +207,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                # encoding_format left None: real RGB JPEGs are stored as distributed, anything
-                # else as PNG; tf.image.decode_image reads both.
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "emotion": tfds.features.ClassLabel(names=list(EMOTIONS)),
-                "image/filename": tfds.features.Text(),
-                "stimuli_map": tfds.features.Image(
+            features=builder_utils.common_features(
+                emotion=tfds.features.ClassLabel(names=list(EMOTIONS)),
+                stimuli_map=tfds.features.Image(
                     shape=(None, None, 1),
                     doc="Grey-level emotion stimuli map (0..255), the size of `image`."),
-            }),
+            ),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        try:
-            manual_dir = dl_manager.manual_dir
-        except (AssertionError, OSError) as error:
-            # TFDS's own message says only "does not exist or is empty" (or, for a file such as
-            # the unextracted archive, fails listing it): name what belongs there.
-            raise FileNotFoundError(
-                "EmotionROI needs a manual download: manual_dir must be an existing, "
-                f"non-empty folder holding the extracted archive ({error})."
-                f"\n\n{_MANUAL_DOWNLOAD_INSTRUCTIONS}") from error
+        manual_dir = builder_utils.manual_dir_or_raise(
+            dl_manager, "EmotionROI", _MANUAL_DOWNLOAD_INSTRUCTIONS)
         root = locate_dataset(manual_dir)
         images = index_tree(root / "images")
         maps = index_tree(root / "ground_truth")

@@ -283,14 +283,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "image/filename": tfds.features.Text(),
-                "anp": tfds.features.Text(doc="Adjective-noun pair, e.g. dark_night."),
-                "anp_sentiment": tfds.features.Scalar(
+            features=builder_utils.common_features(
+                anp=tfds.features.Text(doc="Adjective-noun pair, e.g. dark_night."),
+                anp_sentiment=tfds.features.Scalar(
                     dtype=np.float32, doc="The ANP's sentiment score in the VSO list."),
-            }),
+            ),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
         )

@@ -518,20 +518,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         eight = (len(builder_utils.MIKELS_EMOTIONS),)
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "emotion": tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
-                "image/filename": tfds.features.Text(),
-                "iaps_number": tfds.features.Text(),
-                "category": tfds.features.Text(),
-                "emotion_means": tfds.features.Tensor(
+            features=builder_utils.common_features(
+                emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
+                iaps_number=tfds.features.Text(),
+                category=tfds.features.Text(),
+                emotion_means=tfds.features.Tensor(
                     shape=eight, dtype=np.float32,
                     doc="Mean 1-7 rating per emotion, order of `emotion`; NaN where not rated."),
-                "emotion_sds": tfds.features.Tensor(
+                emotion_sds=tfds.features.Tensor(
                     shape=eight, dtype=np.float32,
                     doc="Standard deviation of the ratings, like `emotion_means`."),
-            }),
+            ),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
         )

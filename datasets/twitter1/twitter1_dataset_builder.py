@@ -217,29 +217,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                # encoding_format left None: JPEG bytes are stored as distributed and anything
-                # else (grayscale/CMYK JPEG re-encoded) as PNG; tf.image.decode_image reads both.
-                "image": tfds.features.Image(shape=(None, None, 3)),
-                "label": tfds.features.ClassLabel(names=list(builder_utils.LABEL_NAMES)),
-                "image/filename": tfds.features.Text(),
-                "agreement": tfds.features.Scalar(
+            features=builder_utils.common_features(
+                agreement=tfds.features.Scalar(
                     dtype=np.int32, doc="How many of the 5 AMT workers agreed (3, 4 or 5)."),
-            }),
+            ),
             supervised_keys=("image", "label"),
             homepage=_HOMEPAGE,
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        try:
-            manual_dir = dl_manager.manual_dir
-        except (AssertionError, OSError) as error:
-            # TFDS's own message says only "does not exist or is empty" (or, for a file such as
-            # the unextracted archive, fails listing it): name what belongs there.
-            raise FileNotFoundError(
-                "Twitter I needs a manual download: manual_dir must be an existing, "
-                f"non-empty folder holding the extracted archive ({error})."
-                f"\n\n{_MANUAL_DOWNLOAD_INSTRUCTIONS}") from error
+        manual_dir = builder_utils.manual_dir_or_raise(
+            dl_manager, "Twitter I", _MANUAL_DOWNLOAD_INSTRUCTIONS)
         layout = locate_dataset(manual_dir)
         logging.info("twitter1: reading %s (image folder %s)", layout.root, layout.image_dir)
 

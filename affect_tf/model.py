@@ -36,6 +36,7 @@ IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 NUM_CLASSES = 2
 LOGITS_LAYER = "sentiment_logits"
 HIDDEN_LAYER = "head_hidden"
+HEAD_NORM_LAYER = "head_norm"
 # The input side the paper's fc6 needs: block5_pool of a 224 x 224 input is 7 x 7 x 512.
 VGG_HEAD_IMAGE_SIZE = 224
 
@@ -152,6 +153,11 @@ def _build_architecture(config: ModelConfig, seed: int) -> keras.Model:
         # DECISIONS.md: without trained fc6/fc7, global average pooling and a 2-way Dense
         # (optionally one small hidden layer); dropout before each Dense (ModelConfig.dropout).
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+        # Pooled conv5 features of these weights have norms in the hundreds (measured: ~170 for
+        # HED weights), so a new Dense on them at the paper's head learning rate (0.01) diverges
+        # within steps and collapses to one class; batch normalization brings them to the scale
+        # an ImageNet fc7 feature has, where the paper's learning rates work.
+        x = keras.layers.BatchNormalization(name=HEAD_NORM_LAYER)(x)
         x = keras.layers.Dropout(config.dropout, seed=seed + index, name="global_pool_dropout")(x)
         if config.hidden_units:
             x = keras.layers.Dense(
@@ -318,7 +324,7 @@ def build_classifier(config: ModelConfig, *, seed: int = 0) -> keras.Model:
 
 
 def new_layer_names(model: keras.Model) -> frozenset[str]:
-    """Names of the layers initialized from scratch: ``sentiment_logits`` and ``head_hidden``.
+    """Names of the layers initialized from scratch: ``sentiment_logits``, ``head_hidden``, ``head_norm``.
 
     They train with the higher learning rate (Section 4.2: 0.01 for the new last layer, 0.001 for
     the pretrained ones).
@@ -327,10 +333,10 @@ def new_layer_names(model: keras.Model) -> frozenset[str]:
         model: a classifier from :func:`build_classifier`.
 
     Returns:
-        The names among ``{'sentiment_logits', 'head_hidden'}`` that ``model`` has.
+        The names among ``{'sentiment_logits', 'head_hidden', 'head_norm'}`` that ``model`` has.
     """
     present = {layer.name for layer in model.layers}
-    return frozenset({LOGITS_LAYER, HIDDEN_LAYER} & present)
+    return frozenset({LOGITS_LAYER, HIDDEN_LAYER, HEAD_NORM_LAYER} & present)
 
 
 def set_trainable_from(model: keras.Model, layer_name: str) -> None:

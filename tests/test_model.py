@@ -36,19 +36,21 @@ def test_backend_check_rejects_other_backends(monkeypatch):
 
 
 def test_gap_head_parameter_count_and_names(gap32):
-    assert gap32.count_params() == VGG16_NOTOP_PARAMS + 512 * 2 + 2
+    # head_norm: gamma, beta, moving mean and variance of the 512 pooled features.
+    assert gap32.count_params() == VGG16_NOTOP_PARAMS + 4 * 512 + 512 * 2 + 2
     names = [layer.name for layer in gap32.layers]
     for name in model_lib.VGG16_CONV_LAYERS + tuple(f"block{i}_pool" for i in range(1, 6)):
         assert name in names
     assert names[-1] == "sentiment_logits"
     assert gap32.output_shape == (None, 2)
-    assert model_lib.new_layer_names(gap32) == frozenset({"sentiment_logits"})
+    assert model_lib.new_layer_names(gap32) == frozenset({"sentiment_logits", "head_norm"})
 
 
 def test_gap_head_with_hidden_layer():
     model = model_lib.build_classifier(_config(hidden_units=16))
-    assert model.count_params() == VGG16_NOTOP_PARAMS + (512 * 16 + 16) + (16 * 2 + 2)
-    assert model_lib.new_layer_names(model) == frozenset({"sentiment_logits", "head_hidden"})
+    assert model.count_params() == VGG16_NOTOP_PARAMS + 4 * 512 + (512 * 16 + 16) + (16 * 2 + 2)
+    assert model_lib.new_layer_names(model) == frozenset(
+        {"sentiment_logits", "head_hidden", "head_norm"})
     names = [layer.name for layer in model.layers]
     assert names.index("global_pool_dropout") < names.index("head_hidden")
     assert names.index("head_hidden") < names.index("head_hidden_dropout")

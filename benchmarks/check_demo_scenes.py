@@ -2,28 +2,29 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/check_demo_scenes.py            # 400 scenes, about 1 minute
-    .venv/bin/python benchmarks/check_demo_scenes.py --count=1200 --seed=7
+    .venv/bin/python benchmarks/check_demo_scenes.py              # 400 scenes, about 1 minute
+    .venv/bin/python benchmarks/check_demo_scenes.py --count=1200 --cnn   # + CNN proxy, ~6 min
 
-It prints:
+It prints the generation time per scene and:
 
 (a) Whole image vs object crop, with simple features and a logistic regression (5-fold CV):
     a 4x4x4 RGB histogram and a 16x16 "tiny image". The whole image should be only moderately
     predictable (target 60-80 %), the ground-truth crop nearly perfectly (target >= 95 %): the
     sentiment sits in a small region.
-(b) EdgeBoxes on a thinned gradient edge map (OpenCV ximgproc, maxBoxes 1000, minBoxArea 800,
-    maxAspectRatio 6): how often the top-1 box hits the object (IoU >= 0.5; target well below
-    100 %, e.g. 10-40 %: clutter must compete) and how often one of the top 50 does (target
-    > 80 %: the object must be a strong proposal).
-(c) A proxy of the paper's region ranking (Eqs. 4-5) on the top-50 boxes: the crop classifier
-    of (a), trained on other images' object crops, scores every proposal; ranking by its
-    confidence (Senti = 1 - normalized entropy) or by AR should find the object more often than
-    objectness alone. A proxy only: the project ranks with the fine-tuned CNN.
-and the generation time per scene.
+(b) EdgeBoxes on a thinned gradient edge map (OpenCV ximgproc; maxBoxes 1000, minBoxArea 800,
+    maxAspectRatio 6, other parameters at OpenCV's defaults): how often the top-1 box hits the
+    object (IoU >= 0.5; target well below 100 %, e.g. 10-40 %: clutter and decoys must compete)
+    and how often one of the top 50 does (target > 80 %: the object must be a strong proposal).
+(c) A proxy of the paper's region ranking (Eqs. 4-5) over each image's top-50 boxes: which box
+    ranks first by objectness (min-max normalized), by Senti = 1 - normalized entropy of a
+    classifier's prediction on the crop, and by AR; ranking by Senti or AR should hit the object
+    more often than objectness alone. The classifier is a logistic regression on crop features
+    (cheap, weak); ``--cnn`` adds the same with a small CNN trained on whole images only, as the
+    paper's CNN is, and reports its whole-image and ground-truth-crop accuracy too.
 
 The edge map here is deliberately simple (Sobel magnitude over colour channels, orientation by
 Dollar's formula, non-maximum suppression along it); raw, unthinned gradient maps make EdgeBoxes
-slow and its boxes poor (ARCHITECTURE.md).
+slow and its boxes poor (ARCHITECTURE.md). The project's proposal stage has its own.
 """
 
 from __future__ import annotations
@@ -171,6 +172,129 @@ def iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
+# (c) Region ranking.
+
+
+def senti_score(prob: np.ndarray) -> np.ndarray:
+    """Senti (Eq. 4) of class probabilities [N, 2]: 1 - entropy / log 2, in [0, 1]."""
+    prob = np.clip(prob, 1e-7, 1.0)
+    return 1.0 + (prob * np.log(prob)).sum(axis=1) / np.log(2.0)
+
+
+def ranking_hits(
+        prob: np.ndarray, scores: np.ndarray, overlaps: np.ndarray, alpha: float,
+) -> dict[str, bool]:
+    """Whether the first box by obj / senti / ar has IoU >= 0.5 with the object.
+
+    Args:
+        prob: class probabilities [N, 2] of the N candidate crops.
+        scores: EdgeBoxes scores [N].
+        overlaps: IoU [N] of the candidates with the object's box.
+        alpha: weight of Senti in AR (Eq. 5).
+    """
+    senti = senti_score(prob)
+    span = scores.max() - scores.min()
+    obj = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+    ar = np.sqrt((1.0 - alpha) * obj ** 2 + alpha * senti ** 2)  # Eq. 5
+    return {name: bool(overlaps[int(np.argmax(rank))] >= IOU_HIT)
+            for name, rank in (("obj", obj), ("senti", senti), ("ar", ar))}
+
+
+def check_ranking_with_features(images, labels, boxes, proposals, args) -> None:
+    """(c) with a logistic regression on crop features as the classifier, out of fold.
+
+    A CNN fine-tuned on whole images sees every part of an image labelled with the image's label:
+    it learns the object's cues, and what appears in both classes stays uninformative. Mimic that
+    with a crop classifier trained on each training image's object crop and four of its other
+    proposals (IoU < 0.3 with the object), all with the image's label.
+    """
+    kind = "hist+tiny"
+    rng = np.random.default_rng(args.seed)
+    object_x = np.stack([features(crop(image, box), kind) for image, box in zip(images, boxes)])
+    region_x = [np.stack([features(crop(image, b), kind) for b in candidates])
+                for image, (candidates, _) in zip(images, proposals)]
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed)
+    hits = {"obj": [], "senti": [], "ar": []}
+    for train, test in folds.split(object_x, labels):
+        train_x, train_y = [object_x[train]], [labels[train]]
+        for i in train:
+            others = np.flatnonzero(iou(proposals[i][0], boxes[i]) < 0.3)
+            chosen = rng.permutation(others)[:4]
+            train_x.append(region_x[i][chosen])
+            train_y.append(np.full(len(chosen), labels[i]))
+        model = make_classifier().fit(np.concatenate(train_x), np.concatenate(train_y))
+        for i in test:
+            candidates, scores = proposals[i]
+            for name, hit in ranking_hits(model.predict_proba(region_x[i]), scores,
+                                          iou(candidates, boxes[i]), args.alpha).items():
+                hits[name].append(hit)
+    print(f"\n(c) first of the top {args.top} boxes hits the object (IoU >= {IOU_HIT}), ranked by"
+          f" ... (classifier: logistic regression on {kind} crop features)")
+    for name, values in hits.items():
+        print(f"  {name:5s}: {100 * np.mean(values):5.1f} %")
+
+
+def check_ranking_with_cnn(images, labels, boxes, proposals, args) -> None:
+    """(c) with a small CNN trained on whole images (first 80 %), evaluated on the rest.
+
+    A stand-in for the project's fine-tuned VGG16, small enough for a CPU: four conv blocks with
+    batch normalization, global average pooling and a 2-way softmax, trained from scratch with
+    Adam on whole images resized to ``--cnn-size``. Crops are cut from the full-size image and
+    resized to the same size, as the region stage does.
+    """
+    import keras  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(args.seed % (2 ** 31))
+    side = args.cnn_size
+    resize = lambda image: cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    whole = np.stack([resize(image) for image in images]).astype(np.float32) / 255.0
+    split = int(0.8 * len(images))
+    test = np.arange(split, len(images))
+
+    x = inputs = keras.Input((side, side, 3))
+    x = keras.layers.RandomFlip("horizontal")(x)
+    for filters in (24, 48, 96, 128):
+        for _ in range(2):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            # A short run: a fast-moving average, or inference statistics lag behind training.
+            x = keras.layers.BatchNormalization(momentum=0.8)(x)
+            x = keras.layers.ReLU()(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    start = time.perf_counter()
+    history = model.fit(whole[:split], labels[:split], validation_data=(whole[test], labels[test]),
+                        epochs=args.cnn_epochs, batch_size=32, verbose=0)
+    curve = ", ".join(f"{100 * v:.1f}" for v in history.history["val_accuracy"])
+    print(f"\n(d) small CNN on whole images ({split} train / {len(test)} test, {side} px, "
+          f"{args.cnn_epochs} epochs, {time.perf_counter() - start:.0f} s); test accuracy per "
+          f"epoch: {curve} %")
+
+    def crops_of(i, candidate_boxes):
+        return np.stack([cv2.resize(crop(images[i], b), (side, side), interpolation=cv2.INTER_LINEAR)
+                         for b in candidate_boxes]).astype(np.float32) / 255.0
+
+    whole_prob = model.predict(whole[test], verbose=0)
+    object_prob = model.predict(np.concatenate([crops_of(i, boxes[i:i + 1]) for i in test]),
+                                verbose=0)
+    print(f"  whole image:        accuracy {100 * np.mean(whole_prob.argmax(1) == labels[test]):5.1f} %,"
+          f" mean Senti {senti_score(whole_prob).mean():.2f}")
+    print(f"  ground-truth crop:  accuracy {100 * np.mean(object_prob.argmax(1) == labels[test]):5.1f} %,"
+          f" mean Senti {senti_score(object_prob).mean():.2f}")
+    hits = {"obj": [], "senti": [], "ar": []}
+    for i in test:
+        candidates, scores = proposals[i]
+        prob = model.predict(crops_of(i, candidates), verbose=0)
+        for name, hit in ranking_hits(prob, scores, iou(candidates, boxes[i]), args.alpha).items():
+            hits[name].append(hit)
+    print(f"  first of the top {args.top} boxes hits the object (IoU >= {IOU_HIT}), ranked by: "
+          + ", ".join(f"{name} {100 * np.mean(v):.1f} %" for name, v in hits.items()))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -181,6 +305,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--top", type=int, default=50, help="proposals kept per image (m)")
     parser.add_argument("--alpha", type=float, default=0.6, help="AR weight of Senti (Eq. 5)")
+    parser.add_argument("--cnn", action="store_true",
+                        help="also train a small CNN on whole images (needs TensorFlow; use "
+                             "--count=1200 or so)")
+    parser.add_argument("--cnn-size", type=int, default=96, help="CNN input side in pixels")
+    parser.add_argument("--cnn-epochs", type=int, default=5, help="CNN training epochs")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -200,7 +329,7 @@ def main() -> None:
     # (a) Whole image vs ground-truth crop.
     print("\n(a) logistic regression, 5-fold CV accuracy (whole image | ground-truth crop)")
     crops = [crop(image, box) for image, box in zip(images, boxes)]
-    for kind in ("hist", "tiny", "hist+tiny"):  # the last one's crop features are reused in (c)
+    for kind in ("hist", "tiny", "hist+tiny"):
         whole = np.stack([features(image, kind) for image in images])
         local = np.stack([features(c, kind) for c in crops])
         print(f"  {kind:10s} whole {100 * cv_accuracy(whole, labels, args.seed):5.1f} %   "
@@ -211,7 +340,7 @@ def main() -> None:
     proposals = [edge_boxes(image) for image in images]
     edge_boxes_s = time.perf_counter() - start
     counts = np.array([len(p[0]) for p in proposals])
-    first_hit = []  # rank (0-based) of the first box with IoU >= 0.5, or -1
+    first_hit = []  # rank (0-based) of the first box with IoU >= 0.5 in the top m, or -1
     best_iou = []
     for (candidates, _), box in zip(proposals, boxes):
         overlaps = iou(candidates[:args.top], box) if len(candidates) else np.zeros(0)
@@ -225,54 +354,25 @@ def main() -> None:
     for k in (1, 5, 10, args.top):
         rate = np.mean(found & (first_hit < k))
         print(f"  object among the top {k:3d} boxes (IoU >= {IOU_HIT}): {100 * rate:5.1f} %")
+    for label, name in ((0, "negative"), (1, "positive")):
+        mine = labels == label
+        print(f"  {name}: top 1 {100 * np.mean(found[mine] & (first_hit[mine] < 1)):5.1f} %, "
+              f"top {args.top} {100 * np.mean(found[mine]):5.1f} %")
     print(f"  median rank of the first hit (when in the top {args.top}): "
           f"{np.median(first_hit[found]) + 1 if found.any() else float('nan'):.0f}; "
           f"mean best IoU in the top {args.top}: {np.mean(best_iou):.2f}")
     top1 = np.stack([p[0][0] for p in proposals if len(p[0])])
     top1_area = (top1[:, 2] - top1[:, 0]) * (top1[:, 3] - top1[:, 1])
     print(f"  top-1 box area: median {100 * np.median(top1_area):.1f} % of the image "
-          f"(object: {100 * np.median(areas):.1f} %)")
+          f"(object box: {100 * np.median(areas):.1f} %)")
 
-    # (c) Region ranking proxy. A CNN fine-tuned on whole images sees every part of an image
-    # labelled with the image's label: it learns the object's cues, and clutter that appears in
-    # both classes stays uninformative. Mimic that with a crop classifier trained, out of fold, on
-    # each training image's object crop and a few of its other proposals, all with the image label.
-    kind = "hist+tiny"
-    rng = np.random.default_rng(args.seed)
-    region_features = []  # per image: features [top, F] of its top proposals
-    for image, (candidates, _) in zip(images, proposals):
-        candidates = candidates[:args.top]
-        region_features.append(
-            np.stack([features(crop(image, b), kind) for b in candidates]) if len(candidates)
-            else np.zeros((0, local.shape[1]), np.float32))
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed)
-    picks = {"obj": [], "senti": [], "ar": []}
-    for train, test in folds.split(local, labels):
-        train_x, train_y = [local[train]], [labels[train]]
-        for i in train:
-            others = np.flatnonzero(iou(proposals[i][0][:args.top], boxes[i]) < 0.3)
-            chosen = rng.permutation(others)[:4]
-            train_x.append(region_features[i][chosen])
-            train_y.append(np.full(len(chosen), labels[i]))
-        model = make_classifier().fit(np.concatenate(train_x), np.concatenate(train_y))
-        for i in test:
-            candidates, scores = proposals[i][0][:args.top], proposals[i][1][:args.top]
-            if len(candidates) == 0:
-                for name in picks:
-                    picks[name].append(False)
-                continue
-            prob = np.clip(model.predict_proba(region_features[i]), 1e-7, 1.0)
-            senti = 1.0 + (prob * np.log(prob)).sum(axis=1) / np.log(2.0)  # Eq. 4, in [0, 1]
-            span = scores.max() - scores.min()
-            obj = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
-            ar = np.sqrt((1.0 - args.alpha) * obj ** 2 + args.alpha * senti ** 2)  # Eq. 5
-            overlaps = iou(candidates, boxes[i])
-            for name, rank_score in (("obj", obj), ("senti", senti), ("ar", ar)):
-                picks[name].append(bool(overlaps[int(np.argmax(rank_score))] >= IOU_HIT))
-    print(f"\n(c) top-1 of the top {args.top} boxes hits the object (IoU >= {IOU_HIT}), ranked by "
-          f"(proxy CNN: logistic regression on {kind} crop features)")
-    for name, hits in picks.items():
-        print(f"  {name:5s}: {100 * np.mean(hits):5.1f} %")
+    # (c) Region ranking, on each image's top m proposals.
+    proposals = [(candidates[:args.top], scores[:args.top]) for candidates, scores in proposals]
+    if min(len(candidates) for candidates, _ in proposals) == 0:
+        raise RuntimeError("An image has no EdgeBoxes proposal; cannot rank its regions.")
+    check_ranking_with_features(images, labels, boxes, proposals, args)
+    if args.cnn:
+        check_ranking_with_cnn(images, labels, boxes, proposals, args)
 
 
 if __name__ == "__main__":

@@ -310,6 +310,10 @@ class Config:
         num_workers: parallel worker processes of the proposal stage.
         ten_crop: whole-image test on 10 crops (4 corners + centre, mirrored; authors' code)
             instead of the centre crop.
+        region_image_size: at evaluation each image is warped to this square before region
+            crops are taken, so a small region is cropped from enough pixels (a 40 px object of a
+            500 px photo spans only 20 px of the 256 px training view). The whole-image view is
+            resized from it to ``resize_size`` as in training.
     """
 
     workdir: str = "runs/default"
@@ -317,6 +321,7 @@ class Config:
     eval_batch_size: int = 32
     num_workers: int = 1
     ten_crop: bool = False
+    region_image_size: int = 512
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     proposals: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -331,6 +336,10 @@ class Config:
             raise ConfigError("workdir must be a directory path. Received: workdir=''")
         _check_positive("eval_batch_size", self.eval_batch_size)
         _check_positive("num_workers", self.num_workers)
+        if self.region_image_size < self.model.image_size:
+            raise ConfigError(
+                "region_image_size must be >= image_size (crops are taken from it). Received: "
+                f"region_image_size={self.region_image_size}, image_size={self.model.image_size}")
         for part in (self.data, self.proposals, self.model, self.train, self.regions, self.fusion):
             part.validate()
         if self.regions.top_k > self.proposals.num_candidates:

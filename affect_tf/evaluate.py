@@ -29,16 +29,19 @@ FUSIONS = ("max", "sum", "concat")
 def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
     """A ``tf.function`` batch -> whole-image and candidate predictions.
 
-    The batch holds ``image`` [B, R, R, 3] (RGB 0-255, R = resize_size), ``boxes`` [B, m, 4]
-    normalized [y1, x1, y2, x2], ``objectness`` [B, m], ``num_valid`` [B]. Regions are cropped
-    from the R x R image, the whole-image view is its centre crop (or 10 crops averaged).
+    The batch holds ``image`` [B, R, R, 3] (RGB 0-255, R = ``config.region_image_size``),
+    ``boxes`` [B, m, 4] normalized [y1, x1, y2, x2], ``objectness`` [B, m], ``num_valid`` [B].
+    Regions are cropped from the R x R image; the whole-image view is that image resized to
+    ``resize_size``, as in training, then centre-cropped (or 10 crops averaged).
     """
     image_size = config.model.image_size
+    resize_size = config.train.resize_size
     region_config = config.regions
 
     @tf.function(reduce_retracing=True)
     def predict(batch):
-        images = batch["image"]
+        region_images = batch["image"]
+        images = tf.image.resize(region_images, [resize_size, resize_size])
         if config.ten_crop:
             crops = data_lib.ten_crops(images, image_size)  # [10, B, S, S, 3]
             flat = tf.reshape(crops, [-1, image_size, image_size, 3])
@@ -48,7 +51,7 @@ def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
             global_probs = tf.nn.softmax(
                 classifier(data_lib.center_crop(images, image_size), training=False), axis=-1)
         outputs = regions_lib.discover_regions(
-            classifier, images, batch["boxes"], batch["objectness"], batch["num_valid"],
+            classifier, region_images, batch["boxes"], batch["objectness"], batch["num_valid"],
             global_probs, config=region_config, crop_size=image_size,
             context_pixels=config.model.region_context)
         return {"global_probs": global_probs, "candidate_probs": outputs["candidate_probs"]}

@@ -29,6 +29,8 @@ flags.DEFINE_string("workdir", _run.workdir, "Where every output of the run goes
 flags.DEFINE_integer("eval_batch_size", _run.eval_batch_size, "Images per evaluation batch.")
 flags.DEFINE_integer("num_workers", _run.num_workers, "Parallel workers of the proposal stage.")
 flags.DEFINE_boolean("ten_crop", _run.ten_crop, "Whole-image test on 10 crops (authors' code).")
+flags.DEFINE_integer("region_image_size", _run.region_image_size,
+                     "Evaluation: side of the warped image region crops are taken from.")
 # Data.
 flags.DEFINE_string("dataset", _data.dataset, "TFDS name, e.g. fi or twitter1/five_agree.")
 flags.DEFINE_string("data_dir", _data.data_dir, "TFDS data directory (empty: TFDS default).")
@@ -95,6 +97,7 @@ def config_from_flags(values=FLAGS) -> config_lib.Config:
     return config_lib.Config(
         workdir=v.workdir, mode=v.mode, eval_batch_size=v.eval_batch_size,
         num_workers=v.num_workers, ten_crop=v.ten_crop,
+        region_image_size=v.region_image_size,
         data=config_lib.DataConfig(
             dataset=v.dataset, data_dir=v.data_dir, manual_dir=v.manual_dir, fold=v.fold,
             num_folds=v.num_folds, split_seed=v.split_seed,

@@ -64,7 +64,8 @@ class Run:
     def eval_fingerprint(self) -> str:
         return config_lib.fingerprint(
             self.train_fingerprint, self.config.proposals, self.config.regions,
-            self.config.fusion, self.config.ten_crop, self.config.train.resize_size)
+            self.config.fusion, self.config.ten_crop, self.config.train.resize_size,
+            self.config.region_image_size)
 
     @property
     def train_dir(self) -> pathlib.Path:
@@ -206,7 +207,7 @@ def evaluate_stage(run: Run) -> None:
             continue
         names = getattr(run.splits, part)
         batches = data_lib.evaluation_pipeline(
-            data_lib.examples(run.builder, names), resize_size=config.train.resize_size,
+            data_lib.examples(run.builder, names), resize_size=config.region_image_size,
             batch_size=config.eval_batch_size, proposals=proposals, extra_keys=extra_keys)
         logging.info("evaluate: %s, %d images", part, len(names))
         predictions[part] = evaluate_lib.collect_predictions(

@@ -22,6 +22,7 @@ def tiny_config(tmp_path, **changes) -> config_lib.Config:
                                    validation_fraction=0.3, test_fraction=0.3),
         proposals=config_lib.ProposalConfig(num_candidates=6, max_boxes=200, kmeans_n_init=2),
         model=config_lib.ModelConfig(weights="none", head="gap", image_size=32),
+        region_image_size=64,
         train=config_lib.TrainConfig(batch_size=8, steps=4, resize_size=40, checkpoint_every=2,
                                      log_every=2),
         regions=config_lib.RegionConfig(top_k=2, chunk_size=16),

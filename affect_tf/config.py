@@ -21,6 +21,8 @@ OBJ_NORMS = ("minmax", "max")
 AR_FORMULAS = ("paper", "authors")
 FUSIONS = ("concat", "max", "sum")
 SVM_KERNELS = ("linear", "rbf")
+PROPOSAL_SCOPES = ("all", "evaluation")
+PROPOSAL_RUNNERS = ("local", "beam")
 MODES = ("all", "prepare", "proposals", "train", "evaluate", "report")
 
 
@@ -307,7 +309,14 @@ class Config:
         workdir: every output of the run goes below this directory.
         mode: which stage(s) to run; ``all`` chains prepare, proposals, train, evaluate, report.
         eval_batch_size: images per evaluation batch (each brings m region crops).
-        num_workers: parallel worker processes of the proposal stage.
+        num_workers: parallel worker processes of the local proposal stage (0: one per CPU core).
+        proposal_scope: ``all`` computes proposals for every image of every split (each image is
+            a test image in some fold), ``evaluation`` only for this run's validation and test parts.
+        proposal_runner: ``local`` (worker processes on this machine) or ``beam`` (an Apache Beam
+            pipeline whose workers read the TFDS shards; DirectRunner unless
+            ``beam_pipeline_options`` names another runner).
+        beam_pipeline_options: Beam options for ``proposal_runner=beam`` and for building Beam
+            datasets (Flickr), space-separated, e.g. ``--runner=DataflowRunner --project=...``.
         ten_crop: whole-image test on 10 crops (4 corners + centre, mirrored; authors' code)
             instead of the centre crop.
         region_image_size: at evaluation each image is warped to this square before region
@@ -319,7 +328,10 @@ class Config:
     workdir: str = "runs/default"
     mode: str = "all"
     eval_batch_size: int = 32
-    num_workers: int = 1
+    num_workers: int = 0
+    proposal_scope: str = "all"
+    proposal_runner: str = "local"
+    beam_pipeline_options: str = ""
     ten_crop: bool = False
     region_image_size: int = 512
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -335,7 +347,9 @@ class Config:
         if not self.workdir:
             raise ConfigError("workdir must be a directory path. Received: workdir=''")
         _check_positive("eval_batch_size", self.eval_batch_size)
-        _check_positive("num_workers", self.num_workers)
+        _check_positive("num_workers", self.num_workers, allow_zero=True)
+        _check_choice("proposal_scope", self.proposal_scope, PROPOSAL_SCOPES)
+        _check_choice("proposal_runner", self.proposal_runner, PROPOSAL_RUNNERS)
         if self.region_image_size < self.model.image_size:
             raise ConfigError(
                 "region_image_size must be >= image_size (crops are taken from it). Received: "

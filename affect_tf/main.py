@@ -27,7 +27,14 @@ _train, _regions, _fusion, _run = _D.TrainConfig(), _D.RegionConfig(), _D.Fusion
 flags.DEFINE_enum("mode", _run.mode, _D.MODES, "Which stage(s) to run; 'all' chains them.")
 flags.DEFINE_string("workdir", _run.workdir, "Where every output of the run goes.")
 flags.DEFINE_integer("eval_batch_size", _run.eval_batch_size, "Images per evaluation batch.")
-flags.DEFINE_integer("num_workers", _run.num_workers, "Parallel workers of the proposal stage.")
+flags.DEFINE_integer("num_workers", _run.num_workers,
+                     "Worker processes of the local proposal stage (0: one per CPU core).")
+flags.DEFINE_enum("proposal_scope", _run.proposal_scope, _D.PROPOSAL_SCOPES,
+                  "Proposals for every image (all) or only this run's validation/test parts.")
+flags.DEFINE_enum("proposal_runner", _run.proposal_runner, _D.PROPOSAL_RUNNERS,
+                  "Proposal stage on local worker processes or as an Apache Beam pipeline.")
+flags.DEFINE_string("beam_pipeline_options", _run.beam_pipeline_options,
+                    "Apache Beam options (space-separated), e.g. '--runner=DataflowRunner ...'.")
 flags.DEFINE_boolean("ten_crop", _run.ten_crop, "Whole-image test on 10 crops (authors' code).")
 flags.DEFINE_integer("region_image_size", _run.region_image_size,
                      "Evaluation: side of the warped image region crops are taken from.")
@@ -97,6 +104,8 @@ def config_from_flags(values=FLAGS) -> config_lib.Config:
     return config_lib.Config(
         workdir=v.workdir, mode=v.mode, eval_batch_size=v.eval_batch_size,
         num_workers=v.num_workers, ten_crop=v.ten_crop,
+        proposal_scope=v.proposal_scope, proposal_runner=v.proposal_runner,
+        beam_pipeline_options=v.beam_pipeline_options,
         region_image_size=v.region_image_size,
         data=config_lib.DataConfig(
             dataset=v.dataset, data_dir=v.data_dir, manual_dir=v.manual_dir, fold=v.fold,

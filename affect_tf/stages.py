@@ -113,7 +113,7 @@ def prepare_stage(run: Run) -> None:
     from affect_tf import data as data_lib  # noqa: PLC0415
 
     start = time.perf_counter()
-    builder = data_lib.prepare(run.config.data)
+    builder = data_lib.prepare(run.config.data, beam_options=_beam_options(run.config))
     run._builder = builder
     logging.info("prepare: %s ready in %s (%.0f s): %s", builder.info.full_name, builder.data_dir,
                  time.perf_counter() - start,
@@ -131,22 +131,46 @@ def _proposal_cache(run: Run):
     return cache_lib.ProposalCache(directory, run.config.proposals)
 
 
+def _beam_options(config: Config):
+    """PipelineOptions from ``--beam_pipeline_options`` (None: Beam's defaults, DirectRunner)."""
+    if not config.beam_pipeline_options:
+        return None
+    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415
+
+    return PipelineOptions(config.beam_pipeline_options.split())
+
+
 def proposals_stage(run: Run) -> None:
-    """Proposals for the images the evaluation needs (validation and test parts)."""
+    """Proposals for every image (``proposal_scope=all``) or the validation and test parts."""
+    import os  # noqa: PLC0415
+
     from affect_tf import data as data_lib  # noqa: PLC0415
     from affect_tf.proposals import stage as proposal_stage  # noqa: PLC0415
 
+    config = run.config
     cache = _proposal_cache(run)
-    wanted = set(run.splits.validation) | set(run.splits.test)
+    if config.proposal_scope == "all":
+        wanted = set(run.splits.train) | set(run.splits.validation) | set(run.splits.test)
+    else:
+        wanted = set(run.splits.validation) | set(run.splits.test)
     todo = wanted - cache.done_filenames()
     if not todo:
         logging.info("proposals: all %d images already in %s; skipped", len(wanted), cache.directory)
         return
-    logging.info("proposals: %d of %d images to do (%s edges), cache %s", len(todo), len(wanted),
-                 run.config.proposals.edge_source, cache.directory)
-    images = ((name, data) for name, data in data_lib.encoded_images(run.builder) if name in todo)
-    stats = proposal_stage.run_proposal_stage(
-        images, cache, run.config.proposals, num_workers=run.config.num_workers, total=len(todo))
+    logging.info("proposals: %d of %d images to do (%s edges, %s runner), cache %s", len(todo),
+                 len(wanted), config.proposals.edge_source, config.proposal_runner, cache.directory)
+    if config.proposal_runner == "beam":
+        from affect_tf.proposals import beam_stage  # noqa: PLC0415
+
+        stats = beam_stage.run_beam_proposal_stage_tfds(
+            run.builder, cache, config.proposals, filenames=todo,
+            beam_options=_beam_options(config))
+    else:
+        images = ((name, data) for name, data in data_lib.encoded_images(run.builder)
+                  if name in todo)
+        stats = proposal_stage.run_proposal_stage(
+            images, cache, config.proposals, num_workers=config.num_workers or os.cpu_count() or 1,
+            total=len(todo))
     logging.info("proposals: %s", stats)
 
 

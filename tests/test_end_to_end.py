@@ -126,3 +126,23 @@ def test_cli_names_the_alternatives_when_a_weights_file_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
         model_lib.build_classifier(config_lib.ModelConfig(
             weights=str(tmp_path / "missing.weights.h5"), head="gap", image_size=32))
+
+
+def test_proposal_stage_on_beam_and_on_local_workers_give_the_same_cache(tmp_path):
+    from affect_tf import stages
+
+    local = tiny_config(tmp_path / "local", num_workers=2, proposal_scope="all")
+    local = dataclasses.replace(local, data=dataclasses.replace(
+        local.data, data_dir=str(tmp_path / "tfds")))
+    stages.run(dataclasses.replace(local, mode="prepare"))
+    stages.run(dataclasses.replace(local, mode="proposals"))
+    beam = dataclasses.replace(local, workdir=str(tmp_path / "beam"), proposal_runner="beam")
+    stages.run(dataclasses.replace(beam, mode="proposals"))
+    local_arrays = stages._proposal_cache(stages.Run(local)).load()
+    beam_arrays = stages._proposal_cache(stages.Run(beam)).load()
+    assert len(local_arrays.filenames) == 48  # Every scene of the tiny config.
+    assert list(local_arrays.filenames) == list(beam_arrays.filenames)
+    import numpy as np
+
+    np.testing.assert_allclose(local_arrays.boxes, beam_arrays.boxes)
+    np.testing.assert_array_equal(local_arrays.num_valid, beam_arrays.num_valid)

@@ -56,9 +56,9 @@ OBJECT_AREA_RANGE = (0.02, 0.05)
 _TARGET_AREA_RANGE = (0.024, 0.045)
 # The object keeps at least this many pixels (at 256 px; scaled with size) from the image border.
 _BORDER_MARGIN = 6
-# Counts per scene (inclusive ranges) and the share of clutter shapes with a dark outline. More decoys and outlines push
-# the object down the objectness ranking (fewer top-1 hits, but also fewer top-50 hits); more
-# distractors dilute whole-image colour statistics.
+# Counts per scene (inclusive ranges) and the share of clutter shapes with a dark outline.
+# More decoys and outlines push the object down the objectness ranking (fewer top-1 hits, but
+# also fewer top-50 hits); more distractors dilute whole-image colour statistics.
 _CLUTTER_COUNT = (6, 12)
 _DISTRACTOR_COUNT = (1, 3)
 _DECOY_COUNT = (1, 2)
@@ -138,14 +138,18 @@ class DemoScene:
 
 
 def _composite(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
-    """Blends ``colour`` (RGB [3]) into ``canvas`` (float32 [H, W, 3]) with opacity ``alpha`` [H, W]."""
+    """Blends ``colour`` (RGB [3]) into ``canvas`` (float32 [H, W, 3]) with opacity ``alpha``."""
     a = alpha[..., None]
     canvas *= 1.0 - a
     canvas += a * colour
 
 
 def _poly_mask(points: np.ndarray, size: int) -> np.ndarray:
-    """Filled polygon ``points`` (float [N, 2] pixel x, y) as an anti-aliased opacity mask [size, size]."""
+    """Filled polygon ``points`` (float [N, 2], pixel x, y) as an anti-aliased opacity mask.
+
+    Returns:
+        float32 [size, size] in [0, 1].
+    """
     mask = np.zeros((size, size), np.uint8)
     # Fixed-point coordinates (shift=4, 1/16 px) keep the anti-aliased edge of small shapes smooth.
     pts = np.round(points * 16.0).astype(np.int32).reshape(-1, 1, 2)
@@ -178,7 +182,11 @@ def _polar(radii: np.ndarray, theta: np.ndarray) -> np.ndarray:
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Smooth random colour gradient plus low-contrast blotches and noise; float32 [size, size, 3]."""
+    """Smooth random colour gradient plus low-contrast blotches and noise.
+
+    Returns:
+        float32 [size, size, 3], RGB, roughly in [0, 255] (clipped at the end).
+    """
     # Two desaturated mid-to-light colours, so both dark negative and bright positive objects
     # stand out against it.
     hsv = np.stack([
@@ -360,7 +368,7 @@ def _scale_for_area(extent: np.ndarray, area: float, edge_width: int) -> float:
 
 
 def _smiley_features(center: np.ndarray, radius: float, size: int) -> np.ndarray:
-    """Opacity [size, size] of a smiley's eyes and mouth, for a face of ``radius`` px at ``center``."""
+    """Opacity [size, size] of a smiley's eyes and mouth (face of ``radius`` px at ``center``)."""
     features = np.zeros((size, size), np.uint8)
     for side in (-1, 1):
         eye = center + np.array([side * 0.35 * radius, -0.25 * radius])

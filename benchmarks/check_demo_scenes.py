@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/check_demo_scenes.py              # 400 scenes, about 1 minute
-    .venv/bin/python benchmarks/check_demo_scenes.py --count=1200 --cnn   # + CNN proxy, ~6 min
+    .venv/bin/python benchmarks/check_demo_scenes.py               # 400 scenes, about 1 minute
+    .venv/bin/python benchmarks/check_demo_scenes.py --count=1200  # the default config, ~3 min
 
 It prints the generation time per scene and:
 
@@ -19,8 +19,7 @@ It prints the generation time per scene and:
     ranks first by objectness (min-max normalized), by Senti = 1 - normalized entropy of a
     classifier's prediction on the crop, and by AR; ranking by Senti or AR should hit the object
     more often than objectness alone. The classifier is a logistic regression on crop features
-    (cheap, weak); ``--cnn`` adds the same with a small CNN trained on whole images only, as the
-    paper's CNN is, and reports its whole-image and ground-truth-crop accuracy too.
+    (cheap, weak): a proxy only; the project ranks with its fine-tuned CNN.
 
 The edge map here is deliberately simple (Sobel magnitude over colour channels, orientation by
 Dollar's formula, non-maximum suppression along it); raw, unthinned gradient maps make EdgeBoxes
@@ -62,7 +61,8 @@ def colour_histogram(image: np.ndarray, bins: int = 4) -> np.ndarray:
 
 def tiny_image(image: np.ndarray, side: int = 16) -> np.ndarray:
     """The image area-resized to side x side, float32 [side * side * 3] in [0, 1]."""
-    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() / 255.0
+    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32).ravel() / 255.0
 
 
 def features(image: np.ndarray, kind: str) -> np.ndarray:
@@ -143,7 +143,11 @@ def thinned_edges(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def edge_boxes(image: np.ndarray, max_boxes: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """EdgeBoxes proposals: boxes float32 [N, 4] normalized [y1, x1, y2, x2], scores [N] (sorted)."""
+    """EdgeBoxes proposals, best first.
+
+    Returns:
+        boxes float32 [N, 4] normalized [y1, x1, y2, x2]; scores float32 [N], descending.
+    """
     edges, orientation = thinned_edges(image)
     generator = cv2.ximgproc.createEdgeBoxes()
     generator.setMaxBoxes(max_boxes)
@@ -234,66 +238,6 @@ def check_ranking_with_features(images, labels, boxes, proposals, args) -> None:
         print(f"  {name:5s}: {100 * np.mean(values):5.1f} %")
 
 
-def check_ranking_with_cnn(images, labels, boxes, proposals, args) -> None:
-    """(c) with a small CNN trained on whole images (first 80 %), evaluated on the rest.
-
-    A stand-in for the project's fine-tuned VGG16, small enough for a CPU: four conv blocks with
-    batch normalization, global average pooling and a 2-way softmax, trained from scratch with
-    Adam on whole images resized to ``--cnn-size``. Crops are cut from the full-size image and
-    resized to the same size, as the region stage does.
-    """
-    import keras  # pylint: disable=import-outside-toplevel
-
-    keras.utils.set_random_seed(args.seed % (2 ** 31))
-    side = args.cnn_size
-    resize = lambda image: cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    whole = np.stack([resize(image) for image in images]).astype(np.float32) / 255.0
-    split = int(0.8 * len(images))
-    test = np.arange(split, len(images))
-
-    x = inputs = keras.Input((side, side, 3))
-    x = keras.layers.RandomFlip("horizontal")(x)
-    for filters in (24, 48, 96, 128):
-        for _ in range(2):
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            # A short run: a fast-moving average, or inference statistics lag behind training.
-            x = keras.layers.BatchNormalization(momentum=0.8)(x)
-            x = keras.layers.ReLU()(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    start = time.perf_counter()
-    history = model.fit(whole[:split], labels[:split], validation_data=(whole[test], labels[test]),
-                        epochs=args.cnn_epochs, batch_size=32, verbose=0)
-    curve = ", ".join(f"{100 * v:.1f}" for v in history.history["val_accuracy"])
-    print(f"\n(d) small CNN on whole images ({split} train / {len(test)} test, {side} px, "
-          f"{args.cnn_epochs} epochs, {time.perf_counter() - start:.0f} s); test accuracy per "
-          f"epoch: {curve} %")
-
-    def crops_of(i, candidate_boxes):
-        return np.stack([cv2.resize(crop(images[i], b), (side, side), interpolation=cv2.INTER_LINEAR)
-                         for b in candidate_boxes]).astype(np.float32) / 255.0
-
-    whole_prob = model.predict(whole[test], verbose=0)
-    object_prob = model.predict(np.concatenate([crops_of(i, boxes[i:i + 1]) for i in test]),
-                                verbose=0)
-    print(f"  whole image:        accuracy {100 * np.mean(whole_prob.argmax(1) == labels[test]):5.1f} %,"
-          f" mean Senti {senti_score(whole_prob).mean():.2f}")
-    print(f"  ground-truth crop:  accuracy {100 * np.mean(object_prob.argmax(1) == labels[test]):5.1f} %,"
-          f" mean Senti {senti_score(object_prob).mean():.2f}")
-    hits = {"obj": [], "senti": [], "ar": []}
-    for i in test:
-        candidates, scores = proposals[i]
-        prob = model.predict(crops_of(i, candidates), verbose=0)
-        for name, hit in ranking_hits(prob, scores, iou(candidates, boxes[i]), args.alpha).items():
-            hits[name].append(hit)
-    print(f"  first of the top {args.top} boxes hits the object (IoU >= {IOU_HIT}), ranked by: "
-          + ", ".join(f"{name} {100 * np.mean(v):.1f} %" for name, v in hits.items()))
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -305,11 +249,6 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--top", type=int, default=50, help="proposals kept per image (m)")
     parser.add_argument("--alpha", type=float, default=0.6, help="AR weight of Senti (Eq. 5)")
-    parser.add_argument("--cnn", action="store_true",
-                        help="also train a small CNN on whole images (needs TensorFlow; use "
-                             "--count=1200 or so)")
-    parser.add_argument("--cnn-size", type=int, default=96, help="CNN input side in pixels")
-    parser.add_argument("--cnn-epochs", type=int, default=5, help="CNN training epochs")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -371,8 +310,6 @@ def main() -> None:
     if min(len(candidates) for candidates, _ in proposals) == 0:
         raise RuntimeError("An image has no EdgeBoxes proposal; cannot rank its regions.")
     check_ranking_with_features(images, labels, boxes, proposals, args)
-    if args.cnn:
-        check_ranking_with_cnn(images, labels, boxes, proposals, args)
 
 
 if __name__ == "__main__":

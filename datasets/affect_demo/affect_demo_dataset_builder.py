@@ -49,7 +49,8 @@ _CITATION = """\
 
 # The dataset belongs to this project and has no web page of its own: the homepage names the
 # generator and this folder's README.
-_HOMEPAGE = "affect_tf project: datasets/affect_demo/README.md (generator: affect_tf/demo_scenes.py)"
+_HOMEPAGE = (
+    "affect_tf project: datasets/affect_demo/README.md (generator: affect_tf/demo_scenes.py)")
 
 
 @dataclasses.dataclass(eq=False)

@@ -1,6 +1,6 @@
 """Proposal-stage throughput with 1 and N worker processes (scaling ratio).
 
-    .venv/bin/python benchmarks/bench_proposal_workers.py [--images 120] [--workers 2]
+    .venv/bin/python benchmarks/bench_proposal_workers.py [--images 360] [--workers 2]
 
 Runs :func:`affect_tf.proposals.stage.run_proposal_stage` on the same synthetic photos (JPEG,
 500x375) into fresh caches with 1 and with ``--workers`` processes (gradient edges, the paper's
@@ -62,7 +62,7 @@ def run(examples, workers: int, config: ProposalConfig) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=120,
+    parser.add_argument("--images", type=int, default=360,
                         help="enough to amortize the workers' start-up (a few seconds each)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()

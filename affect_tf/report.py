@@ -7,6 +7,9 @@ import pathlib
 
 import numpy as np
 
+from affect_tf import data as data_lib
+from affect_tf import evaluate as evaluate_lib
+from affect_tf import visualize
 from affect_tf.config import Config
 
 # Binary accuracy (%) reported by the paper (Tables 2 and 3), by dataset and row.
@@ -70,10 +73,6 @@ def results_table(metrics: dict) -> list[str]:
 
 def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path, config: Config, count: int = 8):
     """Top-1 region by AR, Obj and Senti on test images (half positive, half negative)."""
-    from affect_tf import data as data_lib  # noqa: PLC0415
-    from affect_tf import evaluate as evaluate_lib  # noqa: PLC0415
-    from affect_tf import visualize  # noqa: PLC0415
-
     with np.load(eval_dir / "predictions_test.npz") as stored:
         test = dict(stored)
     labels = test["label"]

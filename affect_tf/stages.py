@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import pathlib
 import shutil
 import time
@@ -27,7 +28,14 @@ import time
 import numpy as np
 
 from affect_tf import config as config_lib
+from affect_tf import data as data_lib
+from affect_tf import evaluate as evaluate_lib
+from affect_tf import model as model_lib
+from affect_tf import report as report_lib
+from affect_tf import train as train_lib
 from affect_tf.config import Config
+from affect_tf.proposals import cache as cache_lib
+from affect_tf.proposals import stage as proposal_stage
 
 STAGES = ("prepare", "proposals", "train", "evaluate", "report")
 EVAL_PARTS = ("validation", "test")
@@ -78,8 +86,6 @@ class Run:
     @property
     def builder(self):
         if self._builder is None:
-            from affect_tf import data as data_lib  # noqa: PLC0415
-
             self._builder = data_lib.get_builder(self.config.data)
             if not self._builder.is_prepared():
                 raise FileNotFoundError(
@@ -91,8 +97,6 @@ class Run:
     def splits(self):
         """Protocol splits, computed once per data fingerprint and stored in the workdir."""
         if self._splits is None:
-            from affect_tf import data as data_lib  # noqa: PLC0415
-
             path = self.workdir / f"splits-{self.data_fingerprint}.json"
             if path.is_file():
                 stored = json.loads(path.read_text())
@@ -110,8 +114,6 @@ class Run:
 
 
 def prepare_stage(run: Run) -> None:
-    from affect_tf import data as data_lib  # noqa: PLC0415
-
     start = time.perf_counter()
     builder = data_lib.prepare(run.config.data, beam_options=_beam_options(run.config))
     run._builder = builder
@@ -124,8 +126,6 @@ def prepare_stage(run: Run) -> None:
 
 
 def _proposal_cache(run: Run):
-    from affect_tf.proposals import cache as cache_lib  # noqa: PLC0415
-
     directory = cache_lib.cache_dir_for(
         str(run.workdir / "proposals"), run.config.data.dataset, run.config.proposals)
     return cache_lib.ProposalCache(directory, run.config.proposals)
@@ -142,11 +142,6 @@ def _beam_options(config: Config):
 
 def proposals_stage(run: Run) -> None:
     """Proposals for every image (``proposal_scope=all``) or the validation and test parts."""
-    import os  # noqa: PLC0415
-
-    from affect_tf import data as data_lib  # noqa: PLC0415
-    from affect_tf.proposals import stage as proposal_stage  # noqa: PLC0415
-
     config = run.config
     cache = _proposal_cache(run)
     if config.proposal_scope == "all":
@@ -175,9 +170,6 @@ def proposals_stage(run: Run) -> None:
 
 
 def train_stage(run: Run) -> None:
-    from affect_tf import data as data_lib  # noqa: PLC0415
-    from affect_tf import train as train_lib  # noqa: PLC0415
-
     config = run.config
     final = run.train_dir / train_lib.CLASSIFIER_FILE
     if final.is_file():
@@ -199,18 +191,12 @@ def train_stage(run: Run) -> None:
 
 
 def _load_proposals(run: Run):
-    from affect_tf import data as data_lib  # noqa: PLC0415
-
     arrays = _proposal_cache(run).load()
     return data_lib.ProposalTable(
         np.asarray(arrays.filenames), arrays.boxes, arrays.objectness, arrays.num_valid)
 
 
 def evaluate_stage(run: Run) -> None:
-    from affect_tf import data as data_lib  # noqa: PLC0415
-    from affect_tf import evaluate as evaluate_lib  # noqa: PLC0415
-    from affect_tf import train as train_lib  # noqa: PLC0415
-
     config = run.config
     metrics_path = run.eval_dir / "metrics.json"
     if metrics_path.is_file():
@@ -260,8 +246,6 @@ def evaluate_stage(run: Run) -> None:
 
 
 def report_stage(run: Run) -> None:
-    from affect_tf import report as report_lib  # noqa: PLC0415
-
     metrics_path = run.eval_dir / "metrics.json"
     if not metrics_path.is_file():
         raise FileNotFoundError(
@@ -278,8 +262,6 @@ _STAGE_FUNCTIONS = {
 
 def run(config: Config) -> Run:
     """Runs ``config.mode`` (one stage, or all of them in order)."""
-    from affect_tf import model as model_lib  # noqa: PLC0415
-
     model_lib.check_tensorflow_backend()
     current = Run(config)
     _write_json(current.workdir / "config.json", dataclasses.asdict(config))

@@ -12,6 +12,7 @@ Training runs under ``tf.distribute``: MirroredStrategy when several GPUs are vi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pathlib
 import time
@@ -211,6 +212,4 @@ def load_classifier(model_config: ModelConfig, directory: str) -> keras.Model:
 
 def _without_download(model_config: ModelConfig) -> ModelConfig:
     """The same architecture with random initial weights (they are overwritten by a load)."""
-    import dataclasses  # noqa: PLC0415
-
     return dataclasses.replace(model_config, weights="none", head=model_config.resolved_head)

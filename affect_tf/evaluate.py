@@ -20,10 +20,7 @@ from affect_tf import data as data_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf import metrics as metrics_lib
 from affect_tf import regions as regions_lib
-from affect_tf.config import Config, FusionConfig, RegionConfig
-
-SELECTIONS = ("ar", "obj", "senti")
-FUSIONS = ("max", "sum", "concat")
+from affect_tf.config import FUSIONS, SELECTIONS, Config, FusionConfig, RegionConfig
 
 
 def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:

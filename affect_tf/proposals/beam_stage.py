@@ -16,7 +16,7 @@ import logging
 from typing import Iterable
 
 from affect_tf.config import ProposalConfig
-from affect_tf.proposals.cache import ProposalCache
+from affect_tf.proposals.cache import ProposalCache, check_cache_matches
 
 logger = logging.getLogger(__name__)
 _NAMESPACE = "affect_tf.proposals"
@@ -100,13 +100,6 @@ def _run(pipeline, examples, cache: ProposalCache, config: ProposalConfig, chunk
     return stats
 
 
-def _check_cache(cache: ProposalCache, config: ProposalConfig) -> None:
-    if cache.config != config:
-        raise ValueError(
-            "The cache was opened with other proposal settings than the stage runs with. "
-            f"Received: cache fingerprint {cache.fingerprint}, config {config}")
-
-
 def run_beam_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCache,
                             config: ProposalConfig, *, beam_options=None,
                             chunk_size: int = 64) -> dict:
@@ -125,7 +118,7 @@ def run_beam_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: Propos
     """
     import apache_beam as beam  # noqa: PLC0415
 
-    _check_cache(cache, config)
+    check_cache_matches(cache, config)
     done = cache.done_filenames()
     pending, seen, skipped = [], set(), 0
     for filename, data in examples:
@@ -160,7 +153,7 @@ def run_beam_proposal_stage_tfds(builder, cache: ProposalCache, config: Proposal
     import apache_beam as beam  # noqa: PLC0415
     import tensorflow_datasets as tfds  # noqa: PLC0415
 
-    _check_cache(cache, config)
+    check_cache_matches(cache, config)
     done = frozenset(cache.done_filenames())
     wanted = frozenset(filenames) if filenames is not None else None
     decoders = {key: tfds.decode.SkipDecoding() for key, feature in builder.info.features.items()

@@ -298,3 +298,11 @@ class ProposalCache:
 
     def __repr__(self) -> str:
         return f"ProposalCache({self.directory!r}, fingerprint={self.fingerprint!r})"
+
+
+def check_cache_matches(cache: ProposalCache, config: ProposalConfig) -> None:
+    """Raises ValueError unless ``cache`` was opened with ``config`` (a stage writes with it)."""
+    if cache.config != config:
+        raise ValueError(
+            "The cache was opened with other proposal settings than the stage runs with. "
+            f"Received: cache fingerprint {cache.fingerprint}, config {config}")

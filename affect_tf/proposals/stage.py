@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 
 from affect_tf.builder_utils import ImageDecodeError, decode_image
 from affect_tf.config import ProposalConfig
-from affect_tf.proposals.cache import ProposalCache
+from affect_tf.proposals.cache import ProposalCache, check_cache_matches
 from affect_tf.proposals.edges import EdgeDetector, make_edge_detector
 from affect_tf.proposals.pipeline import Proposals, propose
 
@@ -196,10 +196,7 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
         raise ValueError(f"num_workers must be >= 1. Received: num_workers={num_workers}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1. Received: chunk_size={chunk_size}")
-    if cache.config != config:
-        raise ValueError(
-            "The cache was opened with other proposal settings than the stage runs with. "
-            f"Received: cache fingerprint {cache.fingerprint}, config {config}")
+    check_cache_matches(cache, config)
     start = time.monotonic()
     stats = {"processed": 0, "skipped_done": 0, "duplicates": 0, "corrupt": 0, "empty": 0,
              "seconds": 0.0}

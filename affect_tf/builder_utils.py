@@ -14,6 +14,8 @@ from typing import Callable, Iterable, TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from affect_tf.io import ImageDecodeError, decode_image_bytes, encode_png, is_jpeg
+
 if TYPE_CHECKING:
     from etils import epath
     import tensorflow_datasets as tfds
@@ -68,63 +70,6 @@ def polarity(emotion: str) -> str:
     return "positive" if normalize_emotion(emotion) in POSITIVE_EMOTIONS else "negative"
 
 
-class ImageDecodeError(ValueError):
-    """The bytes are not an image that can be decoded."""
-
-
-def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decodes image bytes by content (JPEG, PNG, GIF, BMP, TIFF...), whatever the file name says.
-
-    Palette, RGBA (composited on white), grayscale and CMYK images become 3-channel RGB; an
-    animated GIF gives its first frame.
-
-    Args:
-        data: the encoded file.
-        name: used in the error message.
-
-    Returns:
-        uint8 array [H, W, 3], RGB.
-
-    Raises:
-        ImageDecodeError: empty, truncated or unknown bytes, or a zero-size image.
-    """
-    if not data:
-        raise ImageDecodeError(f"{name}: empty file (0 bytes), expected an encoded image")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, rgba)
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageDecodeError(
-            f"{name}: cannot decode as an image ({len(data)} bytes; {error})") from error
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ImageDecodeError(f"{name}: zero-size image {array.shape}")
-    return array
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
-    """Encodes an RGB uint8 array [H, W, 3] as JPEG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """Encodes a uint8 array [H, W] or [H, W, 3] as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def is_jpeg(data: bytes) -> bool:
-    """True when the bytes start with the JPEG SOI marker."""
-    return data[:3] == b"\xff\xd8\xff"
-
-
 def image_for_tfds(data: bytes, name: str) -> bytes:
     """Returns bytes TFDS can store as a 3-channel image: JPEG kept as is, anything else re-encoded.
 
@@ -135,7 +80,7 @@ def image_for_tfds(data: bytes, name: str) -> bytes:
     Raises:
         ImageDecodeError: the bytes do not decode.
     """
-    image = decode_image(data, name)
+    image = decode_image_bytes(data, name)
     if is_jpeg(data):
         with Image.open(io.BytesIO(data)) as probe:
             if probe.mode == "RGB":

@@ -12,6 +12,9 @@ import hashlib
 import json
 from typing import Any
 
+# Class index 0 = negative, 1 = positive everywhere (DECISIONS.md); the ClassLabel names.
+LABEL_NAMES = ("negative", "positive")
+
 EDGE_SOURCES = ("gradient", "hed", "sed")
 AFFINITIES = ("iou", "authors")
 WEIGHT_SOURCES = ("imagenet", "hed", "none")
@@ -213,7 +216,7 @@ class RegionConfig:
         selection: rank candidates by ``ar`` (the method), ``obj`` or ``senti`` (ablations).
         obj_norm: per-image normalization of EdgeBoxes objectness: ``minmax`` or ``max``.
         ar_formula: ``paper`` (Eq. 5) or ``authors`` (0.4 Senti + 0.6 Obj, each min-max normalized).
-        chunk_size: region crops per CNN call; bounds peak memory independently of batch x m.
+        crops_per_call: region crops per CNN call; bounds peak memory independently of batch x m.
     """
 
     top_k: int = 8
@@ -221,7 +224,7 @@ class RegionConfig:
     selection: str = "ar"
     obj_norm: str = "minmax"
     ar_formula: str = "paper"
-    chunk_size: int = 64
+    crops_per_call: int = 64
 
     def validate(self) -> None:
         _check_positive("top_k", self.top_k)
@@ -229,7 +232,7 @@ class RegionConfig:
         _check_choice("selection", self.selection, SELECTIONS)
         _check_choice("obj_norm", self.obj_norm, OBJ_NORMS)
         _check_choice("ar_formula", self.ar_formula, AR_FORMULAS)
-        _check_positive("chunk_size", self.chunk_size)
+        _check_positive("crops_per_call", self.crops_per_call)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,6 +313,8 @@ class Config:
         mode: which stage(s) to run; ``all`` chains prepare, proposals, train, evaluate, report.
         eval_batch_size: images per evaluation batch (each brings m region crops).
         num_workers: parallel worker processes of the local proposal stage (0: one per CPU core).
+        proposal_commit_seconds: the local proposal stage commits a cache chunk at least this
+            often, so a kill loses at most this much work (0: one chunk per image).
         proposal_scope: ``all`` computes proposals for every image of every split (each image is
             a test image in some fold), ``evaluation`` only for this run's validation and test parts.
         proposal_runner: ``local`` (worker processes on this machine) or ``beam`` (an Apache Beam
@@ -329,6 +334,7 @@ class Config:
     mode: str = "all"
     eval_batch_size: int = 32
     num_workers: int = 0
+    proposal_commit_seconds: float = 30.0
     proposal_scope: str = "all"
     proposal_runner: str = "local"
     beam_pipeline_options: str = ""
@@ -348,6 +354,7 @@ class Config:
             raise ConfigError("workdir must be a directory path. Received: workdir=''")
         _check_positive("eval_batch_size", self.eval_batch_size)
         _check_positive("num_workers", self.num_workers, allow_zero=True)
+        _check_positive("proposal_commit_seconds", self.proposal_commit_seconds, allow_zero=True)
         _check_choice("proposal_scope", self.proposal_scope, PROPOSAL_SCOPES)
         _check_choice("proposal_runner", self.proposal_runner, PROPOSAL_RUNNERS)
         if self.region_image_size < self.model.image_size:

@@ -298,7 +298,7 @@ def load_protocol(
 
     Returns:
         Three datasets of feature dicts (images as encoded bytes; decode with
-        :func:`decode_image` or feed :func:`training_pipeline` / :func:`evaluation_pipeline`).
+        :func:`decode_image_tensor` or feed :func:`training_pipeline` / :func:`evaluation_pipeline`).
     """
     builder = builder or get_builder(config)
     splits = protocol_splits(read_index(builder), config, choose_protocol(builder))
@@ -312,7 +312,7 @@ def encoded_images(builder: tfds.core.DatasetBuilder) -> Iterator[tuple[str, byt
         yield filename.decode("utf-8"), data
 
 
-def decode_image(encoded: tf.Tensor) -> tf.Tensor:
+def decode_image_tensor(encoded: tf.Tensor) -> tf.Tensor:
     """Decodes JPEG / PNG / GIF / BMP bytes by content to uint8 RGB [H, W, 3] (first GIF frame)."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
@@ -432,7 +432,7 @@ def training_pipeline(
 
     def transform(example, element_seed):
         encoded, label = example
-        image = train_transform(decode_image(encoded), resize_size, image_size, element_seed)
+        image = train_transform(decode_image_tensor(encoded), resize_size, image_size, element_seed)
         return image, label
 
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
@@ -454,7 +454,7 @@ def evaluation_pipeline(
 
     def transform(example):
         features = {
-            "image": eval_transform(decode_image(example["image"]), resize_size),
+            "image": eval_transform(decode_image_tensor(example["image"]), resize_size),
             "label": example["label"],
             "filename": example[FILENAME_KEY],
         }

@@ -29,6 +29,8 @@ flags.DEFINE_string("workdir", _run.workdir, "Where every output of the run goes
 flags.DEFINE_integer("eval_batch_size", _run.eval_batch_size, "Images per evaluation batch.")
 flags.DEFINE_integer("num_workers", _run.num_workers,
                      "Worker processes of the local proposal stage (0: one per CPU core).")
+flags.DEFINE_float("proposal_commit_seconds", _run.proposal_commit_seconds,
+                   "Commit a proposal cache chunk at least this often (seconds of work at risk).")
 flags.DEFINE_enum("proposal_scope", _run.proposal_scope, _D.PROPOSAL_SCOPES,
                   "Proposals for every image (all) or only this run's validation/test parts.")
 flags.DEFINE_enum("proposal_runner", _run.proposal_runner, _D.PROPOSAL_RUNNERS,
@@ -89,7 +91,7 @@ flags.DEFINE_float("alpha", _regions.alpha, "Weight of Senti in the AR score (Eq
 flags.DEFINE_enum("selection", _regions.selection, _D.SELECTIONS, "Rank regions by this score.")
 flags.DEFINE_enum("obj_norm", _regions.obj_norm, _D.OBJ_NORMS, "Objectness normalization.")
 flags.DEFINE_enum("ar_formula", _regions.ar_formula, _D.AR_FORMULAS, "AR score formula.")
-flags.DEFINE_integer("chunk_size", _regions.chunk_size, "Region crops per CNN call.")
+flags.DEFINE_integer("crops_per_call", _regions.crops_per_call, "Region crops per CNN call.")
 flags.DEFINE_enum("fusion", _fusion.fusion, _D.FUSIONS, "The reported fusion.")
 flags.DEFINE_float("beta", _fusion.beta, "Weight of the regions in sum pooling (Eq. 7).")
 flags.DEFINE_enum("svm_kernel", _fusion.svm_kernel, _D.SVM_KERNELS, "SVM of the concatenation.")
@@ -103,7 +105,8 @@ def config_from_flags(values=FLAGS) -> config_lib.Config:
     v = values
     return config_lib.Config(
         workdir=v.workdir, mode=v.mode, eval_batch_size=v.eval_batch_size,
-        num_workers=v.num_workers, ten_crop=v.ten_crop,
+        num_workers=v.num_workers,
+        proposal_commit_seconds=v.proposal_commit_seconds, ten_crop=v.ten_crop,
         proposal_scope=v.proposal_scope, proposal_runner=v.proposal_runner,
         beam_pipeline_options=v.beam_pipeline_options,
         region_image_size=v.region_image_size,
@@ -130,7 +133,7 @@ def config_from_flags(values=FLAGS) -> config_lib.Config:
             trainable_from=v.trainable_from, seed=v.seed),
         regions=config_lib.RegionConfig(
             top_k=v.top_k, alpha=v.alpha, selection=v.selection, obj_norm=v.obj_norm,
-            ar_formula=v.ar_formula, chunk_size=v.chunk_size),
+            ar_formula=v.ar_formula, crops_per_call=v.crops_per_call),
         fusion=config_lib.FusionConfig(
             fusion=v.fusion, beta=v.beta, svm_kernel=v.svm_kernel, svm_c=v.svm_c),
     ).validate()

@@ -195,11 +195,11 @@ def crop_regions(images, boxes, crop_size: int, context_pixels: int = 0) -> tf.T
 
 
 def _classify_valid_candidates(classifier, images, boxes, valid, global_probs, crop_size,
-                               context_pixels, chunk_size):
-    """Softmax of the CNN on every valid candidate, ``chunk_size`` crops per call; ``[B, m, C]``.
+                               context_pixels, crops_per_call):
+    """Softmax of the CNN on every valid candidate, ``crops_per_call`` crops per call; ``[B, m, C]``.
 
     Only valid slots are cropped (padding slots take ``global_probs``), and each chunk is cropped
-    inside the loop body, so at most ``chunk_size`` crops and their activations are alive at once,
+    inside the loop body, so at most ``crops_per_call`` crops and their activations are alive at once,
     whatever B x m is.
     """
     batch = tf.shape(boxes)[0]
@@ -211,11 +211,11 @@ def _classify_valid_candidates(classifier, images, boxes, valid, global_probs, c
     slot_boxes = tf.gather(flat_boxes, slots)
     slot_images = slots // tf.maximum(num_boxes, 1)
     total = tf.shape(slots)[0]
-    num_chunks = (total + chunk_size - 1) // chunk_size
+    num_chunks = (total + crops_per_call - 1) // crops_per_call
 
     def body(chunk, probs):
-        start = chunk * chunk_size
-        end = tf.minimum(start + chunk_size, total)
+        start = chunk * crops_per_call
+        end = tf.minimum(start + crops_per_call, total)
         crops = tf.image.crop_and_resize(
             images, slot_boxes[start:end], slot_images[start:end], [crop_size, crop_size])
         logits = tf.cast(classifier(crops, training=False), tf.float32)
@@ -358,7 +358,7 @@ def discover_regions(classifier, images, boxes, objectness, num_valid, global_pr
     _, valid = _valid_slots(num_valid, tf.shape(boxes)[1])
     candidate_probs = _classify_valid_candidates(
         classifier, images, boxes, valid, global_probs, crop_size, context_pixels,
-        config.chunk_size)
+        config.crops_per_call)
     return select_regions(candidate_probs, objectness, num_valid, boxes, global_probs,
                           config=config)
 
@@ -390,7 +390,7 @@ class RegionDiscovery(keras.layers.Layer):
         selection: ``ar``, ``obj`` or ``senti``.
         obj_norm: ``minmax`` or ``max``.
         ar_formula: ``paper`` or ``authors``.
-        chunk_size: region crops per CNN call.
+        crops_per_call: region crops per CNN call.
         crop_size: side of the region crops; None: the classifier's input side.
         context_pixels: context around each box at crop scale.
         **kwargs: ``keras.layers.Layer`` arguments.
@@ -407,7 +407,7 @@ class RegionDiscovery(keras.layers.Layer):
 
     def __init__(self, classifier: keras.Model, top_k: int = 8, alpha: float = 0.6,
                  selection: str = "ar", obj_norm: str = "minmax", ar_formula: str = "paper",
-                 chunk_size: int = 64, crop_size: int | None = None, context_pixels: int = 0,
+                 crops_per_call: int = 64, crop_size: int | None = None, context_pixels: int = 0,
                  **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
@@ -416,12 +416,12 @@ class RegionDiscovery(keras.layers.Layer):
         self.selection = selection
         self.obj_norm = obj_norm
         self.ar_formula = ar_formula
-        self.chunk_size = chunk_size
+        self.crops_per_call = crops_per_call
         self.crop_size = crop_size
         self.context_pixels = context_pixels
         self.region_config = RegionConfig(
             top_k=top_k, alpha=alpha, selection=selection, obj_norm=obj_norm,
-            ar_formula=ar_formula, chunk_size=chunk_size)
+            ar_formula=ar_formula, crops_per_call=crops_per_call)
         try:
             self.region_config.validate()
         except ConfigError as error:
@@ -448,7 +448,7 @@ class RegionDiscovery(keras.layers.Layer):
         ``context_pixels``)."""
         return cls(classifier, top_k=config.top_k, alpha=config.alpha,
                    selection=config.selection, obj_norm=config.obj_norm,
-                   ar_formula=config.ar_formula, chunk_size=config.chunk_size,
+                   ar_formula=config.ar_formula, crops_per_call=config.crops_per_call,
                    crop_size=crop_size, context_pixels=context_pixels, **kwargs)
 
     def call(self, inputs: Mapping[str, Any]) -> dict[str, tf.Tensor]:
@@ -478,7 +478,7 @@ class RegionDiscovery(keras.layers.Layer):
             "selection": self.selection,
             "obj_norm": self.obj_norm,
             "ar_formula": self.ar_formula,
-            "chunk_size": self.chunk_size,
+            "crops_per_call": self.crops_per_call,
             "crop_size": self.crop_size,
             "context_pixels": self.context_pixels,
         })

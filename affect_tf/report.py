@@ -84,7 +84,7 @@ def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path, config: Config, count
     builder = data_lib.get_builder(config.data)
     images = {}
     for example in data_lib.examples(builder, names).as_numpy_iterator():
-        images[example[data_lib.FILENAME_KEY].decode()] = data_lib.decode_image(
+        images[example[data_lib.FILENAME_KEY].decode()] = data_lib.decode_image_tensor(
             example["image"]).numpy()
     boxes = {}
     for selection in evaluate_lib.SELECTIONS:

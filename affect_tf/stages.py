@@ -191,9 +191,7 @@ def train_stage(run: Run) -> None:
 
 
 def _load_proposals(run: Run):
-    arrays = _proposal_cache(run).load()
-    return data_lib.ProposalTable(
-        np.asarray(arrays.filenames), arrays.boxes, arrays.objectness, arrays.num_valid)
+    return _proposal_cache(run).load()
 
 
 def evaluate_stage(run: Run) -> None:

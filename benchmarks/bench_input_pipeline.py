@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from affect_tf import data  # noqa: E402
-from affect_tf.builder_utils import encode_jpeg  # noqa: E402
+from affect_tf.io import encode_jpeg  # noqa: E402
 
 TARGET_RATIO = 0.8
 
@@ -101,7 +101,7 @@ def main() -> None:
 
         def raw():
             return examples(path).repeat().map(
-                lambda ex: data.decode_image(ex["image"]),
+                lambda ex: data.decode_image_tensor(ex["image"]),
                 num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
         def training():

@@ -26,7 +26,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from affect_tf.builder_utils import encode_jpeg  # noqa: E402
+from affect_tf.io import encode_jpeg  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.proposals import cache as cache_lib  # noqa: E402
 from affect_tf.proposals import stage  # noqa: E402

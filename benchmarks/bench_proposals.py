@@ -42,7 +42,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from affect_tf.builder_utils import decode_image, encode_jpeg  # noqa: E402
+from affect_tf.io import decode_image_bytes, encode_jpeg  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.proposals import edgeboxes, edges, pipeline, selection  # noqa: E402
 from affect_tf.proposals.cache import ProposalCache  # noqa: E402
@@ -135,7 +135,7 @@ def make_synthetic_photo(rng: np.random.Generator, longer_side: int = 500):
     # Sensor noise, lens blur, JPEG.
     image = cv2.GaussianBlur(image + rng.normal(0, 0.02, image.shape).astype(np.float32),
                              (0, 0), 0.8)
-    image = decode_image(encode_jpeg(np.clip(image * 255, 0, 255).astype(np.uint8), quality=85))
+    image = decode_image_bytes(encode_jpeg(np.clip(image * 255, 0, 255).astype(np.uint8), quality=85))
     boxes = []
     for index in range(num_objects):
         ys, xs = np.nonzero(labels == index)
@@ -152,7 +152,7 @@ def _load_images(args):
         images = []
         for path in paths[:args.images]:
             with open(path, "rb") as handle:
-                image = decode_image(handle.read(), path)
+                image = decode_image_bytes(handle.read(), path)
             images.append((pipeline.resize_for_proposals(image, args.max_side), None))
         return images, f"{len(images)} files from {args.image_glob}"
     rng = np.random.default_rng(args.seed)

@@ -54,7 +54,7 @@ def _parse_args(argv=None):
     parser.add_argument("--candidates", type=int, default=50, help="m, candidates per image.")
     parser.add_argument("--images", type=int, default=2, help="images per batch for (a) and (b).")
     parser.add_argument("--top_k", type=int, default=8, help="K.")
-    parser.add_argument("--chunk_size", type=int, default=64, help="crops per CNN call.")
+    parser.add_argument("--crops_per_call", type=int, default=64, help="crops per CNN call.")
     parser.add_argument("--repeats", type=int, default=2,
                         help="timed runs of each method in (a); the fastest counts.")
     parser.add_argument("--memory_images", default="8,16,32",
@@ -64,7 +64,7 @@ def _parse_args(argv=None):
                              "~9 min on 2 CPU cores (2,800 VGG16 crops); 112 keeps the default "
                              "run under ~5 min.")
     parser.add_argument("--include_unchunked", action="store_true",
-                        help="(c) also runs the smallest batch with chunk_size = images x m, "
+                        help="(c) also runs the smallest batch with crops_per_call = images x m, "
                              "for contrast (needs several GB).")
     parser.add_argument("--skip_loop", action="store_true", help="skip (b).")
     parser.add_argument("--seed", type=int, default=0)
@@ -132,7 +132,7 @@ def memory_worker(args):
     """(c) in a fresh process: one batch through discover_regions; prints a JSON line."""
     size = args.memory_image_size
     classifier = _classifier(size, args.seed)
-    config = RegionConfig(top_k=args.top_k, chunk_size=args.chunk_size)
+    config = RegionConfig(top_k=args.top_k, crops_per_call=args.crops_per_call)
     discover = _discover_fn(classifier, size, config)
     # Trace and build on a tiny batch first, so the peak reflects the run, not the tracing.
     tiny = _inputs(1, 2, size, args.seed)
@@ -140,14 +140,14 @@ def memory_worker(args):
     baseline = _peak_rss_mb()
     inputs = _inputs(args.memory_worker, args.candidates, size, args.seed)
     seconds, _, out = _timed(lambda: discover(*inputs)["region_indices"].numpy())
-    print(json.dumps({"images": args.memory_worker, "chunk_size": args.chunk_size,
+    print(json.dumps({"images": args.memory_worker, "crops_per_call": args.crops_per_call,
                       "baseline_mb": baseline, "peak_mb": _peak_rss_mb(),
                       "seconds": seconds, "shape": list(out.shape)}))
 
 
 def bench_overhead(args, classifier, inputs, discover):
     """(a): discover_regions vs the bare CNN on the same crops, same chunk size."""
-    size, chunk = args.image_size, args.chunk_size
+    size, chunk = args.image_size, args.crops_per_call
     crops = regions.crop_regions(inputs[0], inputs[1], size)  # pre-cropped [B * m, S, S, 3]
     total = int(crops.shape[0])
 
@@ -205,7 +205,7 @@ def bench_loop(args, classifier, inputs):
 def bench_memory(args):
     """(c): one fresh subprocess per batch size; returns the parsed JSON lines."""
     sizes = [int(v) for v in args.memory_images.split(",") if v.strip()]
-    settings = [(n, args.chunk_size) for n in sizes]
+    settings = [(n, args.crops_per_call) for n in sizes]
     if args.include_unchunked and sizes:
         settings.append((sizes[0], sizes[0] * args.candidates))
     results = []
@@ -213,7 +213,7 @@ def bench_memory(args):
         command = [sys.executable, os.path.abspath(__file__), "--memory_worker", str(num_images),
                    "--memory_image_size", str(args.memory_image_size),
                    "--candidates", str(args.candidates), "--top_k", str(args.top_k),
-                   "--chunk_size", str(chunk), "--seed", str(args.seed)]
+                   "--crops_per_call", str(chunk), "--seed", str(args.seed)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         lines = [l for l in done.stdout.splitlines() if l.startswith("{")]
         if done.returncode != 0 or not lines:
@@ -242,11 +242,11 @@ def main(argv=None):
           f"{[d.device_type for d in tf.config.list_logical_devices()]}, CPU cores: "
           f"{os.cpu_count()}")
     print(f"VGG16 gap head, weights none; (a)/(b) at {args.image_size} px, {args.images} images x "
-          f"{args.candidates} candidates, K={args.top_k}, chunk {args.chunk_size}; (c) at "
+          f"{args.candidates} candidates, K={args.top_k}, chunk {args.crops_per_call}; (c) at "
           f"{args.memory_image_size} px.", flush=True)
 
     classifier = _classifier(args.image_size, args.seed)
-    config = RegionConfig(top_k=args.top_k, chunk_size=args.chunk_size)
+    config = RegionConfig(top_k=args.top_k, crops_per_call=args.crops_per_call)
     discover = _discover_fn(classifier, args.image_size, config)
     inputs = _inputs(args.images, args.candidates, args.image_size, args.seed)
 
@@ -277,7 +277,7 @@ def main(argv=None):
     if args.memory_images.strip():
         print(f"\n(c) peak memory, {args.memory_image_size} px, fresh process per setting",
               flush=True)
-        results = [r for r in bench_memory(args) if r["chunk_size"] == args.chunk_size]
+        results = [r for r in bench_memory(args) if r["crops_per_call"] == args.crops_per_call]
         if len(results) >= 2:
             low, high = results[0], results[-1]
             growth = high["peak_mb"] / low["peak_mb"] - 1.0

@@ -28,11 +28,11 @@ def gradient_image():
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "BMP"])
 def test_decode_by_content_eagerly_and_in_tf_data(fmt, gradient_image):
     encoded = encode(gradient_image, fmt)
-    eager = data.decode_image(tf.constant(encoded)).numpy()
+    eager = data.decode_image_tensor(tf.constant(encoded)).numpy()
     assert eager.shape == (40, 60, 3) and eager.dtype == np.uint8
     tolerance = 40 if fmt in ("JPEG", "GIF") else 0
     assert np.abs(eager.astype(int) - gradient_image.astype(int)).mean() <= tolerance
-    in_graph = next(iter(tf.data.Dataset.from_tensors(encoded).map(data.decode_image)))
+    in_graph = next(iter(tf.data.Dataset.from_tensors(encoded).map(data.decode_image_tensor)))
     np.testing.assert_array_equal(in_graph.numpy(), eager)
 
 
@@ -40,7 +40,7 @@ def test_grayscale_and_rgba_decode_to_three_channels():
     gray = np.full((10, 12), 77, np.uint8)
     rgba = np.zeros((10, 12, 4), np.uint8)
     for image in (gray, rgba):
-        decoded = data.decode_image(tf.constant(encode(image, "PNG")))
+        decoded = data.decode_image_tensor(tf.constant(encode(image, "PNG")))
         assert decoded.shape == (10, 12, 3)
 
 

@@ -11,23 +11,7 @@ import pytest
 
 from affect_tf import config as config_lib
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def tiny_config(tmp_path, **changes) -> config_lib.Config:
-    """The demo job shrunk to seconds: 48 scenes, 32 px CNN, 6 candidates, 4 SGD steps."""
-    config = config_lib.Config(
-        workdir=str(tmp_path / "run"), mode="all", eval_batch_size=8,
-        data=config_lib.DataConfig(dataset="affect_demo/tiny", data_dir=str(tmp_path / "tfds"),
-                                   validation_fraction=0.3, test_fraction=0.3),
-        proposals=config_lib.ProposalConfig(num_candidates=6, max_boxes=200, kmeans_n_init=2),
-        model=config_lib.ModelConfig(weights="none", head="gap", image_size=32),
-        region_image_size=64,
-        train=config_lib.TrainConfig(batch_size=8, steps=4, resize_size=40, checkpoint_every=2,
-                                     log_every=2),
-        regions=config_lib.RegionConfig(top_k=2, chunk_size=16),
-    )
-    return dataclasses.replace(config, **changes).validate()
+from affect_tf.testing import REPO_ROOT, tiny_config
 
 
 def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from affect_tf.builder_utils import encode_png
+from affect_tf.io import encode_png
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals import beam_stage
 from affect_tf.proposals import cache as cache_lib

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from affect_tf.builder_utils import encode_jpeg, encode_png
+from affect_tf.io import encode_jpeg, encode_png
 from affect_tf.config import ProposalConfig, fingerprint
 from affect_tf.proposals import cache as cache_lib
 from affect_tf.proposals import edges as edges_lib

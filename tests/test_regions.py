@@ -238,17 +238,17 @@ def test_no_candidates_at_all(classifier, batch):
                                np.repeat(batch["global_probs"][:, None], 2, axis=1))
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 1000])
-def test_chunked_equals_unchunked(classifier, batch, chunk_size):
-    reference = _discover(classifier, batch, chunk_size=10)  # every valid crop in one call
-    out = _discover(classifier, batch, chunk_size=chunk_size)
+@pytest.mark.parametrize("crops_per_call", [1, 3, 1000])
+def test_chunked_equals_unchunked(classifier, batch, crops_per_call):
+    reference = _discover(classifier, batch, crops_per_call=10)  # every valid crop in one call
+    out = _discover(classifier, batch, crops_per_call=crops_per_call)
     for key, value in reference.items():
         np.testing.assert_allclose(out[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
 
 
 def test_graph_runs_in_tf_function(classifier, batch):
-    eager = _discover(classifier, batch, chunk_size=2)
-    cfg = RegionConfig(top_k=3, chunk_size=2)
+    eager = _discover(classifier, batch, crops_per_call=2)
+    cfg = RegionConfig(top_k=3, crops_per_call=2)
 
     @tf.function
     def run(images, boxes, objectness, num_valid, global_probs):
@@ -262,8 +262,8 @@ def test_graph_runs_in_tf_function(classifier, batch):
 
 
 def test_graph_runs_in_dataset_map(classifier, batch):
-    eager = _discover(classifier, batch, chunk_size=2)
-    cfg = RegionConfig(top_k=3, chunk_size=2)
+    eager = _discover(classifier, batch, crops_per_call=2)
+    cfg = RegionConfig(top_k=3, crops_per_call=2)
     # Unbatched examples, batched in the pipeline, regions found inside map.
     dataset = tf.data.Dataset.from_tensor_slices(batch).batch(2).map(
         lambda x: regions.discover_regions(classifier, x["image"], x["boxes"], x["objectness"],
@@ -283,7 +283,7 @@ def test_authors_formula_and_max_norm_run(classifier, batch):
 
 
 def test_region_discovery_layer(classifier, batch):
-    layer = regions.RegionDiscovery(classifier, top_k=3, chunk_size=2)
+    layer = regions.RegionDiscovery(classifier, top_k=3, crops_per_call=2)
     out = layer(batch)
     reference = _discover(classifier, batch)
     for key, value in reference.items():
@@ -294,7 +294,7 @@ def test_region_discovery_layer(classifier, batch):
     whole = tuple(np.mean([RED, BLUE, GRAY, MIX], axis=0))
     np.testing.assert_allclose(out["global_probs"].numpy(), [_probs(whole)] * 2, atol=1e-5)
     restored = regions.RegionDiscovery.from_config(layer.get_config())
-    assert restored.get_config()["top_k"] == 3 and restored.get_config()["chunk_size"] == 2
+    assert restored.get_config()["top_k"] == 3 and restored.get_config()["crops_per_call"] == 2
     restored.classifier.set_weights(classifier.get_weights())
     np.testing.assert_array_equal(restored(batch)["region_indices"].numpy(),
                                   reference["region_indices"].numpy())

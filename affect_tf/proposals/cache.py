@@ -64,9 +64,10 @@ class ProposalArrays:
     def __len__(self) -> int:
         return int(self.filenames.shape[0])
 
-    def index(self) -> dict[str, int]:
-        """Maps each filename to its row."""
-        return {str(name): row for row, name in enumerate(self.filenames)}
+    @property
+    def num_candidates(self) -> int:
+        """m, the padded number of boxes per image."""
+        return int(self.boxes.shape[1])
 
     def proposals(self, row: int) -> Proposals:
         """The unpadded :class:`Proposals` of one row."""

@@ -48,7 +48,7 @@ class Proposals:
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """Grayscale [H, W] / [H, W, 1], RGB [H, W, 3] or RGBA [H, W, 4] uint8 -> RGB uint8 [H, W, 3].
 
-    RGBA is composited on white, as ``builder_utils.decode_image`` does for transparent files.
+    RGBA is composited on white, as ``affect_tf.io.decode_image_bytes`` does for transparent files.
 
     Raises:
         ValueError: not a uint8 array, a wrong rank or channel count, or an empty image.
@@ -59,7 +59,7 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
             f"Received: {type(image).__name__}")
     if image.dtype != np.uint8:
         raise ValueError(
-            "image must be uint8 (decode it with builder_utils.decode_image; floats would need a "
+            "image must be uint8 (decode it with affect_tf.io.decode_image_bytes; floats would need a "
             f"range convention). Received: dtype={image.dtype}, shape={image.shape}")
     if image.ndim == 2:
         image = image[..., None]

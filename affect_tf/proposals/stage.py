@@ -28,7 +28,7 @@ import time
 from typing import Iterable, Iterator
 
 
-from affect_tf.builder_utils import ImageDecodeError, decode_image
+from affect_tf.io import ImageDecodeError, decode_image_bytes
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals.cache import ProposalCache, check_cache_matches
 from affect_tf.proposals.edges import EdgeDetector, make_edge_detector
@@ -55,7 +55,7 @@ def _process_one(filename: str, data: bytes, config: ProposalConfig,
         RuntimeError: any other failure, naming the file.
     """
     try:
-        image = decode_image(data, filename)
+        image = decode_image_bytes(data, filename)
     except ImageDecodeError as error:
         return filename, Proposals.empty(), _CORRUPT, str(error)
     try:

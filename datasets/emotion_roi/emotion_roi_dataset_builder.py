@@ -177,7 +177,7 @@ def stimuli_map_for_tfds(data: bytes, name: str, size: tuple[int, int]) -> bytes
     Raises:
         builder_utils.ImageDecodeError: the map does not decode.
     """
-    rgb = builder_utils.decode_image(data, name)  # Validates the whole file, whatever its format.
+    rgb = builder_utils.decode_image_bytes(data, name)  # Validates the whole file, whatever its format.
     with Image.open(io.BytesIO(data)) as probe:
         mode, map_size = probe.mode, probe.size
     if builder_utils.is_jpeg(data) and mode == "L" and map_size == size:

@@ -77,7 +77,7 @@ def test_examples_content_and_skip_report(tmp_path, caplog):
         assert example["image"].shape[-1] == 3 and example["image"].dtype == np.uint8
     # PNG / RGBA PNG / palette GIF named .jpg: stored losslessly as the 3-channel RGB decoding.
     for name in ("partition1/2.jpg", "partition2/4.jpg", "partition2/5.jpg"):
-        expected = builder_utils.decode_image((DUMMY_DATA / "twitter" / name).read_bytes())
+        expected = builder_utils.decode_image_bytes((DUMMY_DATA / "twitter" / name).read_bytes())
         np.testing.assert_array_equal(by_name[name]["image"], expected)
     # A real RGB JPEG is stored byte for byte as distributed.
     raw = builder.as_dataset(split="train", decoders={"image": tfds.decode.SkipDecoding()})

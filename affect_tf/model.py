@@ -28,7 +28,7 @@ from typing import Any
 
 import keras
 
-from affect_tf.config import ModelConfig
+from affect_tf.config import ModelConfig, keras_vgg16_weights_file
 
 # ImageNet BGR channel means of keras.applications.vgg16.preprocess_input ("caffe" mode).
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -247,8 +247,7 @@ def _load_hed(model: keras.Model) -> None:
 
 
 def _load_keras_vgg16_file(model: keras.Model, config: ModelConfig, head: str, path: str) -> None:
-    # Keras publishes two files: with the top (fc1, fc2, predictions) and '_notop' (conv only).
-    include_top = "notop" not in os.path.basename(path)
+    include_top = keras_vgg16_weights_file(path) == "top"
     source = _keras_vgg16(path, include_top=include_top, image_size=config.image_size)
     names = VGG16_CONV_LAYERS + (VGG16_FC_LAYERS if head == "vgg" else ())
     _copy_weights_by_name(source, model, names)
@@ -302,8 +301,7 @@ def build_classifier(config: ModelConfig, *, seed: int = 0) -> keras.Model:
                 f"Received: weights={weights!r}")
         if path.endswith(".keras"):
             return _load_saved_classifier(config, path)
-        if (head == "vgg" and os.path.basename(path).startswith("vgg16_weights")
-                and "notop" in os.path.basename(path)):
+        if head == "vgg" and keras_vgg16_weights_file(path) == "notop":
             # Checked before building the 134M-parameter graph.
             raise ValueError(
                 "head='vgg' needs fc1 and fc2, which a '_notop' VGG16 weights file lacks: use "
@@ -316,7 +314,7 @@ def build_classifier(config: ModelConfig, *, seed: int = 0) -> keras.Model:
         _load_hed(model)
     elif weights == "none":
         pass
-    elif os.path.basename(path).startswith("vgg16_weights"):
+    elif keras_vgg16_weights_file(path):
         _load_keras_vgg16_file(model, config, head, path)
     else:
         model.load_weights(path)

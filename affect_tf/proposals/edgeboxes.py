@@ -81,7 +81,7 @@ def edge_boxes(edges: np.ndarray, orientation: np.ndarray,
     if height + width > _MAX_HALF_PERIMETER:
         raise ValueError(
             f"EdgeBoxes handles images with height + width <= {_MAX_HALF_PERIMETER} pixels; "
-            "resize first (ProposalConfig.max_side). "
+            "resize first (ProposalConfig.proposal_max_side). "
             f"Received: edges.shape={edges.shape}")
     max_aspect_ratio, min_area = generation_limits(config)
     # No box can pass the area filter, and EdgeBoxes needs a 1-pixel border plus a few pixels.

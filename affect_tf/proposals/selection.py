@@ -36,7 +36,8 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
-AFFINITIES = ("iou", "authors")
+from affect_tf.config import AFFINITIES
+
 EIGEN_SOLVERS = ("auto", "dense", "arpack")
 
 # Below this many boxes the dense solver is as fast as ARPACK (measured in

@@ -103,7 +103,13 @@ def select(predictions: dict[str, np.ndarray], region_config: RegionConfig, sele
     return {key: value.numpy() for key, value in outputs.items()}
 
 
-def fuse(fusion: str, global_probs, selected: dict, fusion_config: FusionConfig, svm=None) -> np.ndarray:
+def _svm_features(global_probs, selected: dict) -> np.ndarray:
+    """The concatenated predictions of Eq. 8, ``[N, (K + 1) * 2]``, as the SVM takes them."""
+    return np.asarray(fusion_lib.concat_features(global_probs, selected["region_probs"]))
+
+
+def fuse(fusion: str, global_probs, selected: dict, fusion_config: FusionConfig,
+         svm=None) -> np.ndarray:
     """Class predictions [N] of one fusion (Eqs. 6-8); ``svm`` is a fitted SVMFusion for concat."""
     if fusion == "max":
         fused = fusion_lib.max_pooling(global_probs, selected["region_probs"])
@@ -111,20 +117,18 @@ def fuse(fusion: str, global_probs, selected: dict, fusion_config: FusionConfig,
         fused = fusion_lib.sum_pooling(
             global_probs, selected["region_probs"], fusion_config.beta, selected["region_valid"])
     elif fusion == "concat":
-        features = fusion_lib.concat_features(global_probs, selected["region_probs"])
-        return np.asarray(svm.predict(np.asarray(features)))
+        return np.asarray(svm.predict(_svm_features(global_probs, selected)))
     else:
         raise ValueError(f"fusion must be one of {FUSIONS}. Received: fusion={fusion!r}")
+    # numpy's argmax, not tf.argmax: exact ties go to the first class (0, negative), always.
     return np.argmax(np.asarray(fused), axis=-1)
 
 
 def fit_svm(validation: dict, selected: dict, fusion_config: FusionConfig, seed: int):
     """Trains the concatenation SVM (Eq. 8) on validation-split predictions."""
-    features = np.asarray(fusion_lib.concat_features(
-        validation["global_probs"], selected["region_probs"]))
     return fusion_lib.SVMFusion(
         kernel=fusion_config.svm_kernel, c=fusion_config.svm_c, seed=seed).fit(
-            features, validation["label"])
+            _svm_features(validation["global_probs"], selected), validation["label"])
 
 
 def evaluate_all(validation: dict, test: dict, config: Config) -> tuple[dict, dict]:

@@ -6,8 +6,9 @@
   a linear SVM by default, exportable as a Dense layer (DECISIONS.md); kernel SVMs are
   evaluation-only.
 
-Probabilities are ``[..., C]`` with index 0 = negative, 1 = positive. The pooling functions accept
-numpy arrays (and return numpy) or TensorFlow tensors (and return tensors).
+Probabilities are ``[..., C]`` with index 0 = negative, 1 = positive. The fusion ops are written
+once, in TensorFlow, for graphs and numpy callers alike: they accept arrays or tensors and return
+tensors (``np.asarray`` turns one into an array).
 """
 
 from __future__ import annotations
@@ -20,96 +21,84 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from affect_tf.config import SVM_KERNELS
+
 LINEAR_WEIGHTS_FILE = "svm.npz"
 RBF_MODEL_FILE = "svm.joblib"
 META_FILE = "svm.json"
-SVM_KERNELS = ("linear", "rbf")
 POOLINGS = ("max", "sum")
 # Enough iterations for LinearSVC to converge on (K + 1) * 2 probability features.
 _LINEAR_MAX_ITER = 100_000
 
 
-def _any_tensor(*values) -> bool:
-    return any(tf.is_tensor(v) for v in values if v is not None)
+def _probabilities(global_probs, region_probs) -> tuple[tf.Tensor, tf.Tensor]:
+    """Both inputs as tensors of ``global_probs``' dtype (an array's own; float32 for lists)."""
+    global_probs = tf.convert_to_tensor(global_probs)
+    return global_probs, tf.cast(tf.convert_to_tensor(region_probs), global_probs.dtype)
 
 
-def max_pooling(global_probs, region_probs):
+def max_pooling(global_probs, region_probs) -> tf.Tensor:
     """Elementwise maximum of the whole-image and the K region predictions (Eq. 6).
 
     Rows of the result need not sum to 1; the predicted class is its argmax. Empty region slots
     holding the whole-image prediction (DECISIONS.md) leave the result unchanged.
 
     Args:
-        global_probs: ``[B, C]`` whole-image probabilities.
+        global_probs: ``[B, C]`` whole-image probabilities (tensor or array).
         region_probs: ``[B, K, C]`` region probabilities.
 
     Returns:
-        ``[B, C]``, a tensor if either input is one, else a numpy array.
+        ``[B, C]`` tensor of ``global_probs``' dtype; numpy callers take ``np.asarray`` of it.
     """
-    if _any_tensor(global_probs, region_probs):
-        global_probs = tf.convert_to_tensor(global_probs, dtype_hint=tf.float32)
-        region_probs = tf.cast(tf.convert_to_tensor(region_probs), global_probs.dtype)
-        return tf.maximum(global_probs, tf.reduce_max(region_probs, axis=1))
-    global_probs = np.asarray(global_probs)
-    return np.maximum(global_probs, np.asarray(region_probs).max(axis=1))
+    global_probs, region_probs = _probabilities(global_probs, region_probs)
+    return tf.maximum(global_probs, tf.reduce_max(region_probs, axis=1))
 
 
-def sum_pooling(global_probs, region_probs, beta: float, region_valid=None):
+def sum_pooling(global_probs, region_probs, beta: float, region_valid=None) -> tf.Tensor:
     """Weighted sum of the whole-image and the mean region prediction (Eq. 7).
 
     Y = (1 - beta) * Y_global + beta * mean_j Y_AR_j, the mean taken over the valid regions only,
     so padding slots never change the result; an image without a valid region gets Y_global.
 
     Args:
-        global_probs: ``[B, C]``.
+        global_probs: ``[B, C]`` (tensor or array).
         region_probs: ``[B, K, C]``.
         beta: weight of the regions, in [0, 1] (paper: 0.3).
         region_valid: optional ``[B, K]`` bool; None: every slot is a region.
 
     Returns:
-        ``[B, C]``, a tensor if any input is one, else a numpy array.
+        ``[B, C]`` tensor of ``global_probs``' dtype; numpy callers take ``np.asarray`` of it.
     """
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta must lie in [0, 1]. Received: beta={beta!r}")
-    if _any_tensor(global_probs, region_probs, region_valid):
-        global_probs = tf.convert_to_tensor(global_probs, dtype_hint=tf.float32)
-        region_probs = tf.cast(tf.convert_to_tensor(region_probs), global_probs.dtype)
-        if region_valid is None:
-            weights = tf.ones_like(region_probs[..., 0])
-        else:
-            weights = tf.cast(tf.convert_to_tensor(region_valid), global_probs.dtype)
-        count = tf.reduce_sum(weights, axis=1, keepdims=True)  # [B, 1]
-        total = tf.reduce_sum(region_probs * weights[..., None], axis=1)
-        mean = tf.where(count > 0, total / tf.maximum(count, 1.0), global_probs)
-        return (1.0 - beta) * global_probs + beta * mean
-    global_probs = np.asarray(global_probs)
-    region_probs = np.asarray(region_probs)
-    weights = (np.ones(region_probs.shape[:2]) if region_valid is None
-               else np.asarray(region_valid, dtype=np.float64))
-    count = weights.sum(axis=1, keepdims=True)
-    total = (region_probs * weights[..., None]).sum(axis=1)
-    mean = np.where(count > 0, total / np.maximum(count, 1.0), global_probs)
-    return ((1.0 - beta) * global_probs + beta * mean).astype(global_probs.dtype, copy=False)
+    global_probs, region_probs = _probabilities(global_probs, region_probs)
+    # The mean is taken in float64, where the sum of K float32 probabilities is (almost always)
+    # exact: the fused score, hence its argmax near a tie, does not depend on summation order.
+    regions64 = tf.cast(region_probs, tf.float64)
+    if region_valid is None:
+        weights = tf.ones_like(regions64[..., 0])
+    else:
+        weights = tf.cast(tf.convert_to_tensor(region_valid), tf.float64)
+    count = tf.reduce_sum(weights, axis=1, keepdims=True)  # [B, 1]
+    total = tf.reduce_sum(regions64 * weights[..., None], axis=1)
+    mean = tf.where(count > 0, total / tf.maximum(count, 1.0), tf.cast(global_probs, tf.float64))
+    fused = tf.cast((1.0 - beta) * global_probs, tf.float64) + beta * mean
+    return tf.cast(fused, global_probs.dtype)
 
 
-def concat_features(global_probs, region_probs):
+def concat_features(global_probs, region_probs) -> tf.Tensor:
     """The SVM feature of Eq. 8: ``[Y_global, Y_AR_1, ..., Y_AR_K]``.
 
     Args:
-        global_probs: ``[B, C]``.
+        global_probs: ``[B, C]`` (tensor or array).
         region_probs: ``[B, K, C]`` (best region first; empty slots hold Y_global).
 
     Returns:
-        ``[B, (K + 1) * C]``, a tensor if either input is one, else a numpy array.
+        ``[B, (K + 1) * C]`` tensor of ``global_probs``' dtype; numpy callers take ``np.asarray``.
     """
-    if _any_tensor(global_probs, region_probs):
-        global_probs = tf.convert_to_tensor(global_probs, dtype_hint=tf.float32)
-        region_probs = tf.cast(tf.convert_to_tensor(region_probs), global_probs.dtype)
-        stacked = tf.concat([global_probs[:, None, :], region_probs], axis=1)
-        return tf.reshape(stacked, [tf.shape(stacked)[0], -1])
-    global_probs = np.asarray(global_probs)
-    stacked = np.concatenate([global_probs[:, None, :], np.asarray(region_probs)], axis=1)
-    return stacked.reshape(stacked.shape[0], -1)
+    global_probs, region_probs = _probabilities(global_probs, region_probs)
+    stacked = tf.concat([global_probs[:, None, :], region_probs], axis=1)
+    return tf.reshape(stacked, [tf.shape(stacked)[0], -1])
 
 
 @keras.saving.register_keras_serializable(package="affect_tf")
@@ -147,7 +136,6 @@ class FusionLayer(keras.layers.Layer):
         self.built = True  # no weights
 
     def call(self, global_probs, region_probs, region_valid=None):
-        global_probs = tf.convert_to_tensor(global_probs)
         if self.fusion == "max":
             return max_pooling(global_probs, region_probs)
         return sum_pooling(global_probs, region_probs, self.beta, region_valid)

@@ -34,6 +34,11 @@ AUTHORS_SENTI_WEIGHT = 0.4
 AUTHORS_OBJ_WEIGHT = 0.6
 
 
+def _float32(values) -> tf.Tensor:
+    """``values`` (array, list or tensor) as a float32 tensor (no copy when it already is one)."""
+    return tf.cast(tf.convert_to_tensor(values), tf.float32)
+
+
 def sentiment_score(probs) -> tf.Tensor:
     """Sentiment score of class probabilities: 1 minus the normalized entropy (Eq. 4).
 
@@ -47,7 +52,7 @@ def sentiment_score(probs) -> tf.Tensor:
     Returns:
         float32 ``[...]`` in [0, 1]: 0 for the uniform distribution, 1 for a one-hot one.
     """
-    probs = tf.cast(tf.convert_to_tensor(probs), tf.float32)
+    probs = _float32(probs)
     num_classes = probs.shape[-1]
     if num_classes is None or num_classes < 2:
         raise ValueError(
@@ -87,7 +92,7 @@ def normalize_objectness(objectness, valid, mode: str = "minmax") -> tf.Tensor:
         (nothing to tell them apart) or, for ``max``, where its maximum is not positive; 0 in
         padding slots.
     """
-    objectness = tf.cast(tf.convert_to_tensor(objectness), tf.float32)
+    objectness = _float32(objectness)
     valid = tf.cast(tf.convert_to_tensor(valid), tf.bool)
     if mode == "minmax":
         return _masked_minmax(objectness, valid)
@@ -120,8 +125,8 @@ def ar_score(obj_norm, senti, alpha: float, formula: str = "paper", valid=None) 
     Returns:
         float32 ``[B, m]`` AR scores.
     """
-    obj_norm = tf.cast(tf.convert_to_tensor(obj_norm), tf.float32)
-    senti = tf.cast(tf.convert_to_tensor(senti), tf.float32)
+    obj_norm = _float32(obj_norm)
+    senti = _float32(senti)
     if isinstance(alpha, (int, float)) and not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1]. Received: alpha={alpha!r}")
     valid = (tf.ones_like(senti, dtype=tf.bool) if valid is None
@@ -152,7 +157,7 @@ def add_context(boxes, crop_size: int, context_pixels: int) -> tf.Tensor:
     Returns:
         float32 ``[..., 4]`` normalized ``[y1, x1, y2, x2]`` in [0, 1].
     """
-    boxes = tf.cast(tf.convert_to_tensor(boxes), tf.float32)
+    boxes = _float32(boxes)
     if context_pixels < 0 or 2 * context_pixels >= crop_size:
         raise ValueError(
             f"context_pixels must lie in [0, crop_size / 2) = [0, {crop_size / 2:g}). "
@@ -165,11 +170,6 @@ def add_context(boxes, crop_size: int, context_pixels: int) -> tf.Tensor:
     dx = (x2 - x1) * scale
     grown = tf.stack([y1 - dy, x1 - dx, y2 + dy, x2 + dx], axis=-1)
     return tf.clip_by_value(grown, 0.0, 1.0)
-
-
-def _float_images(images) -> tf.Tensor:
-    images = tf.convert_to_tensor(images)
-    return images if images.dtype == tf.float32 else tf.cast(images, tf.float32)
 
 
 def crop_regions(images, boxes, crop_size: int, context_pixels: int = 0) -> tf.Tensor:
@@ -185,7 +185,7 @@ def crop_regions(images, boxes, crop_size: int, context_pixels: int = 0) -> tf.T
     Returns:
         float32 ``[B * m, S, S, 3]``, image-major: crop ``b * m + j`` is box ``j`` of image ``b``.
     """
-    images = _float_images(images)
+    images = _float32(images)
     boxes = add_context(boxes, crop_size, context_pixels)
     batch = tf.shape(boxes)[0]
     num_boxes = tf.shape(boxes)[1]
@@ -194,13 +194,25 @@ def crop_regions(images, boxes, crop_size: int, context_pixels: int = 0) -> tf.T
         images, tf.reshape(boxes, [-1, 4]), box_indices, [crop_size, crop_size])
 
 
+def _whole_image_slots(global_probs: tf.Tensor, batch, count) -> tuple[tf.Tensor, tf.Tensor]:
+    """``count`` slots per image that hold the whole image (DECISIONS.md: the padding of top K).
+
+    Returns:
+        (boxes ``[B, count, 4]`` all ``WHOLE_IMAGE_BOX``, probabilities ``[B, count, C]`` all
+        ``global_probs``).
+    """
+    boxes = tf.broadcast_to(tf.constant(WHOLE_IMAGE_BOX), [batch, count, 4])
+    probs = tf.broadcast_to(global_probs[:, None, :], [batch, count, global_probs.shape[-1]])
+    return boxes, probs
+
+
 def _classify_valid_candidates(classifier, images, boxes, valid, global_probs, crop_size,
                                context_pixels, crops_per_call):
-    """Softmax of the CNN on every valid candidate, ``crops_per_call`` crops per call; ``[B, m, C]``.
+    """Softmax of the CNN on every valid candidate, ``crops_per_call`` crops a call; ``[B, m, C]``.
 
     Only valid slots are cropped (padding slots take ``global_probs``), and each chunk is cropped
-    inside the loop body, so at most ``crops_per_call`` crops and their activations are alive at once,
-    whatever B x m is.
+    inside the loop body, so at most ``crops_per_call`` crops and their activations are alive at
+    once, whatever B x m is.
     """
     batch = tf.shape(boxes)[0]
     num_boxes = tf.shape(boxes)[1]
@@ -232,13 +244,14 @@ def _classify_valid_candidates(classifier, images, boxes, valid, global_probs, c
         parallel_iterations=1)
 
     # Padding slots: the whole-image prediction (DECISIONS.md); their scores are masked anyway.
-    probs = tf.reshape(tf.repeat(global_probs[:, None, :], num_boxes, axis=1), [-1, num_classes])
-    probs = tf.tensor_scatter_nd_update(probs, slots[:, None], valid_probs)
+    _, probs = _whole_image_slots(global_probs, batch, num_boxes)
+    probs = tf.tensor_scatter_nd_update(tf.reshape(probs, [-1, num_classes]), slots[:, None],
+                                        valid_probs)
     return tf.reshape(probs, [batch, num_boxes, num_classes])
 
 
 def _checked_global_probs(global_probs) -> tf.Tensor:
-    global_probs = tf.cast(tf.convert_to_tensor(global_probs), tf.float32)
+    global_probs = _float32(global_probs)
     if global_probs.shape.rank != 2 or global_probs.shape[-1] is None:
         raise ValueError(
             "global_probs must be [B, C] with a static C. "
@@ -250,6 +263,53 @@ def _valid_slots(num_valid, num_boxes):
     """``num_valid`` clipped to [0, m] and the ``[B, m]`` bool mask of the valid slots."""
     num_valid = tf.clip_by_value(tf.cast(tf.convert_to_tensor(num_valid), tf.int32), 0, num_boxes)
     return num_valid, tf.range(num_boxes)[None, :] < num_valid[:, None]
+
+
+def _candidate_scores(candidate_probs, objectness, valid, config: RegionConfig) -> dict:
+    """Senti (Eq. 4), normalized Obj and AR (Eq. 5) of every slot ``[B, m]``; padding scores 0."""
+    senti = tf.where(valid, sentiment_score(candidate_probs), tf.zeros_like(objectness))
+    obj_norm = normalize_objectness(objectness, valid, config.obj_norm)
+    ar = ar_score(obj_norm, senti, config.alpha, config.ar_formula, valid)
+    return {"senti": senti, "objectness_norm": obj_norm, "ar": ar}
+
+
+def _top_k_slots(ranking, valid, num_valid, top_k: int):
+    """The K best valid slots of each image by ``ranking`` ``[B, m]``, best first (step 7).
+
+    Returns:
+        (scores ``[B, K]``, indices ``[B, K]`` into the m slots followed by ``max(K - m, 0)``
+        padding slots, region_valid ``[B, K]`` bool: False where an image has fewer than K).
+    """
+    # Fewer than K slots (m < K): pad with K - m columns so top_k always sees K; padding and
+    # invalid slots rank last (-inf) and are marked invalid.
+    pad = tf.maximum(top_k - tf.shape(ranking)[1], 0)
+    masked = tf.pad(tf.where(valid, ranking, tf.fill(tf.shape(ranking), -np.inf)),
+                    [[0, 0], [0, pad]], constant_values=-np.inf)
+    # top_k puts the lower index first among equal scores: the ranking is deterministic.
+    scores, indices = tf.math.top_k(masked, k=top_k, sorted=True)
+    region_valid = tf.range(top_k)[None, :] < tf.minimum(num_valid, top_k)[:, None]
+    return scores, indices, region_valid
+
+
+def _gather_regions(boxes, candidate_probs, global_probs, indices, region_valid):
+    """Boxes ``[B, K, 4]`` and probabilities ``[B, K, C]`` of the chosen slots.
+
+    ``indices`` may point past the m candidates (into :func:`_top_k_slots`' padding); every empty
+    slot (``region_valid`` False) holds the whole image and its prediction.
+    """
+    batch = tf.shape(boxes)[0]
+    top_k = tf.shape(indices)[1]
+    pad_boxes, pad_probs = _whole_image_slots(
+        global_probs, batch, tf.maximum(top_k - tf.shape(boxes)[1], 0))
+    whole_boxes, whole_probs = _whole_image_slots(global_probs, batch, top_k)
+    mask = region_valid[:, :, None]
+    region_boxes = tf.where(
+        mask, tf.gather(tf.concat([boxes, pad_boxes], axis=1), indices, batch_dims=1),
+        whole_boxes)
+    region_probs = tf.where(
+        mask, tf.gather(tf.concat([candidate_probs, pad_probs], axis=1), indices, batch_dims=1),
+        whole_probs)
+    return region_boxes, region_probs
 
 
 def select_regions(candidate_probs, objectness, num_valid, boxes, global_probs, *,
@@ -271,48 +331,19 @@ def select_regions(candidate_probs, objectness, num_valid, boxes, global_probs, 
         The dict described in :func:`discover_regions` (``candidate_probs`` is passed through).
     """
     config.validate()
-    top_k = config.top_k
-    candidate_probs = tf.cast(tf.convert_to_tensor(candidate_probs), tf.float32)
-    objectness = tf.cast(tf.convert_to_tensor(objectness), tf.float32)
-    boxes = tf.cast(tf.convert_to_tensor(boxes), tf.float32)
+    candidate_probs = _float32(candidate_probs)
+    objectness = _float32(objectness)
+    boxes = _float32(boxes)
     global_probs = _checked_global_probs(global_probs)
-    num_classes = global_probs.shape[-1]
-    batch = tf.shape(objectness)[0]
-    num_boxes = tf.shape(objectness)[1]
-    num_valid, valid = _valid_slots(num_valid, num_boxes)
-
-    zeros = tf.zeros_like(objectness)
-    senti = tf.where(valid, sentiment_score(candidate_probs), zeros)
-    obj_norm = normalize_objectness(objectness, valid, config.obj_norm)
-    ar = ar_score(obj_norm, senti, config.alpha, config.ar_formula, valid)
-    ranking = {"ar": ar, "obj": obj_norm, "senti": senti}[config.selection]
-
-    # Fewer than K slots (m < K): pad every per-candidate tensor with whole-image slots so top_k
-    # and gather always see K columns; padding ranks last (-inf) and is marked invalid below.
-    pad = tf.maximum(top_k - num_boxes, 0)
-    masked = tf.pad(tf.where(valid, ranking, tf.fill(tf.shape(ranking), -np.inf)),
-                    [[0, 0], [0, pad]], constant_values=-np.inf)
-    whole = tf.broadcast_to(tf.constant(WHOLE_IMAGE_BOX), [batch, pad, 4])
-    padded_boxes = tf.concat([boxes, whole], axis=1)
-    padded_probs = tf.concat(
-        [candidate_probs, tf.broadcast_to(global_probs[:, None, :], [batch, pad, num_classes])],
-        axis=1)
-
-    # top_k puts the lower index first among equal scores: the ranking is deterministic.
-    top_scores, top_indices = tf.math.top_k(masked, k=top_k, sorted=True)
-    region_valid = tf.range(top_k)[None, :] < tf.minimum(num_valid, top_k)[:, None]
-    mask3 = region_valid[:, :, None]
-    region_boxes = tf.where(
-        mask3, tf.gather(padded_boxes, top_indices, batch_dims=1),
-        tf.broadcast_to(tf.constant(WHOLE_IMAGE_BOX), [batch, top_k, 4]))
-    region_probs = tf.where(
-        mask3, tf.gather(padded_probs, top_indices, batch_dims=1),
-        tf.broadcast_to(global_probs[:, None, :], [batch, top_k, num_classes]))
+    num_valid, valid = _valid_slots(num_valid, tf.shape(objectness)[1])
+    scores = _candidate_scores(candidate_probs, objectness, valid, config)
+    ranking = scores[{"ar": "ar", "obj": "objectness_norm", "senti": "senti"}[config.selection]]
+    top_scores, top_indices, region_valid = _top_k_slots(ranking, valid, num_valid, config.top_k)
+    region_boxes, region_probs = _gather_regions(
+        boxes, candidate_probs, global_probs, top_indices, region_valid)
     return {
         "candidate_probs": candidate_probs,
-        "senti": senti,
-        "objectness_norm": obj_norm,
-        "ar": ar,
+        **scores,
         "region_indices": tf.where(region_valid, top_indices, -tf.ones_like(top_indices)),
         "region_boxes": region_boxes,
         "region_probs": region_probs,
@@ -352,8 +383,8 @@ def discover_regions(classifier, images, boxes, objectness, num_valid, global_pr
         (DECISIONS.md), so the concatenated feature keeps its size.
     """
     config.validate()
-    images = _float_images(images)
-    boxes = tf.cast(tf.convert_to_tensor(boxes), tf.float32)
+    images = _float32(images)
+    boxes = _float32(boxes)
     global_probs = _checked_global_probs(global_probs)
     _, valid = _valid_slots(num_valid, tf.shape(boxes)[1])
     candidate_probs = _classify_valid_candidates(
@@ -371,7 +402,7 @@ def whole_image_probs(classifier, images, crop_size: int) -> tf.Tensor:
         images: ``[B, H, W, 3]`` RGB in [0, 255].
         crop_size: the classifier's input side S.
     """
-    images = _float_images(images)
+    images = _float32(images)
     batch = tf.shape(images)[0]
     # The whole-image box through the same crop op as the regions: one resampling path.
     boxes = tf.broadcast_to(tf.constant(WHOLE_IMAGE_BOX), [batch, 1, 4])
@@ -458,7 +489,7 @@ class RegionDiscovery(keras.layers.Layer):
                 "RegionDiscovery needs the keys image, boxes, objectness, num_valid "
                 f"(and optionally global_probs). Missing: {missing}. "
                 f"Received: keys={sorted(inputs)}")
-        images = _float_images(inputs["image"])
+        images = _float32(inputs["image"])
         global_probs = inputs.get("global_probs")
         if global_probs is None:
             global_probs = whole_image_probs(self.classifier, images, self._crop_size)

@@ -27,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 
 from affect_tf import data  # noqa: E402
 from affect_tf.io import encode_jpeg  # noqa: E402
+from affect_tf.proposals.cache import ProposalArrays  # noqa: E402
 
 TARGET_RATIO = 0.8
 
@@ -94,7 +95,7 @@ def main() -> None:
         path = os.path.join(directory, "images.tfrecord")
         names = write_records(path, args.images, height, width)
         m = 50
-        proposals = data.ProposalTable(
+        proposals = ProposalArrays(
             np.asarray(names), np.random.default_rng(1).random((len(names), m, 4), np.float32),
             np.random.default_rng(2).random((len(names), m), np.float32),
             np.full(len(names), m, np.int32))

@@ -6,7 +6,8 @@ Measures, on whatever device TensorFlow picks (CPU here):
     cropped (same chunking): the graph's overhead for cropping, scoring and top-K.
     Target: overhead < 10 %.
 (b) ``discover_regions`` against a per-region Python loop (crop one box, run the CNN, per region,
-    then score in numpy), the way a straightforward port of the authors' code works.
+    then score the image's candidates with ``select_regions``), the way a straightforward port of
+    the authors' code works.
     Target: the batched graph is faster (ratio > 1).
 (c) peak memory (process RSS high-water mark, ``resource.getrusage``, one fresh subprocess per
     setting) for 8, 16 and 32 images x m candidates with a fixed chunk size.
@@ -173,9 +174,10 @@ def bench_overhead(args, classifier, inputs, discover):
 
 
 def bench_loop(args, classifier, inputs):
-    """(b): one box at a time: crop, CNN, softmax; then Senti / AR / top-K in numpy."""
+    """(b): one box at a time: crop, CNN, softmax; then each image's Senti / AR / top-K."""
     size = args.image_size
-    images, boxes, objectness, num_valid, _ = inputs
+    images, boxes, objectness, num_valid, global_probs = inputs
+    config = RegionConfig(top_k=args.top_k)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
                                   tf.TensorSpec([1, 4], tf.float32)])
@@ -190,12 +192,11 @@ def bench_loop(args, classifier, inputs):
         for b in range(int(images.shape[0])):
             probs = np.stack([one_region(images[b:b + 1], boxes[b, j:j + 1]).numpy()
                               for j in range(int(num_valid[b]))])
-            entropy = -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(-1)
-            senti = 1 - entropy / np.log(2)
-            obj = objectness[b].numpy()
-            obj = (obj - obj.min()) / max(obj.max() - obj.min(), 1e-12)
-            ar = np.sqrt(0.4 * obj ** 2 + 0.6 * senti ** 2)
-            chosen.append(np.argsort(-ar)[:args.top_k])
+            # The same scoring as the graph (Eqs. 4-5), one image at a time.
+            selected = regions.select_regions(
+                probs[None], objectness[b:b + 1], num_valid[b:b + 1], boxes[b:b + 1],
+                global_probs[b:b + 1], config=config)
+            chosen.append(selected["region_indices"].numpy()[0])
         return chosen
 
     wall, cpu, _ = _timed(loop)
@@ -232,6 +233,46 @@ def _verdict(ok):
     return "MET" if ok else "MISSED"
 
 
+def _report_overhead(args, classifier, inputs, discover) -> dict:
+    print("\n(a) discover_regions vs the bare CNN on pre-cropped crops (same chunks)", flush=True)
+    a = bench_overhead(args, classifier, inputs, discover)
+    n = a["crops"]
+    for label, key in (("bare CNN:        ", "cnn"), ("discover_regions:", "graph")):
+        runs = ", ".join(f"{w:.1f}/{c:.1f}" for w, c in a[f"{key}_runs"])
+        print(f"  {label} {a[key + '_wall']:7.2f} s wall ({n / a[key + '_wall']:.2f} crops/s), "
+              f"{a[key + '_cpu']:7.2f} s CPU; runs wall/CPU: {runs}")
+    overhead_wall = a["graph_wall"] / a["cnn_wall"] - 1.0
+    overhead_cpu = a["graph_cpu"] / a["cnn_cpu"] - 1.0
+    # CPU seconds count the work done, whatever else runs on the machine; wall seconds do not.
+    print(f"  overhead: {100 * overhead_cpu:+.1f} % CPU time, {100 * overhead_wall:+.1f} % wall "
+          f"(target < {100 * OVERHEAD_TARGET:.0f} %, judged on CPU time): "
+          f"{_verdict(overhead_cpu < OVERHEAD_TARGET)}", flush=True)
+    return a
+
+
+def _report_loop(args, classifier, inputs, a) -> None:
+    print("\n(b) discover_regions vs a per-region Python loop", flush=True)
+    b = bench_loop(args, classifier, inputs)
+    ratio_wall = b["loop_wall"] / a["graph_wall"]
+    ratio_cpu = b["loop_cpu"] / a["graph_cpu"]
+    print(f"  per-region loop:  {b['loop_wall']:7.2f} s wall ({a['crops'] / b['loop_wall']:.2f} "
+          f"crops/s), {b['loop_cpu']:7.2f} s CPU")
+    print(f"  speed-up of the batched graph: x{ratio_cpu:.2f} CPU time, x{ratio_wall:.2f} wall "
+          f"(target > 1, judged on CPU time): {_verdict(ratio_cpu > 1.0)}", flush=True)
+
+
+def _report_memory(args) -> None:
+    print(f"\n(c) peak memory, {args.memory_image_size} px, fresh process per setting",
+          flush=True)
+    results = [r for r in bench_memory(args) if r["crops_per_call"] == args.crops_per_call]
+    if len(results) >= 2:
+        low, high = results[0], results[-1]
+        growth = high["peak_mb"] / low["peak_mb"] - 1.0
+        print(f"  growth from {low['images']} to {high['images']} images: "
+              f"{100 * growth:+.1f} % (target flat, < {100 * FLATNESS_TARGET:.0f} %): "
+              f"{_verdict(growth < FLATNESS_TARGET)}")
+
+
 def main(argv=None):
     args = _parse_args(argv)
     if args.memory_worker:
@@ -249,41 +290,11 @@ def main(argv=None):
     config = RegionConfig(top_k=args.top_k, crops_per_call=args.crops_per_call)
     discover = _discover_fn(classifier, args.image_size, config)
     inputs = _inputs(args.images, args.candidates, args.image_size, args.seed)
-
-    print("\n(a) discover_regions vs the bare CNN on pre-cropped crops (same chunks)", flush=True)
-    a = bench_overhead(args, classifier, inputs, discover)
-    n = a["crops"]
-    for label, key in (("bare CNN:        ", "cnn"), ("discover_regions:", "graph")):
-        runs = ", ".join(f"{w:.1f}/{c:.1f}" for w, c in a[f"{key}_runs"])
-        print(f"  {label} {a[key + '_wall']:7.2f} s wall ({n / a[key + '_wall']:.2f} crops/s), "
-              f"{a[key + '_cpu']:7.2f} s CPU; runs wall/CPU: {runs}")
-    overhead_wall = a["graph_wall"] / a["cnn_wall"] - 1.0
-    overhead_cpu = a["graph_cpu"] / a["cnn_cpu"] - 1.0
-    # CPU seconds count the work done, whatever else runs on the machine; wall seconds do not.
-    print(f"  overhead: {100 * overhead_cpu:+.1f} % CPU time, {100 * overhead_wall:+.1f} % wall "
-          f"(target < {100 * OVERHEAD_TARGET:.0f} %, judged on CPU time): "
-          f"{_verdict(overhead_cpu < OVERHEAD_TARGET)}", flush=True)
-
+    a = _report_overhead(args, classifier, inputs, discover)
     if not args.skip_loop:
-        print("\n(b) discover_regions vs a per-region Python loop", flush=True)
-        b = bench_loop(args, classifier, inputs)
-        ratio_wall = b["loop_wall"] / a["graph_wall"]
-        ratio_cpu = b["loop_cpu"] / a["graph_cpu"]
-        print(f"  per-region loop:  {b['loop_wall']:7.2f} s wall ({n / b['loop_wall']:.2f} "
-              f"crops/s), {b['loop_cpu']:7.2f} s CPU")
-        print(f"  speed-up of the batched graph: x{ratio_cpu:.2f} CPU time, x{ratio_wall:.2f} wall "
-              f"(target > 1, judged on CPU time): {_verdict(ratio_cpu > 1.0)}", flush=True)
-
+        _report_loop(args, classifier, inputs, a)
     if args.memory_images.strip():
-        print(f"\n(c) peak memory, {args.memory_image_size} px, fresh process per setting",
-              flush=True)
-        results = [r for r in bench_memory(args) if r["crops_per_call"] == args.crops_per_call]
-        if len(results) >= 2:
-            low, high = results[0], results[-1]
-            growth = high["peak_mb"] / low["peak_mb"] - 1.0
-            print(f"  growth from {low['images']} to {high['images']} images: "
-                  f"{100 * growth:+.1f} % (target flat, < {100 * FLATNESS_TARGET:.0f} %): "
-                  f"{_verdict(growth < FLATNESS_TARGET)}")
+        _report_memory(args)
 
 
 if __name__ == "__main__":

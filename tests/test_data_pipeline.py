@@ -8,6 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from affect_tf import data
+from affect_tf.proposals.cache import ProposalArrays
 
 
 def encode(image: np.ndarray, fmt: str) -> bytes:
@@ -68,9 +69,11 @@ def test_evaluation_pipeline_joins_proposals_by_filename(gradient_image):
     boxes = np.zeros((2, 5, 4), np.float32)
     boxes[0, :2] = [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]]
     boxes[1, :1] = [[0.1, 0.2, 0.3, 0.4]]
-    table = data.ProposalTable(
+    # Rows out of filename order: the join is by name, not by position.
+    table = ProposalArrays(
         filenames=np.array(["im_2.png", "im_0.png"]), boxes=boxes,
-        objectness=np.arange(10, dtype=np.float32).reshape(2, 5), num_valid=np.array([2, 1]))
+        objectness=np.arange(10, dtype=np.float32).reshape(2, 5),
+        num_valid=np.array([2, 1], np.int32))
     batch = next(iter(data.evaluation_pipeline(
         dataset, resize_size=48, batch_size=3, proposals=table)))
     assert batch["image"].shape == (3, 48, 48, 3)

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from affect_tf import data
 from affect_tf.config import DataConfig
@@ -106,3 +107,46 @@ def test_max_examples_caps_each_part():
     index = make_index(300)
     splits = data.protocol_splits(index, DataConfig(max_examples=10), "holdout")
     assert len(splits.train) == len(splits.validation) == len(splits.test) == 10
+
+
+with tfds.core.registered.skip_registration():  # A test-only builder stays out of the registry.
+
+    class _OfficialSplitBuilder(tfds.core.GeneratorBasedBuilder):
+        """20 tiny images, 14 in ``train`` and 6 in ``test`` (the ``official`` protocol)."""
+
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 3)),
+                "label": tfds.features.ClassLabel(names=["negative", "positive"]),
+                data.FILENAME_KEY: tfds.features.Text(),
+            }))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(range(14)),
+                    "test": self._generate_examples(range(14, 20))}
+
+        def _generate_examples(self, numbers):
+            for number in numbers:
+                yield str(number), {"image": np.full((4, 6, 3), 10 * number, np.uint8),
+                                    "label": number % 2,
+                                    data.FILENAME_KEY: f"img_{number:02d}.png"}
+
+
+def test_protocol_parts_of_a_built_dataset_read_back_as_examples(tmp_path):
+    builder = _OfficialSplitBuilder(data_dir=str(tmp_path))
+    builder.download_and_prepare()
+    index = data.read_index(builder)
+    assert sorted(index.filenames) == [f"img_{n:02d}.png" for n in range(20)]
+    assert data.choose_protocol(builder) == "official"
+    splits = data.protocol_splits(index, DataConfig(validation_fraction=0.2), "official")
+    assert splits.test == tuple(f"img_{n:02d}.png" for n in range(14, 20))
+    assert_disjoint_and_complete(splits, index)
+    for part in splits.as_dict().values():
+        read = data.examples(builder, part).as_numpy_iterator()
+        assert sorted(example[data.FILENAME_KEY].decode() for example in read) == list(part)
+    encoded = dict(data.encoded_images(builder))
+    assert len(encoded) == 20
+    image = data.decode_image_tensor(encoded["img_03.png"]).numpy()
+    np.testing.assert_array_equal(image, np.full((4, 6, 3), 30, np.uint8))

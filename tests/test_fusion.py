@@ -1,4 +1,4 @@
-"""Tests of affect_tf.fusion: Eqs. 6-8 by hand (numpy and TF), FusionLayer, SVMFusion."""
+"""Tests of affect_tf.fusion: Eqs. 6-8 by hand (array and tensor inputs), FusionLayer, SVMFusion."""
 
 import json
 import os
@@ -21,7 +21,7 @@ VALID = np.array([[True, True], [True, False]])
 def test_max_pooling_by_hand(as_tensor):
     g, r = (tf.constant(GLOBAL), tf.constant(REGIONS)) if as_tensor else (GLOBAL, REGIONS)
     out = fusion.max_pooling(g, r)
-    assert tf.is_tensor(out) == as_tensor
+    assert tf.is_tensor(out)  # One implementation: arrays in, a tensor out.
     np.testing.assert_allclose(np.asarray(out), [[0.7, 0.8], [0.3, 0.9]])
 
 
@@ -42,6 +42,24 @@ def test_sum_pooling_by_hand(as_tensor):
     # Without a mask every slot counts: image 1 mean = [0.2, 0.8] -> [0.27, 0.73].
     unmasked = np.asarray(fusion.sum_pooling(g, r, beta=0.3))
     np.testing.assert_allclose(unmasked, [[0.555, 0.445], [0.27, 0.73]], atol=1e-6)
+
+
+def test_sum_pooling_of_float32_is_the_float64_mean_rounded_once():
+    # The reference evaluation computes with numpy: the fused scores must equal its float64 mean
+    # rounded to float32 bit for bit, so argmax (and every metric) is the same near ties.
+    rng = np.random.default_rng(0)
+    positive = rng.random((64, 8)).astype(np.float32)
+    regions = np.stack([1 - positive, positive], axis=-1)
+    global_probs = regions[:, 0] * np.float32(0.5) + np.float32(0.25)
+    valid = rng.random((64, 8)) < 0.7
+    weights = valid.astype(np.float64)
+    count = weights.sum(axis=1, keepdims=True)
+    mean = np.where(count > 0, (regions * weights[..., None]).sum(axis=1) / np.maximum(count, 1),
+                    global_probs)
+    expected = ((1.0 - 0.3) * global_probs + 0.3 * mean).astype(np.float32)
+    out = np.asarray(fusion.sum_pooling(global_probs, regions, beta=0.3, region_valid=valid))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)
 
 
 @pytest.mark.parametrize("as_tensor", [False, True])

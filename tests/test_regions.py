@@ -77,6 +77,13 @@ def _discover(classifier, batch, **config):
         batch["global_probs"], config=cfg, crop_size=CROP)
 
 
+def _assert_same_outputs(out, reference, context=""):
+    """Every output of :func:`regions.discover_regions` in ``reference`` matches ``out``."""
+    for key, value in reference.items():
+        np.testing.assert_allclose(out[key].numpy(), value.numpy(), atol=1e-6,
+                                   err_msg=f"{context}{key}")
+
+
 # Eq. 4 ------------------------------------------------------------------------------------------
 
 def test_sentiment_score_by_hand():
@@ -242,8 +249,7 @@ def test_no_candidates_at_all(classifier, batch):
 def test_chunked_equals_unchunked(classifier, batch, crops_per_call):
     reference = _discover(classifier, batch, crops_per_call=10)  # every valid crop in one call
     out = _discover(classifier, batch, crops_per_call=crops_per_call)
-    for key, value in reference.items():
-        np.testing.assert_allclose(out[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+    _assert_same_outputs(out, reference)
 
 
 def test_graph_runs_in_tf_function(classifier, batch):
@@ -257,8 +263,7 @@ def test_graph_runs_in_tf_function(classifier, batch):
 
     out = run(batch["image"], batch["boxes"], batch["objectness"], batch["num_valid"],
               batch["global_probs"])
-    for key, value in eager.items():
-        np.testing.assert_allclose(out[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+    _assert_same_outputs(out, eager)
 
 
 def test_graph_runs_in_dataset_map(classifier, batch):
@@ -270,8 +275,7 @@ def test_graph_runs_in_dataset_map(classifier, batch):
                                            x["num_valid"], x["global_probs"], config=cfg,
                                            crop_size=CROP))
     out = next(iter(dataset))
-    for key, value in eager.items():
-        np.testing.assert_allclose(out[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+    _assert_same_outputs(out, eager)
 
 
 def test_authors_formula_and_max_norm_run(classifier, batch):
@@ -286,8 +290,7 @@ def test_region_discovery_layer(classifier, batch):
     layer = regions.RegionDiscovery(classifier, top_k=3, crops_per_call=2)
     out = layer(batch)
     reference = _discover(classifier, batch)
-    for key, value in reference.items():
-        np.testing.assert_allclose(out[key].numpy(), value.numpy(), atol=1e-6, err_msg=key)
+    _assert_same_outputs(out, reference)
     # Without global_probs the layer computes them from the whole image.
     inputs = {k: v for k, v in batch.items() if k != "global_probs"}
     out = layer(inputs)
@@ -315,6 +318,4 @@ def test_select_regions_reranks_known_probabilities(classifier, batch):
         direct = _discover(classifier, batch, selection=selection)
         selected = regions.select_regions(probs, batch["objectness"], batch["num_valid"],
                                           batch["boxes"], batch["global_probs"], config=cfg)
-        for key, value in direct.items():
-            np.testing.assert_allclose(selected[key].numpy(), value.numpy(), atol=1e-6,
-                                       err_msg=f"{selection}: {key}")
+        _assert_same_outputs(selected, direct, context=f"{selection}: ")

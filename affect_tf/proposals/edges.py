@@ -142,6 +142,21 @@ def thin_edges(edges: np.ndarray, orientation: np.ndarray, *, radius: int = 1,
     height, width = edges.shape
     if height == 0 or width == 0:
         return edges.copy()
+    thinned = np.where(_suppressed_along_normal(edges, orientation, radius), np.float32(0.0), edges)
+    border = min(border, width // 2, height // 2)
+    if border > 0:
+        thinned *= _border_ramp(height, width, border)
+    return thinned.astype(np.float32, copy=False)
+
+
+def _suppressed_along_normal(edges: np.ndarray, orientation: np.ndarray,
+                             radius: int) -> np.ndarray:
+    """bool [H, W]: True where a neighbour along the normal, 1..radius px away, is stronger.
+
+    Ties are broken one way (see :func:`thin_edges`): a strictly stronger neighbour ahead, or an
+    equal or stronger one behind, suppresses the pixel.
+    """
+    height, width = edges.shape
     cos_o = np.cos(orientation)
     sin_o = np.sin(orientation)
     grid_x = np.arange(width, dtype=np.float32)[None, :]
@@ -159,15 +174,16 @@ def thin_edges(edges: np.ndarray, orientation: np.ndarray, *, radius: int = 1,
                 suppressed |= edges < neighbour
             else:
                 suppressed |= edges <= neighbour
-    thinned = np.where(suppressed, np.float32(0.0), edges)
-    border = min(border, width // 2, height // 2)
-    if border > 0:
-        ramp_x = np.minimum(np.arange(width), np.arange(width)[::-1]).astype(np.float32)
-        ramp_y = np.minimum(np.arange(height), np.arange(height)[::-1]).astype(np.float32)
-        ramp_x = np.minimum(ramp_x / border, 1.0)
-        ramp_y = np.minimum(ramp_y / border, 1.0)
-        thinned *= ramp_y[:, None] * ramp_x[None, :]
-    return thinned.astype(np.float32, copy=False)
+    return suppressed
+
+
+def _border_ramp(height: int, width: int, border: int) -> np.ndarray:
+    """float32 [H, W] weights: 0 at the image edge, rising linearly to 1 at ``border`` px in."""
+    ramp_x = np.minimum(np.arange(width), np.arange(width)[::-1]).astype(np.float32)
+    ramp_y = np.minimum(np.arange(height), np.arange(height)[::-1]).astype(np.float32)
+    ramp_x = np.minimum(ramp_x / border, 1.0)
+    ramp_y = np.minimum(ramp_y / border, 1.0)
+    return ramp_y[:, None] * ramp_x[None, :]
 
 
 def gradient_edges(image_rgb: np.ndarray, *, sigma: float = GRADIENT_SIGMA,

@@ -9,8 +9,9 @@ import numpy as np
 
 from affect_tf import data as data_lib
 from affect_tf import evaluate as evaluate_lib
+from affect_tf import io as io_lib
 from affect_tf import visualize
-from affect_tf.config import Config
+from affect_tf.config import LABEL_NAMES, Config
 
 # Binary accuracy (%) reported by the paper (Tables 2 and 3), by dataset and row.
 PAPER_ACCURACY = {
@@ -71,9 +72,9 @@ def results_table(metrics: dict) -> list[str]:
     return lines
 
 
-def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path, config: Config, count: int = 8):
+def _figure(workdir: pathlib.Path, predictions_dir: pathlib.Path, config: Config, count: int = 8):
     """Top-1 region by AR, Obj and Senti on test images (half positive, half negative)."""
-    with np.load(eval_dir / "predictions_test.npz") as stored:
+    with np.load(predictions_dir / "predictions_test.npz") as stored:
         test = dict(stored)
     labels = test["label"]
     chosen = np.concatenate([np.flatnonzero(labels == 1)[: count // 2],
@@ -93,15 +94,22 @@ def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path, config: Config, count
     if "object_box" in test:
         boxes["truth"] = test["object_box"][chosen]
     probs = test["global_probs"][chosen]
-    titles = [f"{visualize.LABEL_NAMES[int(labels[i])]} (whole image p+ = {p[1]:.2f})"
+    titles = [f"{LABEL_NAMES[int(labels[i])]} (whole image p+ = {p[1]:.2f})"
               for i, p in zip(chosen, probs)]
     return visualize.draw_top_regions(
         [images[n] for n in names], boxes, labels[chosen], titles,
         workdir / "figures" / "top_regions.png")
 
 
-def write_report(workdir, eval_dir, config: Config) -> pathlib.Path:
-    """Writes ``<workdir>/report.md`` (and its figure) from an evaluation directory."""
+def write_report(workdir, eval_dir, predictions_dir, config: Config) -> pathlib.Path:
+    """Writes ``<workdir>/report.md`` (and its figure) from an evaluation directory.
+
+    Args:
+        workdir: where ``report.md`` and ``figures/`` go.
+        eval_dir: holds the evaluation's ``metrics.json``.
+        predictions_dir: holds ``predictions_test.npz`` (for the figure).
+        config: the run's settings (quoted in the report).
+    """
     workdir, eval_dir = pathlib.Path(workdir), pathlib.Path(eval_dir)
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     counts = metrics["counts"]
@@ -134,13 +142,9 @@ def write_report(workdir, eval_dir, config: Config) -> pathlib.Path:
             *[f"| {name} | {_percent(rates[name])} |" for name in ("ar", "obj", "senti")],
             f"| any of the m candidates (ceiling) | {_percent(rates['best_candidate'])} |",
         ]
-    figure = _figure(workdir, eval_dir, config)
+    figure = _figure(workdir, pathlib.Path(predictions_dir), config)
     if figure is not None:
         lines += ["", "## Top-1 regions", "",
                   "Red: AR, blue: objectness, green: sentiment score; dashed white: ground truth.",
                   "", f"![top regions]({figure.relative_to(workdir)})"]
-    path = workdir / "report.md"
-    temporary = path.with_name(".tmp-report.md")
-    temporary.write_text("\n".join(lines) + "\n")
-    temporary.replace(path)
-    return path
+    return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")

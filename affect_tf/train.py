@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import pathlib
+import shutil
 import time
 
 import keras
@@ -90,12 +92,56 @@ class Trainer:
             self.checkpoint, str(self.directory / "checkpoints"), max_to_keep=2)
 
     def restore(self) -> int:
-        """Restores the latest checkpoint if any; returns the step it reached (0 if none)."""
-        latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).expect_partial()
-            logging.info("Resumed from %s at step %d", latest, int(self.step.numpy()))
-        return int(self.step.numpy())
+        """Restores the latest readable checkpoint; returns the step it reached (0 if none).
+
+        A checkpoint that does not restore (truncated by a full disk, altered) is moved to
+        ``damaged/`` beside ``checkpoints/`` with a warning, and the one before it is tried.
+        """
+        for prefix in reversed(self._checkpoint_prefixes()):
+            try:
+                self.checkpoint.restore(prefix).expect_partial()
+            except (tf.errors.OpError, ValueError, IndexError, KeyError, OSError) as error:
+                logging.warning("Checkpoint %s does not restore (%s: %s); moving it aside and "
+                                "trying the previous one.", prefix, type(error).__name__, error)
+                self._quarantine_checkpoint(prefix)
+                continue
+            logging.info("Resumed from %s at step %d", prefix, int(self.step.numpy()))
+            return int(self.step.numpy())
+        return 0
+
+    def _quarantine_checkpoint(self, prefix: str) -> None:
+        damaged = self.directory / "damaged"
+        damaged.mkdir(exist_ok=True)
+        for path in pathlib.Path(prefix).parent.glob(pathlib.Path(prefix).name + ".*"):
+            shutil.move(str(path), str(damaged / path.name))
+        self._reset_manager()
+
+    def _checkpoint_prefixes(self) -> list[str]:
+        """Prefixes of the checkpoints on disk, oldest first (read from the files themselves:
+        the manager's list forgets checkpoints written by another manager)."""
+        directory = self.directory / "checkpoints"
+        return sorted((str(path)[: -len(".index")] for path in directory.glob("ckpt-*.index")),
+                      key=lambda prefix: int(prefix.rsplit("-", 1)[1]))
+
+    def _reset_manager(self, keep_last: int = 2) -> None:
+        """Re-reads the checkpoint list from the files that remain."""
+        directory = self.directory / "checkpoints"
+        # Names relative to the directory, so a copied or moved run still finds its checkpoints.
+        remaining = [os.path.basename(prefix) for prefix in self._checkpoint_prefixes()]
+        if remaining:
+            tf.compat.v1.train.update_checkpoint_state(
+                str(directory), remaining[-1], all_model_checkpoint_paths=remaining)
+        elif (directory / "checkpoint").exists():
+            (directory / "checkpoint").unlink()
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(directory), max_to_keep=keep_last)
+
+    def keep_last_checkpoint_only(self) -> None:
+        """A finished run keeps one checkpoint (resume or continue training), not the history."""
+        for prefix in self._checkpoint_prefixes()[:-1]:
+            for path in pathlib.Path(prefix).parent.glob(pathlib.Path(prefix).name + ".*"):
+                path.unlink()
+        self._reset_manager()
 
     def _train_step_fn(self, global_batch_size: int):
         model, optimizer = self.model, self.optimizer
@@ -122,21 +168,27 @@ class Trainer:
 
         return step_fn
 
-    def fit(self, dataset: tf.data.Dataset, *, log=logging.info) -> dict:
+    def fit(self, dataset: tf.data.Dataset, *, start_step: int | None = None,
+            log=logging.info) -> dict:
         """Runs SGD until ``config.steps``, resuming from the latest checkpoint.
 
         Args:
             dataset: endless batches ``(images [B, S, S, 3] float32 RGB 0-255, labels [B])`` of
                 global batch size ``config.batch_size``.
+            start_step: the step :meth:`restore` returned, when the caller already restored (to
+                seed the input pipeline); None restores here.
             log: where progress lines go.
 
         Returns:
             Summary: steps run in this call, final step, last loss / accuracy, images per second.
         """
-        start_step = self.restore()
+        if start_step is None:
+            start_step = self.restore()
         total = self.config.steps
         if start_step >= total:
             log(f"Training already finished ({start_step}/{total} steps)")
+            self.save_classifier()
+            self.keep_last_checkpoint_only()
             return {"steps_run": 0, "step": start_step}
         step_fn = self._train_step_fn(self.config.batch_size)
         strategy = self.strategy
@@ -181,6 +233,7 @@ class Trainer:
             if step % self.config.checkpoint_every == 0 or step == total:
                 self.manager.save(checkpoint_number=step)
         self.save_classifier()
+        self.keep_last_checkpoint_only()
         summary.update({"steps_run": step - start_step, "step": step,
                         "seconds": time.perf_counter() - run_start})
         return summary
@@ -188,7 +241,8 @@ class Trainer:
     def save_classifier(self) -> pathlib.Path:
         """Writes the fine-tuned weights atomically (temp file, then rename)."""
         path = self.directory / CLASSIFIER_FILE
-        temporary = path.with_name("tmp-" + path.name)
+        # Keras wants the ".weights.h5" ending, so the temporary name keeps it.
+        temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
         self.model.save_weights(str(temporary))
         temporary.replace(path)
         return path

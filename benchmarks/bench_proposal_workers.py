@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_proposal_workers.py [--images 360] [--workers 2]
 
-Runs :func:`affect_tf.proposals.stage.run_proposal_stage` on the same synthetic photos (JPEG,
+Runs :func:`affect_tf.proposals.local_runner.run_proposal_stage` on the same synthetic photos (JPEG,
 500x375) into fresh caches with 1 and with ``--workers`` processes (gradient edges, the paper's
 settings: m = 50, 1,000 EdgeBoxes boxes), and prints images per second and the ratio.
 Target (issue 3): ratio >= 1.8 with 2 workers. Needs as many idle cores as workers.
@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from affect_tf.io import encode_jpeg  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.proposals import cache as cache_lib  # noqa: E402
-from affect_tf.proposals import stage  # noqa: E402
+from affect_tf.proposals import local_runner  # noqa: E402
 
 TARGET_RATIO = 1.8
 
@@ -53,8 +53,7 @@ def run(examples, workers: int, config: ProposalConfig) -> float:
     with tempfile.TemporaryDirectory() as directory:
         cache = cache_lib.ProposalCache(directory, config)
         start = time.perf_counter()
-        stats = stage.run_proposal_stage(examples, cache, config, num_workers=workers,
-                                         chunk_size=16)
+        stats = local_runner.run_proposal_stage(examples, cache, config, num_workers=workers)
         seconds = time.perf_counter() - start
         assert stats["processed"] == len(examples), stats
     return len(examples) / seconds

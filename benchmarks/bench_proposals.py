@@ -46,7 +46,7 @@ from affect_tf.io import decode_image_bytes, encode_jpeg  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.proposals import edgeboxes, edges, pipeline, selection  # noqa: E402
 from affect_tf.proposals.cache import ProposalCache  # noqa: E402
-from affect_tf.proposals.stage import run_proposal_stage  # noqa: E402
+from affect_tf.proposals.local_runner import run_proposal_stage  # noqa: E402
 
 STAGE_TARGET_SECONDS = 0.25
 SELECTION_TARGET_SECONDS = 0.1
@@ -193,7 +193,7 @@ def _verdict(value: float, target: float) -> str:
 
 def _steps(image: np.ndarray, config: ProposalConfig, detector, timer: _Timer):
     """``propose``'s steps one by one, timed; returns the filtered boxes and the selection."""
-    small = timer("resize", pipeline.resize_for_proposals, image, config.max_side)
+    small = timer("resize", pipeline.resize_for_proposals, image, config.proposal_max_side)
     edge_map, orientation = timer("edges", detector, small)
     boxes, scores = timer("edgeboxes", edgeboxes.edge_boxes, edge_map, orientation, config)
     boxes, scores = timer("filter", edgeboxes.geometric_filter, boxes, scores, config)
@@ -201,7 +201,7 @@ def _steps(image: np.ndarray, config: ProposalConfig, detector, timer: _Timer):
     if len(boxes):
         keep = timer("selection", selection.normalized_cut_select, edgeboxes.xywh_to_xyxy(boxes),
                      scores, config.num_candidates, affinity=config.affinity,
-                     n_init=config.kmeans_n_init, seed=config.seed)
+                     n_init=config.kmeans_n_init, seed=config.proposal_seed)
     return boxes, keep
 
 
@@ -294,7 +294,7 @@ def bench_selection(images, config: ProposalConfig, repeats: int) -> float:
 
     def select(n_init):
         return selection.normalized_cut_select(boxes, scores, m, affinity=config.affinity,
-                                               n_init=n_init, seed=config.seed)
+                                               n_init=n_init, seed=config.proposal_seed)
 
     select(config.kmeans_n_init)  # Warm up.
     total = _median_seconds(lambda: select(config.kmeans_n_init), repeats)
@@ -310,9 +310,10 @@ def bench_selection(images, config: ProposalConfig, repeats: int) -> float:
     reference = set(select(10).tolist())
     for n_init in (10, 3, 1):
         seconds = _median_seconds(
-            lambda: KMeans(n_clusters=m, n_init=n_init, random_state=config.seed).fit(embedding),
+            lambda: KMeans(n_clusters=m, n_init=n_init,
+                           random_state=config.proposal_seed).fit(embedding),
             repeats)
-        inertia = KMeans(n_clusters=m, n_init=n_init, random_state=config.seed).fit(
+        inertia = KMeans(n_clusters=m, n_init=n_init, random_state=config.proposal_seed).fit(
             embedding).inertia_
         shared = len(reference & set(select(n_init).tolist()))
         print(f"  k-means n_init={n_init:<3d}    {_fmt(seconds)}, inertia {inertia:.2f}, "
@@ -338,10 +339,10 @@ def main(argv=None) -> None:
     sources = ("gradient", "hed") if args.edge_source == "all" else (args.edge_source,)
     stage_means = {}
     for source in sources:
-        config = ProposalConfig(edge_source=source, max_side=args.max_side)
+        config = ProposalConfig(edge_source=source, proposal_max_side=args.max_side)
         subset = images[:args.hed_images] if source == "hed" else images
         stage_means[source] = bench_source(source, subset, config)
-    selection_seconds = bench_selection(images, ProposalConfig(max_side=args.max_side),
+    selection_seconds = bench_selection(images, ProposalConfig(proposal_max_side=args.max_side),
                                         args.repeats)
     print("\n== targets (CPU seconds on one core) ==")
     if "gradient" in stage_means:

@@ -122,8 +122,8 @@ def test_proposal_stage_on_beam_and_on_local_workers_give_the_same_cache(tmp_pat
     stages.run(dataclasses.replace(local, mode="proposals"))
     beam = dataclasses.replace(local, workdir=str(tmp_path / "beam"), proposal_runner="beam")
     stages.run(dataclasses.replace(beam, mode="proposals"))
-    local_arrays = stages._proposal_cache(stages.Run(local)).load()
-    beam_arrays = stages._proposal_cache(stages.Run(beam)).load()
+    local_arrays = stages.proposal_cache(stages.Run(local)).load()
+    beam_arrays = stages.proposal_cache(stages.Run(beam)).load()
     assert len(local_arrays.filenames) == 48  # Every scene of the tiny config.
     assert list(local_arrays.filenames) == list(beam_arrays.filenames)
     import numpy as np

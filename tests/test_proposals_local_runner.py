@@ -1,7 +1,8 @@
-"""propose(), the proposal cache and the resumable stage (pipeline.py, cache.py, stage.py)."""
+"""propose(), the proposal cache and the local runner (pipeline.py, cache.py, local_runner.py)."""
 
 import logging
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -11,21 +12,14 @@ from affect_tf.config import ProposalConfig, fingerprint
 from affect_tf.proposals import cache as cache_lib
 from affect_tf.proposals import edges as edges_lib
 from affect_tf.proposals import pipeline
-from affect_tf.proposals import stage as stage_lib
+from affect_tf.proposals import local_runner as runner
+from affect_tf.testing import encoded_examples, rectangles_scene
 
 # Small settings for speed: m = 8 candidates, at most 300 EdgeBoxes boxes.
 CONFIG = ProposalConfig(num_candidates=8, max_boxes=300, kmeans_n_init=3)
 
 
-def _scene(seed, height=150, width=200):
-    """A dark image with 3 bright rectangles at random places; uint8 RGB [H, W, 3]."""
-    rng = np.random.default_rng(seed)
-    image = np.full((height, width, 3), 30, np.uint8)
-    for _ in range(3):
-        w, h = rng.integers(40, 90), rng.integers(40, 80)
-        x, y = rng.integers(0, width - w), rng.integers(0, height - h)
-        image[y:y + h, x:x + w] = rng.integers(120, 255, size=3)
-    return image
+_scene = rectangles_scene
 
 
 class CountingDetector:
@@ -39,8 +33,7 @@ class CountingDetector:
         return edges_lib.gradient_edges(image)
 
 
-def _examples(count, start=0):
-    return [(f"images/{index:03d}.png", encode_png(_scene(index))) for index in range(start, count)]
+_examples = encoded_examples
 
 
 def _check_proposals(proposals, m):
@@ -190,11 +183,11 @@ def test_stage_resumes_after_a_kill(tmp_path):
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
     examples = _examples(6)
     first = CountingDetector()
-    stats = stage_lib.run_proposal_stage(examples[:3], cache, CONFIG, chunk_size=2,
+    stats = runner.run_proposal_stage(examples[:3], cache, CONFIG, commit_seconds=0,
                                          edge_detector=first)
     assert first.calls == 3 and stats["processed"] == 3 and stats["skipped_done"] == 0
     second = CountingDetector()
-    stats = stage_lib.run_proposal_stage(iter(examples), cache, CONFIG, chunk_size=2, total=6,
+    stats = runner.run_proposal_stage(iter(examples), cache, CONFIG, commit_seconds=0, total=6,
                                          edge_detector=second)
     assert second.calls == 3, "only the 3 images not cached yet are computed"
     assert stats["processed"] == 3 and stats["skipped_done"] == 3
@@ -203,14 +196,14 @@ def test_stage_resumes_after_a_kill(tmp_path):
     assert np.all(arrays.num_valid > 0)
     # A third run computes nothing.
     third = CountingDetector()
-    stats = stage_lib.run_proposal_stage(examples, cache, CONFIG, edge_detector=third)
+    stats = runner.run_proposal_stage(examples, cache, CONFIG, edge_detector=third)
     assert third.calls == 0 and stats["processed"] == 0 and stats["skipped_done"] == 6
 
 
 def test_stage_matches_propose(tmp_path):
     examples = _examples(2)
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
-    stage_lib.run_proposal_stage(examples, cache, CONFIG)
+    runner.run_proposal_stage(examples, cache, CONFIG)
     arrays = cache.load()
     for row, (name, data) in enumerate(examples):
         expected = pipeline.propose(_scene(row), CONFIG, edges_lib.GradientEdgeDetector())
@@ -229,8 +222,8 @@ def test_stage_stores_corrupt_and_empty_images_without_boxes(tmp_path, caplog):
         ("good.jpg", encode_jpeg(_scene(1))),  # A duplicate filename is computed once.
     ]
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
-    with caplog.at_level(logging.WARNING, logger=stage_lib.__name__):
-        stats = stage_lib.run_proposal_stage(examples, cache, CONFIG)
+    with caplog.at_level(logging.WARNING, logger=runner.__name__):
+        stats = runner.run_proposal_stage(examples, cache, CONFIG)
     assert stats["processed"] == 5 and stats["corrupt"] == 3 and stats["empty"] == 1
     assert stats["duplicates"] == 1 and stats["seconds"] >= 0
     for name in ("truncated.jpg", "zero.jpg", "text.jpg"):
@@ -242,35 +235,73 @@ def test_stage_stores_corrupt_and_empty_images_without_boxes(tmp_path, caplog):
         assert valid[name] == 0, name
 
 
-def test_stage_recomputes_a_truncated_chunk(tmp_path, caplog):
+def _damage(path, how):
+    if how == "truncate":  # As a kill during a copy.
+        with open(path, "r+b") as handle:
+            handle.truncate(os.path.getsize(path) // 2)
+    elif how == "flip":  # One flipped bit inside the compressed arrays.
+        data = bytearray(open(path, "rb").read())
+        data[len(data) // 3] ^= 0x10
+        open(path, "wb").write(bytes(data))
+    else:
+        os.remove(path)
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_load_names_a_damaged_chunk_and_the_fix(tmp_path, how):
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    runner.run_proposal_stage(_examples(3), cache, CONFIG, commit_seconds=0)
+    _damage(cache.chunk_paths()[1], how)
+    with pytest.raises(cache_lib.DamagedChunkError, match=r"chunk-00001\.npz.*--mode=proposals"):
+        cache.load()
+
+
+def test_load_refuses_to_return_fewer_images_than_asked(tmp_path):
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    runner.run_proposal_stage(_examples(2), cache, CONFIG)
+    assert len(cache.load(["images/000.png"])) == 1
+    with pytest.raises(cache_lib.ProposalCacheError, match="1 of the 2 images.*--mode=proposals"):
+        cache.load(["images/000.png", "images/999.png"])
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip", "delete"])
+def test_stage_recomputes_a_damaged_chunk(tmp_path, caplog, how):
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
     examples = _examples(6)
-    stage_lib.run_proposal_stage(examples, cache, CONFIG, chunk_size=2)
+    runner.run_proposal_stage(examples, cache, CONFIG, commit_seconds=0)
     chunks = cache.chunk_paths()
-    assert len(chunks) == 3
+    assert len(chunks) == 6  # commit_seconds=0: one chunk per image, so a kill loses nothing.
     expected = cache.load()
-    with open(chunks[1], "r+b") as handle:  # Truncate the middle chunk, as a kill mid-copy.
-        handle.truncate(os.path.getsize(chunks[1]) // 2)
+    _damage(chunks[1], how)
     with caplog.at_level(logging.WARNING, logger=cache_lib.__name__):
         done = cache.done_filenames()
-    assert done == {name for name, _ in examples[:2] + examples[4:]}
-    assert any("chunk-00001.npz" in record.getMessage() for record in caplog.records)
+    assert done == {name for index, (name, _) in enumerate(examples) if index != 1}
+    if how != "delete":
+        assert any("chunk-00001.npz" in record.getMessage() for record in caplog.records)
+        assert os.listdir(tmp_path / "damaged") == ["chunk-00001.npz"]
     detector = CountingDetector()
-    stats = stage_lib.run_proposal_stage(examples, cache, CONFIG, chunk_size=2,
-                                         edge_detector=detector)
-    assert detector.calls == 2 and stats["processed"] == 2
+    stats = runner.run_proposal_stage(examples, cache, CONFIG, edge_detector=detector)
+    assert detector.calls == 1 and stats["processed"] == 1
     reloaded = cache.load()
-    np.testing.assert_array_equal(reloaded.filenames, expected.filenames)
+    assert reloaded.content_id() == expected.content_id()
     np.testing.assert_array_equal(reloaded.boxes, expected.boxes)
-    np.testing.assert_array_equal(reloaded.num_valid, expected.num_valid)
+
+
+def test_stage_commits_by_time_so_a_kill_loses_at_most_that(tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 7))  # Each reading of the clock is 7 "seconds" later.
+    monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
+    cache = cache_lib.ProposalCache(tmp_path, CONFIG)
+    runner.run_proposal_stage(_examples(4), cache, CONFIG, commit_seconds=10)
+    sizes = [len(np.load(path)["filenames"]) for path in cache.chunk_paths()]
+    assert sum(sizes) == 4 and len(sizes) >= 2 and max(sizes) <= 2
 
 
 def test_stage_refuses_a_cache_of_other_settings(tmp_path):
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
     with pytest.raises(ValueError, match="other proposal settings"):
-        stage_lib.run_proposal_stage([], cache, ProposalConfig())
+        runner.run_proposal_stage([], cache, ProposalConfig())
     with pytest.raises(ValueError, match="Received: num_workers=0"):
-        stage_lib.run_proposal_stage([], cache, CONFIG, num_workers=0)
+        runner.run_proposal_stage([], cache, CONFIG, num_workers=0)
 
 
 def test_stage_names_the_image_when_propose_fails(tmp_path):
@@ -283,15 +314,15 @@ def test_stage_names_the_image_when_propose_fails(tmp_path):
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
     examples = _examples(3)
     with pytest.raises(RuntimeError, match="images/000.png"):
-        stage_lib.run_proposal_stage(examples, cache, CONFIG, edge_detector=broken)
+        runner.run_proposal_stage(examples, cache, CONFIG, edge_detector=broken)
 
 
 def test_stage_one_and_two_workers_give_identical_results(tmp_path):
     examples = _examples(6)
     single = cache_lib.ProposalCache(tmp_path / "one", CONFIG)
-    stage_lib.run_proposal_stage(examples, single, CONFIG, num_workers=1, chunk_size=4)
+    runner.run_proposal_stage(examples, single, CONFIG, num_workers=1, commit_seconds=0)
     double = cache_lib.ProposalCache(tmp_path / "two", CONFIG)
-    stats = stage_lib.run_proposal_stage(examples, double, CONFIG, num_workers=2, chunk_size=4)
+    stats = runner.run_proposal_stage(examples, double, CONFIG, num_workers=2, commit_seconds=0)
     assert stats["processed"] == 6
     one, two = single.load(), double.load()
     np.testing.assert_array_equal(one.filenames, two.filenames)
@@ -306,9 +337,73 @@ def test_stage_with_hed_edges_in_worker_processes(tmp_path):
     config = ProposalConfig(edge_source="hed", num_candidates=8, max_boxes=300, kmeans_n_init=3)
     cache = cache_lib.ProposalCache(tmp_path, config)
     examples = _examples(3)
-    stats = stage_lib.run_proposal_stage(examples, cache, config, num_workers=2, chunk_size=2)
+    stats = runner.run_proposal_stage(examples, cache, config, num_workers=2, commit_seconds=0)
     assert stats["processed"] == 3 and stats["corrupt"] == 0
     arrays = cache.load()
     assert len(arrays) == 3 and np.all(arrays.num_valid > 0)
     for row in range(3):
         _check_proposals(arrays.proposals(row), 8)
+
+
+_KILLED_PARENT = r"""
+import sys
+from affect_tf.config import ProposalConfig
+from affect_tf.proposals import cache as cache_lib, local_runner
+from affect_tf.testing import encoded_examples
+
+if __name__ == "__main__":
+    config = ProposalConfig(num_candidates=8, max_boxes=300, kmeans_n_init=3)
+    cache = cache_lib.ProposalCache(sys.argv[1], config)
+    examples = encoded_examples(400, height=400, width=500)
+    print("started", flush=True)
+    local_runner.run_proposal_stage(examples, cache, config, num_workers=2)
+"""
+
+
+def _children(pid):
+    try:
+        text = open(f"/proc/{pid}/task/{pid}/children").read()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _alive(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process trees from /proc")
+def test_sigkill_of_the_parent_leaves_no_worker_alive(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(_KILLED_PARENT)
+    import affect_tf
+
+    # The child imports the same affect_tf as this test (checkout or installed copy).
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(affect_tf.__file__).parents[1]))
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cache")],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert parent.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 120
+        while len(_children(parent.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)  # Two workers and the resource tracker.
+        children = _children(parent.pid)
+        assert len(children) >= 2, children
+        time.sleep(3)  # Let the workers finish starting and take work.
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(_alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [child for child in children if _alive(child)]
+    finally:
+        parent.kill()

@@ -23,7 +23,7 @@ from affect_tf.proposals.edges import (
 )
 from affect_tf.proposals.pipeline import Proposals, propose
 from affect_tf.proposals.selection import authors_affinity, iou_affinity, normalized_cut_select
-from affect_tf.proposals.stage import run_proposal_stage
+from affect_tf.proposals.local_runner import run_proposal_stage
 
 __all__ = [
     "GradientEdgeDetector",

@@ -1,6 +1,6 @@
 """The proposal stage as an Apache Beam pipeline, for a cluster (Dataflow, Flink, Spark).
 
-Same results, cache and resume behaviour as :func:`affect_tf.proposals.stage.run_proposal_stage`:
+Same results, cache and resume behaviour as :func:`affect_tf.proposals.local_runner.run_proposal_stage`:
 images already in the cache are skipped, an undecodable image is stored with no boxes (counted in
 the ``corrupt`` Beam metric and logged by name on its worker), and each bundle of up to
 ``chunk_size`` results is written as one atomic chunk. Chunk numbers are derived from the
@@ -62,15 +62,14 @@ def build_pipeline(root, examples, cache_directory: str, config: ProposalConfig,
             self.detector = make_edge_detector(self.config)
 
         def process(self, element):
-            from affect_tf.proposals.stage import _process_one  # noqa: PLC0415
+            from affect_tf.proposals.pipeline import propose_encoded  # noqa: PLC0415
 
             filename, data = element
-            name, proposals, status, message = _process_one(
-                filename, bytes(data), self.config, self.detector)
-            self.counters[status].inc()
-            if message:
-                logger.warning("proposals: %s: %s", name, message)
-            yield name, proposals
+            result = propose_encoded(filename, bytes(data), self.config, self.detector)
+            self.counters[result.status].inc()
+            if result.message:
+                logger.warning("proposals: %s: %s", result.filename, result.message)
+            yield result.filename, result.proposals
 
     def write_chunk(records):
         cache = ProposalCache(cache_directory, config)

@@ -5,9 +5,13 @@ Layout of one cache directory (one per dataset x proposal settings, ARCHITECTURE
 * ``meta.json``: ``{"format_version", "fingerprint", "config"}``, the full :class:`ProposalConfig`
   the proposals were computed with. A directory is never reused with other settings.
 * ``chunk-00000.npz``, ``chunk-00001.npz``, ...: each written atomically (a temporary name in the
-  same directory, then ``os.replace``), so a killed run leaves whole chunks only; a chunk that does
-  not load (truncated by a kill during a non-atomic copy, disk full) is skipped with a warning and
-  its images are computed again. Arrays of a chunk of n images, m = ``num_candidates``:
+  same directory, then ``os.replace``), so a killed run leaves whole chunks only. Every read
+  validates a chunk whole: each zip member's CRC-32 (numpy checks it), the arrays' shapes, dtypes
+  and ranges. A chunk that fails (truncated by a copy, a flipped bit, disk full) is never read as
+  "no regions": the proposal stage moves it to ``damaged/`` and computes its images again
+  (:meth:`ProposalCache.done_filenames` with ``repair=True``), and :meth:`ProposalCache.load`
+  stops with an error naming the file and the fix. Arrays of a chunk of n images, m =
+  ``num_candidates``:
 
   - ``filenames`` [n] str: the ``image/filename`` keys (content-stable, unlike ``tfds_id``);
   - ``boxes`` float32 [n, m, 4]: normalized ``[y1, x1, y2, x2]``, rows past ``num_valid`` zero;
@@ -20,20 +24,25 @@ One process writes to a cache directory at a time (the proposal stage's parent p
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import zipfile
+import zlib
 from typing import Iterable
 
 import numpy as np
 
+from affect_tf import io as io_lib
 from affect_tf.config import ProposalConfig, fingerprint
 from affect_tf.proposals.pipeline import Proposals
 
 FORMAT_VERSION = 1
 META_FILENAME = "meta.json"
+DAMAGED_DIR = "damaged"
 _CHUNK_PATTERN = re.compile(r"^chunk-(\d{5,})\.npz$")
 _CHUNK_KEYS = ("filenames", "boxes", "objectness", "num_valid")
 
@@ -41,7 +50,12 @@ logger = logging.getLogger(__name__)
 
 
 class ProposalCacheError(ValueError):
-    """A cache directory does not match the requested settings, or its metadata is unreadable."""
+    """A cache directory does not match the requested settings, or its metadata is unreadable,
+    or it lacks (or holds damaged) proposals that a stage needs."""
+
+
+class DamagedChunkError(ProposalCacheError):
+    """A chunk file does not load or holds malformed arrays."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -74,6 +88,14 @@ class ProposalArrays:
         k = int(self.num_valid[row])
         return Proposals(self.boxes[row, :k].copy(), self.objectness[row, :k].copy())
 
+    def content_id(self) -> str:
+        """A hash of every array: what a downstream stage's fingerprint records of the cache."""
+        digest = hashlib.sha256()
+        digest.update("\n".join(str(name) for name in self.filenames).encode("utf-8"))
+        for array in (self.boxes, self.objectness, self.num_valid):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
+
 
 def cache_dir_for(root: str | os.PathLike, dataset_name: str, config: ProposalConfig) -> str:
     """The cache directory of a dataset and proposal settings.
@@ -94,21 +116,6 @@ def cache_dir_for(root: str | os.PathLike, dataset_name: str, config: ProposalCo
     name = dataset_name.replace("/", "_").replace(os.sep, "_")
     leaf = f"{name}-{config.edge_source}-{config.affinity}-{fingerprint(config)}"
     return os.path.join(os.fspath(root), leaf)
-
-
-def _atomic_write_bytes(path: str, write) -> None:
-    """Writes through ``write(file)`` to a temporary name beside ``path``, then renames it."""
-    directory, base = os.path.split(path)
-    temporary = os.path.join(directory, f".{base}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 class ProposalCache:
@@ -142,8 +149,7 @@ class ProposalCache:
                 "fingerprint": self.fingerprint,
                 "config": dataclasses.asdict(config),
             }
-            text = json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")
-            _atomic_write_bytes(meta_path, lambda handle: handle.write(text))
+            io_lib.atomic_write_json(meta_path, meta)
 
     @property
     def num_candidates(self) -> int:
@@ -186,40 +192,54 @@ class ProposalCache:
                 chunks.append((int(match.group(1)), os.path.join(self.directory, name)))
         return [path for _, path in sorted(chunks)]
 
-    def _read_chunk(self, path: str,
-                    keys: tuple[str, ...] = _CHUNK_KEYS) -> dict[str, np.ndarray] | None:
-        """A chunk's arrays (only ``keys``), or None, with a warning, when it is unreadable or
-        malformed. A truncated file fails on opening: its zip directory is at the end."""
-        m = self.num_candidates
+    def _read_chunk(self, path: str) -> dict[str, np.ndarray]:
+        """A chunk's arrays, validated whole.
+
+        Raises:
+            DamagedChunkError: the file does not load (a truncated zip fails on opening: its
+                directory is at the end; a flipped bit fails numpy's CRC-32 check), or an array
+                has the wrong shape, dtype or values.
+        """
         try:
             with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in keys}
-            n = arrays["filenames"].shape[0]
-            expected = {"filenames": (n,), "boxes": (n, m, 4), "objectness": (n, m),
-                        "num_valid": (n,)}
-            for key in keys:
-                if arrays[key].shape != expected[key]:
-                    raise ValueError(f"{key} has shape {arrays[key].shape}, expected "
-                                     f"{expected[key]}")
-            return arrays
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            logger.warning(
-                "Ignoring unreadable proposal cache chunk %s (%s); its images will be computed "
-                "again.", path, error)
-            return None
+                arrays = {key: data[key] for key in _CHUNK_KEYS}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise DamagedChunkError(f"{path}: unreadable proposal cache chunk ({error})") from error
+        problem = _chunk_problem(arrays, self.num_candidates)
+        if problem:
+            raise DamagedChunkError(f"{path}: malformed proposal cache chunk ({problem})")
+        return arrays
 
-    def _chunks(self, keys: tuple[str, ...] = _CHUNK_KEYS) -> Iterable[dict[str, np.ndarray]]:
+    def _quarantine(self, path: str) -> None:
+        target_dir = os.path.join(self.directory, DAMAGED_DIR)
+        os.makedirs(target_dir, exist_ok=True)
+        target = os.path.join(target_dir, os.path.basename(path))
+        shutil.move(path, target)
+        logger.warning("Moved the damaged proposal chunk %s to %s; its images will be computed "
+                       "again.", path, target)
+
+    def _verified_chunks(self, repair: bool) -> Iterable[dict[str, np.ndarray]]:
+        """Every chunk's arrays; a damaged chunk is moved aside (``repair``) or raises."""
         for path in self.chunk_paths():
-            arrays = self._read_chunk(path, keys)
-            if arrays is not None:
-                yield arrays
+            try:
+                yield self._read_chunk(path)
+            except DamagedChunkError as error:
+                if not repair:
+                    raise DamagedChunkError(
+                        f"{error}. Run the proposal stage (--mode=proposals, or --mode=all), "
+                        "which moves the damaged chunk aside and computes its images again."
+                    ) from error
+                self._quarantine(path)
 
-    def done_filenames(self) -> set[str]:
-        """The filenames whose proposals are stored in readable chunks."""
+    def done_filenames(self, repair: bool = True) -> set[str]:
+        """The filenames whose proposals are stored in chunks that pass validation.
+
+        Args:
+            repair: move damaged chunks to ``damaged/`` (their images then count as not done);
+                False raises :class:`DamagedChunkError` instead.
+        """
         done: set[str] = set()
-        # Filenames only: decompressing every chunk's boxes would make resuming a large dataset
-        # slow.
-        for arrays in self._chunks(keys=("filenames",)):
+        for arrays in self._verified_chunks(repair):
             done.update(str(name) for name in arrays["filenames"])
         return done
 
@@ -268,26 +288,42 @@ class ProposalCache:
         else:
             index = int(chunk_id)
         path = os.path.join(self.directory, f"chunk-{index:05d}.npz")
-        _atomic_write_bytes(path, lambda handle: np.savez_compressed(
-            handle, filenames=filenames, boxes=boxes, objectness=objectness,
-            num_valid=num_valid))
+        io_lib.atomic_save_npz(path, compressed=True, filenames=filenames, boxes=boxes,
+                               objectness=objectness, num_valid=num_valid)
         return path
 
-    def load(self) -> ProposalArrays:
-        """All stored proposals merged over the chunks, sorted by filename.
+    def load(self, filenames: Iterable[str] | None = None) -> ProposalArrays:
+        """Stored proposals merged over the chunks, sorted by filename; never partial.
 
         A filename stored in several chunks takes its last write.
 
+        Args:
+            filenames: the images a stage needs (None: every stored image). Each must be stored.
+
         Returns:
-            :class:`ProposalArrays` with N distinct filenames.
+            :class:`ProposalArrays` of the requested (or all stored) filenames.
+
+        Raises:
+            DamagedChunkError: a chunk is damaged (the message names it and the fix).
+            ProposalCacheError: a requested filename has no stored proposals.
         """
         m = self.num_candidates
         latest: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
-        for arrays in self._chunks():
+        for arrays in self._verified_chunks(repair=False):
             for row, name in enumerate(arrays["filenames"]):
                 latest[str(name)] = (arrays["boxes"][row], arrays["objectness"][row],
                                      int(arrays["num_valid"][row]))
-        names = sorted(latest)
+        if filenames is None:
+            names = sorted(latest)
+        else:
+            names = sorted(set(filenames))
+            missing = [name for name in names if name not in latest]
+            if missing:
+                raise ProposalCacheError(
+                    f"{len(missing)} of the {len(names)} images this stage needs have no "
+                    f"proposals in {self.directory} (e.g. {missing[:3]}). Run the proposal "
+                    "stage first (--mode=proposals, or --mode=all). "
+                    f"Received: {len(latest)} images in the cache")
         if not names:
             return ProposalArrays(np.zeros((0,), np.str_), np.zeros((0, m, 4), np.float32),
                                   np.zeros((0, m), np.float32), np.zeros((0,), np.int32))
@@ -307,3 +343,27 @@ def check_cache_matches(cache: ProposalCache, config: ProposalConfig) -> None:
         raise ValueError(
             "The cache was opened with other proposal settings than the stage runs with. "
             f"Received: cache fingerprint {cache.fingerprint}, config {config}")
+
+
+def _chunk_problem(arrays: dict[str, np.ndarray], m: int) -> str:
+    """What is wrong with a chunk's arrays (empty string: nothing)."""
+    filenames, boxes = arrays["filenames"], arrays["boxes"]
+    objectness, num_valid = arrays["objectness"], arrays["num_valid"]
+    n = filenames.shape[0] if filenames.ndim == 1 else -1
+    expected = {"filenames": (n,), "boxes": (n, m, 4), "objectness": (n, m), "num_valid": (n,)}
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            return f"{key} has shape {arrays[key].shape}, expected {shape} (m = {m})"
+    if filenames.dtype.kind != "U" or len(set(filenames.tolist())) != n:
+        return "filenames must be distinct strings"
+    if not (np.issubdtype(boxes.dtype, np.floating) and np.issubdtype(objectness.dtype, np.floating)
+            and np.issubdtype(num_valid.dtype, np.integer)):
+        return (f"dtypes boxes {boxes.dtype}, objectness {objectness.dtype}, num_valid "
+                f"{num_valid.dtype}; expected float, float, int")
+    if np.any((num_valid < 0) | (num_valid > m)):
+        return f"num_valid outside [0, {m}]"
+    if not (np.all(np.isfinite(boxes)) and np.all(np.isfinite(objectness))):
+        return "non-finite boxes or objectness"
+    if np.any((boxes < 0.0) | (boxes > 1.0)):
+        return "boxes outside [0, 1]"
+    return ""

@@ -1,17 +1,19 @@
-"""The proposal stage: candidate regions for every image of a dataset, resumable and parallel.
+"""The proposal stage on this machine: candidate regions for every image, resumable and parallel.
 
 It reads ``(image/filename, encoded bytes)`` pairs, skips the filenames already in the cache,
-decodes each image by content, runs :func:`~affect_tf.proposals.pipeline.propose`, and appends
-a chunk to the :class:`~affect_tf.proposals.cache.ProposalCache` every ``chunk_size`` images, so a
-killed run loses at most one chunk and the next run resumes where it stopped.
+runs :func:`~affect_tf.proposals.pipeline.propose_encoded` on each, and commits a chunk to the
+:class:`~affect_tf.proposals.cache.ProposalCache` at least every ``commit_seconds``, so a killed run
+loses at most that much work and the next run resumes where it stopped.
 
 With ``num_workers > 1`` the images go to a pool of processes started with ``spawn``: the parent
 may have TensorFlow loaded, and forking a process after TensorFlow has started its threads is
-unsafe. Each worker builds its edge detector once (the HED network, for ``hed``). Results are in
-input order and identical to a single-process run: the selection runs its linear algebra on one
-thread in both (selection.py), and the OpenCV steps are per-pixel operations whose values do not
-depend on the thread count. (HED edges come from TensorFlow's CPU kernels, whose reductions may
-differ in the last bits with another thread count.)
+unsafe. Each worker builds its edge detector once (the HED network, for ``hed``) and dies with
+its parent, whatever kills the parent (Linux: ``PR_SET_PDEATHSIG``; elsewhere a watchdog
+thread), so a killed run leaves no worker behind. Results are in input order and identical to a
+single-process run: the selection runs its linear algebra on one thread in both (selection.py),
+and the OpenCV steps are per-pixel operations whose values do not depend on the thread count.
+(HED edges come from TensorFlow's CPU kernels, whose reductions may differ in the last bits with
+another thread count.)
 
 A script that calls this with ``num_workers > 1`` must guard its entry point with
 ``if __name__ == "__main__":``, as ``spawn`` imports the main module in each worker.
@@ -21,54 +23,54 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from typing import Iterable, Iterator
 
-
-from affect_tf.io import ImageDecodeError, decode_image_bytes
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals.cache import ProposalCache, check_cache_matches
 from affect_tf.proposals.edges import EdgeDetector, make_edge_detector
-from affect_tf.proposals.pipeline import Proposals, propose
+from affect_tf.proposals.pipeline import (
+    STATUS_CORRUPT, STATUS_EMPTY, ImageResult, Proposals, propose_encoded)
 
 logger = logging.getLogger(__name__)
 
-# Status of one image.
-_OK, _EMPTY, _CORRUPT = "ok", "empty", "corrupt"
+# A chunk also closes at this many images, whatever the time: bounds the parent's memory.
+MAX_CHUNK_IMAGES = 4096
 
 # Set in each worker process by _init_worker: the settings and the worker's own edge detector.
 _WORKER: dict = {}
 
-
-def _process_one(filename: str, data: bytes, config: ProposalConfig,
-                 edge_detector: EdgeDetector) -> tuple[str, Proposals, str, str]:
-    """Decodes and proposes one image.
-
-    Returns:
-        ``(filename, proposals, status, message)``; status ``corrupt`` (undecodable bytes: empty
-        proposals, message says why), ``empty`` (no box passed) or ``ok``.
-
-    Raises:
-        RuntimeError: any other failure, naming the file.
-    """
-    try:
-        image = decode_image_bytes(data, filename)
-    except ImageDecodeError as error:
-        return filename, Proposals.empty(), _CORRUPT, str(error)
-    try:
-        proposals = propose(image, config, edge_detector)
-    except Exception as error:  # Re-raised with the file's name, which the traceback lacks.
-        raise RuntimeError(
-            f"Proposals failed for {filename} (decoded shape {image.shape}): "
-            f"{type(error).__name__}: {error}") from error
-    return filename, proposals, (_OK if len(proposals) else _EMPTY), ""
+_PR_SET_PDEATHSIG = 1  # From <linux/prctl.h>.
 
 
-def _init_worker(config: ProposalConfig, threads_per_worker: int) -> None:
-    """Worker initializer: thread limits, then one edge detector per process."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Ends this worker when its parent ends, even by SIGKILL (which runs no clean-up)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            # The parent may have died before the call: then no signal will ever come.
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _init_worker(config: ProposalConfig, threads_per_worker: int, parent_pid: int) -> None:
+    """Worker initializer: tie the worker to its parent, thread limits, one edge detector."""
+    _die_with_parent(parent_pid)
     # Before TensorFlow or OpenCV start their pools: num_workers pools of all cores would
     # oversubscribe the machine.
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
@@ -79,8 +81,8 @@ def _init_worker(config: ProposalConfig, threads_per_worker: int) -> None:
     _WORKER["edge_detector"] = make_edge_detector(config)
 
 
-def _worker_process_one(filename: str, data: bytes) -> tuple[str, Proposals, str, str]:
-    return _process_one(filename, data, _WORKER["config"], _WORKER["edge_detector"])
+def _worker_propose(filename: str, data: bytes) -> ImageResult:
+    return propose_encoded(filename, data, _WORKER["config"], _WORKER["edge_detector"])
 
 
 class _Progress:
@@ -131,14 +133,14 @@ def _pending(examples: Iterable[tuple[str, bytes]], done: set[str], stats: dict,
 
 
 def _results_in_process(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
-                        edge_detector: EdgeDetector | None):
+                        edge_detector: EdgeDetector | None) -> Iterator[ImageResult]:
     detector = edge_detector if edge_detector is not None else make_edge_detector(config)
     for filename, data in pending:
-        yield _process_one(filename, data, config, detector)
+        yield propose_encoded(filename, data, config, detector)
 
 
 def _results_in_pool(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
-                     num_workers: int):
+                     num_workers: int) -> Iterator[ImageResult]:
     """Results in input order, with at most a few images per worker in flight (bounded memory:
     ``Executor.map`` and ``Pool.imap`` would read the whole input ahead)."""
     threads = max(1, (os.cpu_count() or 1) // num_workers)
@@ -146,11 +148,11 @@ def _results_in_pool(pending: Iterator[tuple[str, bytes]], config: ProposalConfi
     in_flight_limit = 4 * num_workers
     with concurrent.futures.ProcessPoolExecutor(
             max_workers=num_workers, mp_context=context, initializer=_init_worker,
-            initargs=(config, threads)) as executor:
+            initargs=(config, threads, os.getpid())) as executor:
         futures: collections.deque = collections.deque()
         try:
             for filename, data in pending:
-                futures.append(executor.submit(_worker_process_one, filename, data))
+                futures.append(executor.submit(_worker_propose, filename, data))
                 if len(futures) >= in_flight_limit:
                     yield futures.popleft().result()
             while futures:
@@ -160,19 +162,55 @@ def _results_in_pool(pending: Iterator[tuple[str, bytes]], config: ProposalConfi
                 future.cancel()
 
 
+class _ChunkWriter:
+    """Collects results and commits them as one cache chunk every ``commit_seconds`` (or at
+    :data:`MAX_CHUNK_IMAGES` images), so a kill loses at most that much work."""
+
+    def __init__(self, cache: ProposalCache, commit_seconds: float):
+        self.cache = cache
+        self.commit_seconds = commit_seconds
+        self.records: list[tuple[str, Proposals]] = []
+        self.last_commit = time.monotonic()
+
+    def add(self, result: ImageResult) -> None:
+        self.records.append((result.filename, result.proposals))
+        due = time.monotonic() - self.last_commit >= self.commit_seconds
+        if due or len(self.records) >= MAX_CHUNK_IMAGES:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.records:
+            self.cache.append(self.records)
+            self.records = []
+        self.last_commit = time.monotonic()
+
+
+def _count(result: ImageResult, stats: dict) -> None:
+    stats["processed"] += 1
+    if result.status == STATUS_CORRUPT:
+        stats["corrupt"] += 1
+        logger.warning("proposals: %s is not a decodable image, stored with no regions: %s",
+                       result.filename, result.message)
+    elif result.status == STATUS_EMPTY:
+        stats["empty"] += 1
+
+
 def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCache,
-                       config: ProposalConfig, *, num_workers: int = 1, chunk_size: int = 64,
-                       total: int | None = None, log_every_seconds: float = 10.0,
+                       config: ProposalConfig, *, num_workers: int = 1,
+                       commit_seconds: float = 30.0, total: int | None = None,
+                       log_every_seconds: float = 10.0,
                        edge_detector: EdgeDetector | None = None) -> dict:
     """Computes and caches the candidate regions of every image not cached yet.
 
     Args:
         examples: ``(image/filename, encoded image bytes)`` pairs, read lazily (a generator over
             a TFDS split is fine); a filename seen twice is computed once.
-        cache: where results go; must have been opened with ``config``.
+        cache: where results go; must have been opened with ``config``. Damaged chunks found in
+            it are moved aside and their images computed again.
         config: proposal settings.
         num_workers: processes; 1 computes in this process.
-        chunk_size: images per cache chunk (a kill loses at most this many).
+        commit_seconds: a chunk is committed at least this often (0: after every image), so a
+            kill loses at most this much work.
         total: number of examples, for the progress log's percentage and ETA (optional).
         log_every_seconds: seconds between progress log lines.
         edge_detector: optional detector for the in-process path (``num_workers == 1``), e.g. a
@@ -194,13 +232,13 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
     config.validate()
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1. Received: num_workers={num_workers}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1. Received: chunk_size={chunk_size}")
+    if commit_seconds < 0:
+        raise ValueError(f"commit_seconds must be >= 0. Received: commit_seconds={commit_seconds}")
     check_cache_matches(cache, config)
     start = time.monotonic()
     stats = {"processed": 0, "skipped_done": 0, "duplicates": 0, "corrupt": 0, "empty": 0,
              "seconds": 0.0}
-    done = cache.done_filenames()
+    done = cache.done_filenames(repair=True)
     progress = _Progress(total, log_every_seconds)
     logger.info("proposals: %d images already in %s", len(done), cache.directory)
     pending = _pending(examples, done, stats, progress)
@@ -208,27 +246,16 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
         results = _results_in_process(pending, config, edge_detector)
     else:
         results = _results_in_pool(pending, config, num_workers)
-    records: list[tuple[str, Proposals]] = []
+    writer = _ChunkWriter(cache, commit_seconds)
     try:
-        for filename, proposals, status, message in results:
-            records.append((filename, proposals))
-            stats["processed"] += 1
-            if status == _CORRUPT:
-                stats["corrupt"] += 1
-                logger.warning("proposals: %s is not a decodable image, stored with no "
-                               "regions: %s", filename, message)
-            elif status == _EMPTY:
-                stats["empty"] += 1
-            if len(records) >= chunk_size:
-                cache.append(records)
-                records = []
+        for result in results:
+            writer.add(result)
+            _count(result, stats)
             progress.update(computed=1)
     finally:
         # Whatever stops the loop (the end, an error, Ctrl-C), keep what was computed.
-        if records:
-            cache.append(records)
-        if hasattr(results, "close"):
-            results.close()
+        writer.commit()
+        results.close()
     stats["seconds"] = time.monotonic() - start
     progress.update(force=True)
     logger.info("proposals: done: %s", stats)

@@ -14,6 +14,7 @@ import time
 import cv2
 import numpy as np
 
+from affect_tf import io as io_lib
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals import edgeboxes
 from affect_tf.proposals import selection
@@ -106,7 +107,7 @@ def propose(image_rgb: np.ndarray, config: ProposalConfig,
             timings: dict[str, float] | None = None) -> Proposals:
     """The m candidate regions of one image (Algorithm 1, steps 1-3).
 
-    Steps: resize so the longer side is <= ``config.max_side``; edges and orientation;
+    Steps: resize so the longer side is <= ``config.proposal_max_side``; edges and orientation;
     EdgeBoxes (step 1); the geometric filter (step 2); normalized-cut selection of
     ``config.num_candidates`` boxes (step 3); conversion to normalized boxes.
 
@@ -129,7 +130,7 @@ def propose(image_rgb: np.ndarray, config: ProposalConfig,
     if edge_detector is None:
         edge_detector = make_edge_detector(config)
     clock = _Clock(timings)
-    small = resize_for_proposals(image_rgb, config.max_side)
+    small = resize_for_proposals(image_rgb, config.proposal_max_side)
     height, width = small.shape[:2]
     clock.lap("resize")
     if height * width < config.min_box_area or min(height, width) < 5:
@@ -145,7 +146,7 @@ def propose(image_rgb: np.ndarray, config: ProposalConfig,
         return Proposals.empty()
     keep = selection.normalized_cut_select(
         edgeboxes.xywh_to_xyxy(boxes_xywh), scores, config.num_candidates,
-        affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.seed)
+        affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.proposal_seed)
     clock.lap("selection")
     # The one conversion out of OpenCV's pixel (x, y, w, h) (edgeboxes.py documents the offset).
     boxes = edgeboxes.xywh_to_normalized_yxyx(boxes_xywh[keep], height, width)
@@ -165,3 +166,50 @@ class _Clock:
         now = time.perf_counter()
         self._timings[name] = self._timings.get(name, 0.0) + now - self._last
         self._last = now
+
+
+# Outcome of one encoded image (propose_encoded): proposals found, none passed the filter, or the
+# bytes are not an image.
+STATUS_OK, STATUS_EMPTY, STATUS_CORRUPT = "ok", "empty", "corrupt"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageResult:
+    """What the proposal runners store and count for one image.
+
+    Attributes:
+        filename: the ``image/filename`` key.
+        proposals: the candidate regions (empty for ``corrupt`` and ``empty``).
+        status: ``ok``, ``empty`` or ``corrupt``.
+        message: why an image is ``corrupt`` (empty otherwise).
+    """
+
+    filename: str
+    proposals: Proposals
+    status: str
+    message: str = ""
+
+
+def propose_encoded(filename: str, data: bytes, config: ProposalConfig,
+                    edge_detector: EdgeDetector) -> ImageResult:
+    """Decodes one encoded image by content and proposes its regions: the per-image step that the
+    local and Beam runners share.
+
+    Undecodable bytes are not an error: the image is stored with no regions (status ``corrupt``)
+    and still gets its whole-image prediction downstream.
+
+    Raises:
+        RuntimeError: :func:`propose` failed on a decodable image; the message names the file,
+            which the traceback alone would not.
+    """
+    try:
+        image = io_lib.decode_image_bytes(data, filename)
+    except io_lib.ImageDecodeError as error:
+        return ImageResult(filename, Proposals.empty(), STATUS_CORRUPT, str(error))
+    try:
+        proposals = propose(image, config, edge_detector)
+    except Exception as error:  # Re-raised with the file's name.
+        raise RuntimeError(
+            f"Proposals failed for {filename} (decoded shape {image.shape}): "
+            f"{type(error).__name__}: {error}") from error
+    return ImageResult(filename, proposals, STATUS_OK if len(proposals) else STATUS_EMPTY)

@@ -10,8 +10,10 @@ module that reads flags, everything else takes a ``Config``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's C++ start-up lines (a CUDA cuInit error on machines without a GPU) stay hidden
@@ -68,6 +70,35 @@ def _quiet_tensorflow_unless_verbose(verbosity: int) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbosity >= 1 else "3"
 
 
+# TensorFlow's native libraries print these while loading, before its log level applies (twice:
+# two libraries initialize logging), whatever TF_CPP_MIN_LOG_LEVEL says.
+_STARTUP_NOISE = ("All log messages before absl::InitializeLog", "oneDNN custom operations",
+                  "cudart_stub.cc", "cuda_executor", "cuInit", "cpu_feature_guard.cc",
+                  "To enable the following instructions", "rebuild TensorFlow with")
+
+
+@contextlib.contextmanager
+def _without_native_startup_noise(quiet: bool):
+    """Captures file descriptor 2 while TensorFlow loads and replays all but its start-up noise."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if not any(noise in line for noise in _STARTUP_NOISE):
+                    print(line, file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments (use --flag=value): {argv[1:]}")
@@ -82,7 +113,9 @@ def main(argv: list[str]) -> int:
         logging.error("The run cannot start:\n%s", error)
         return 2
     _quiet_tensorflow_unless_verbose(FLAGS.verbosity)
-    from affect_tf import stages  # noqa: PLC0415  (TensorFlow loads only after the flags parse)
+    with _without_native_startup_noise(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
+        # TensorFlow loads only after the flags parse and the preflight checks.
+        from affect_tf import stages  # noqa: PLC0415
 
     try:
         stages.run(config)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from affect_tf.config import LABEL_NAMES
+
 
 def classification_metrics(labels, predictions) -> dict[str, float]:
     """Accuracy, balanced accuracy and per-class recall (true positive rate) of binary predictions.
@@ -25,7 +27,7 @@ def classification_metrics(labels, predictions) -> dict[str, float]:
     if labels.size == 0:
         raise ValueError("Cannot compute metrics on zero examples. Received: 0 labels")
     recalls = {}
-    for index, name in enumerate(("negative", "positive")):
+    for index, name in enumerate(LABEL_NAMES):
         members = labels == index
         recalls[name] = float((predictions[members] == index).mean()) if members.any() else float("nan")
     present = [r for r in recalls.values() if not np.isnan(r)]

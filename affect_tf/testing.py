@@ -7,9 +7,10 @@ which cannot import each other) and benchmarks share it instead of each writing 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -75,3 +76,49 @@ def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
         regions=config_lib.RegionConfig(top_k=2, crops_per_call=16),
     )
     return replace_config(config, **overrides)
+
+
+def build_dataset(builder: str | type, manual_dir: str | os.PathLike,
+                  data_dir: str | os.PathLike, config: str | None = None):
+    """Prepares a builder of ``datasets/`` from ``manual_dir`` into ``data_dir``, as users do.
+
+    Args:
+        builder: a ``Builder`` class, or a dataset folder's name (``"twitter1"``).
+        manual_dir: the folder handed to the builder as ``manual_dir``.
+        data_dir: where the TFRecords go (a scratch directory).
+        config: the builder config's name; None for the default.
+
+    Returns:
+        The prepared ``tfds.core.DatasetBuilder``; read it with ``as_dataset``.
+    """
+    # Imported here: TFDS loads TensorFlow, which the scene and config helpers do not need.
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    if isinstance(builder, str):
+        builder = importlib.import_module(
+            f"affect_tf.datasets.{builder}.{builder}_dataset_builder").Builder
+    prepared = builder(data_dir=str(data_dir), config=config)
+    prepared.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return prepared
+
+
+def examples_by_filename(builder, split: str = "train") -> dict[str, dict]:
+    """A prepared builder's examples, as numpy, keyed by their decoded ``image/filename``."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+    return {example["image/filename"].decode(): example
+            for example in tfds.as_numpy(builder.as_dataset(split=split))}
+
+
+def locate_error(locate: Callable[[Any], Any], manual_dir: str | os.PathLike) -> str:
+    """The message of the ``FileNotFoundError`` that ``locate(manual_dir)`` must raise.
+
+    Raises:
+        AssertionError: ``locate`` found a dataset there.
+    """
+    try:
+        locate(manual_dir)
+    except FileNotFoundError as error:
+        return str(error)
+    raise AssertionError(f"{locate.__name__}({manual_dir}) raised no FileNotFoundError.")

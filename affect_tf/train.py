@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from affect_tf import io as io_lib
 from affect_tf import model as model_lib
 from affect_tf.config import ModelConfig, TrainConfig
 
@@ -129,8 +130,10 @@ class Trainer:
         # Names relative to the directory, so a copied or moved run still finds its checkpoints.
         remaining = [os.path.basename(prefix) for prefix in self._checkpoint_prefixes()]
         if remaining:
-            tf.compat.v1.train.update_checkpoint_state(
-                str(directory), remaining[-1], all_model_checkpoint_paths=remaining)
+            # The CheckpointState text proto that tf.train.get_checkpoint_state reads.
+            lines = [f'model_checkpoint_path: "{remaining[-1]}"']
+            lines += [f'all_model_checkpoint_paths: "{name}"' for name in remaining]
+            io_lib.atomic_write_text(directory / "checkpoint", "\n".join(lines) + "\n")
         elif (directory / "checkpoint").exists():
             (directory / "checkpoint").unlink()
         self.manager = tf.train.CheckpointManager(
@@ -168,6 +171,27 @@ class Trainer:
 
         return step_fn
 
+    def _distributed_step_fn(self):
+        """One SGD step over the strategy's replicas: (images, labels) -> (loss, correct)."""
+        step_fn = self._train_step_fn(self.config.batch_size)
+        strategy = self.strategy
+
+        @tf.function
+        def distributed_step(images, labels):
+            loss, correct = strategy.run(step_fn, args=(images, labels))
+            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+            return loss, correct
+
+        return distributed_step
+
+    def _check_finite(self, loss: float, step: int) -> None:
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"Training diverged: loss is {loss} at step {step}; lower the learning "
+                f"rates. Received: conv_learning_rate={self.config.conv_learning_rate}, "
+                f"head_learning_rate={self.config.head_learning_rate}")
+
     def fit(self, dataset: tf.data.Dataset, *, start_step: int | None = None,
             log=logging.info) -> dict:
         """Runs SGD until ``config.steps``, resuming from the latest checkpoint.
@@ -185,55 +209,33 @@ class Trainer:
         if start_step is None:
             start_step = self.restore()
         total = self.config.steps
-        if start_step >= total:
+        if start_step < total:
+            summary = self._run_steps(dataset, start_step, log)
+        else:
             log(f"Training already finished ({start_step}/{total} steps)")
-            self.save_classifier()
-            self.keep_last_checkpoint_only()
-            return {"steps_run": 0, "step": start_step}
-        step_fn = self._train_step_fn(self.config.batch_size)
-        strategy = self.strategy
+            summary = {"steps_run": 0, "step": start_step}
+        self.save_classifier()
+        self.keep_last_checkpoint_only()
+        return summary
 
-        @tf.function
-        def distributed_step(images, labels):
-            loss, correct = strategy.run(step_fn, args=(images, labels))
-            loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-            correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
-            return loss, correct
-
-        iterator = iter(strategy.experimental_distribute_dataset(dataset))
-        window_loss, window_correct, window_steps = 0.0, 0.0, 0
-        window_start = run_start = time.perf_counter()
-        step = start_step
-        summary = {}
+    def _run_steps(self, dataset: tf.data.Dataset, start_step: int, log) -> dict:
+        """SGD from ``start_step`` to ``config.steps``, with progress lines and checkpoints."""
+        config, total = self.config, self.config.steps
+        distributed_step = self._distributed_step_fn()
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        window = _ProgressWindow(config.batch_size, total)
+        run_start = time.perf_counter()
+        step, summary = start_step, {}
         while step < total:
             images, labels = next(iterator)
             loss, correct = distributed_step(images, labels)
             step = int(self.step.assign_add(1).numpy())
-            window_loss += float(loss)
-            window_correct += float(correct)
-            window_steps += 1
-            if not np.isfinite(float(loss)):
-                raise FloatingPointError(
-                    f"Training diverged: loss is {float(loss)} at step {step}; lower the learning "
-                    f"rates. Received: conv_learning_rate={self.config.conv_learning_rate}, "
-                    f"head_learning_rate={self.config.head_learning_rate}")
-            if step % self.config.log_every == 0 or step == total:
-                elapsed = time.perf_counter() - window_start
-                rate = window_steps * self.config.batch_size / max(elapsed, 1e-9)
-                eta = (total - step) * self.config.batch_size / max(rate, 1e-9)
-                summary = {
-                    "loss": window_loss / window_steps,
-                    "accuracy": window_correct / (window_steps * self.config.batch_size),
-                    "images_per_second": rate,
-                }
-                log(f"step {step}/{total} loss {summary['loss']:.4f} "
-                    f"train accuracy {summary['accuracy']:.3f} {rate:.1f} images/s ETA {eta:.0f}s")
-                window_loss, window_correct, window_steps = 0.0, 0.0, 0
-                window_start = time.perf_counter()
-            if step % self.config.checkpoint_every == 0 or step == total:
+            self._check_finite(float(loss), step)
+            window.add(float(loss), float(correct))
+            if step % config.log_every == 0 or step == total:
+                summary = window.close(step, log)
+            if step % config.checkpoint_every == 0 or step == total:
                 self.manager.save(checkpoint_number=step)
-        self.save_classifier()
-        self.keep_last_checkpoint_only()
         summary.update({"steps_run": step - start_step, "step": step,
                         "seconds": time.perf_counter() - run_start})
         return summary
@@ -246,6 +248,35 @@ class Trainer:
         self.model.save_weights(str(temporary))
         temporary.replace(path)
         return path
+
+
+class _ProgressWindow:
+    """Loss, accuracy and speed over the steps since the last progress line."""
+
+    def __init__(self, batch_size: int, total: int):
+        self.batch_size, self.total = batch_size, total
+        self._reset()
+
+    def _reset(self) -> None:
+        self.loss, self.correct, self.steps = 0.0, 0.0, 0
+        self.start = time.perf_counter()
+
+    def add(self, loss: float, correct: float) -> None:
+        self.loss += loss
+        self.correct += correct
+        self.steps += 1
+
+    def close(self, step: int, log) -> dict:
+        """Logs the window's line, starts a new window, and returns the window's summary."""
+        rate = self.steps * self.batch_size / max(time.perf_counter() - self.start, 1e-9)
+        eta = (self.total - step) * self.batch_size / max(rate, 1e-9)
+        summary = {"loss": self.loss / self.steps,
+                   "accuracy": self.correct / (self.steps * self.batch_size),
+                   "images_per_second": rate}
+        log(f"step {step}/{self.total} loss {summary['loss']:.4f} "
+            f"train accuracy {summary['accuracy']:.3f} {rate:.1f} images/s ETA {eta:.0f}s")
+        self._reset()
+        return summary
 
 
 def load_classifier(model_config: ModelConfig, directory: str) -> keras.Model:

@@ -10,8 +10,9 @@ matplotlib.use("Agg")  # Headless: figures are written to files, never shown.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from affect_tf.config import LABEL_NAMES  # noqa: E402
+
 SELECTION_COLOURS = {"ar": "#e41a1c", "obj": "#377eb8", "senti": "#4daf4a", "truth": "#ffffff"}
-LABEL_NAMES = ("negative", "positive")
 
 
 def draw_top_regions(

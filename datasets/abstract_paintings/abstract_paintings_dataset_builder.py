@@ -32,7 +32,7 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.datasets import builder_utils
 
 _HOMEPAGE = "https://www.imageemotion.org/"
 _TOP_FOLDER = "testImages_abstract"
@@ -192,26 +192,15 @@ def locate_dataset(
             names what was expected and what ``manual_dir`` holds.
     """
     manual_dir = epath.Path(manual_dir)
-    candidates = builder_utils.candidate_roots(manual_dir)
-    candidates.sort(key=lambda path: path != manual_dir and path.name != _TOP_FOLDER)
-    for folder in candidates:
-        if folder.is_dir() and _find_csv(builder_utils.DiskFolder(folder).names()):
-            return builder_utils.DiskFolder(folder)
-    archive = manual_dir / _ARCHIVE
-    if manual_dir.is_dir() and archive.is_file():
-        folders = builder_utils.ZipFolder.folders(archive)
-        for folder in sorted(folders, key=lambda name: (name != _TOP_FOLDER, name)):
-            if _find_csv(folders[folder]):
-                return builder_utils.ZipFolder(archive, folder)
-        raise FileNotFoundError(
-            f"Abstract: the archive {archive} holds no {GROUND_TRUTH} (folders inside: "
-            f"{sorted(folders) or 'none'}). Expected the archive as downloaded.\n\n"
-            + _MANUAL_DOWNLOAD_INSTRUCTIONS)
-    raise FileNotFoundError(
-        f"Abstract paintings were not found in manual_dir. Expected {GROUND_TRUTH} and "
-        f"abstract_<4 digits>.jpg paintings in manual_dir or in its subfolder {_TOP_FOLDER}/, or a "
-        f"{_ARCHIVE} archive.\nmanual_dir {manual_dir} holds: "
-        f"{builder_utils.describe_dir(manual_dir)}\n\n" + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+    source = builder_utils.find_flat_folder(
+        manual_dir, _TOP_FOLDER, _ARCHIVE, _find_csv, title="Abstract", content=GROUND_TRUTH,
+        instructions=_MANUAL_DOWNLOAD_INSTRUCTIONS)
+    if source is None:
+        raise builder_utils.not_found_error(
+            f"Abstract paintings were not found in manual_dir. Expected {GROUND_TRUTH} and "
+            f"abstract_<4 digits>.jpg paintings in manual_dir or in its subfolder {_TOP_FOLDER}/, "
+            f"or a {_ARCHIVE} archive.", manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS)
+    return source
 
 
 def select_examples(rows: Sequence[Row], names: Sequence[str],
@@ -257,46 +246,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: ties dropped (280 -> 228), votes kept."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    # TFDS looks for README.md / CITATIONS.bib under `resource_path("affect_tf")/datasets/...`,
-    # which does not exist in a source checkout (datasets/ is aliased into the package).
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
-                votes=tfds.features.Tensor(
-                    shape=(len(builder_utils.MIKELS_EMOTIONS),), dtype=np.int32,
-                    doc="Rater votes per emotion, in the order of the `emotion` names."),
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        emotions = builder_utils.MIKELS_EMOTIONS
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE, emotion=tfds.features.ClassLabel(names=list(emotions)),
+            votes=tfds.features.Tensor(
+                shape=(len(emotions),), dtype=np.int32,
+                doc="Rater votes per emotion, in the order of the `emotion` names."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        source = locate_dataset(dl_manager.manual_dir)
-        logging.info("abstract_paintings: reading %s", source)
-        return {"train": self._generate_examples(source)}
+        return {"train": self._generate_examples(locate_dataset(dl_manager.manual_dir))}
 
     def _generate_examples(self, source) -> Iterator[tuple[str, dict]]:
         report = builder_utils.SkipReport("abstract_paintings")
-        kept = 0
-        try:
+        with source:
             names = source.names()
             csv_name = _find_csv(names)
             rows = parse_ground_truth(source.read_bytes(csv_name), f"{source}/{csv_name}")
             for name, row, emotion in select_examples(rows, names, report):
                 image = builder_utils.folder_image_or_skip(source, name, report)
-                if image is None:
-                    continue
-                kept += 1
-                yield row.filename, {
-                    "image": image,
-                    "label": builder_utils.polarity(emotion),
-                    "emotion": emotion,
-                    "votes": row.votes,
-                    "image/filename": row.filename,
-                }
-        finally:
-            source.close()
-        report.log_total(kept)
+                if image is not None:
+                    yield report.keep(row.filename, builder_utils.emotion_example(
+                        image, emotion, row.filename, votes=row.votes))
+        report.log_total()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf import testing
+from affect_tf.datasets import builder_utils
 from affect_tf.datasets.abstract_paintings import abstract_paintings_dataset_builder as abstract
 
 _DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
@@ -91,11 +92,8 @@ def test_build_from_archive_keeps_votes(tmp_path):
     with zipfile.ZipFile(tmp_path / "testImages_abstract.zip", "w") as archive:
         for path in sorted((_DUMMY_DATA / "testImages_abstract").iterdir()):
             archive.write(path, f"testImages_abstract/{path.name}")
-    builder = abstract.Builder(data_dir=str(tmp_path / "data"))
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(tmp_path)))
-    examples = {example["image/filename"].decode(): example
-                for example in tfds.as_numpy(builder.as_dataset(split="train"))}
+    examples = testing.examples_by_filename(
+        testing.build_dataset(abstract.Builder, tmp_path, tmp_path / "data"))
     assert sorted(examples) == [
         "abstract_0001.jpg", "abstract_0002.jpg", "abstract_0005.jpg", "abstract_0006.jpg"]
     sad = examples["abstract_0002.jpg"]
@@ -107,9 +105,7 @@ def test_build_from_archive_keeps_votes(tmp_path):
 
 def test_wrong_manual_dir_names_expected_and_found(tmp_path):
     (tmp_path / "testImages_artphoto").mkdir()
-    with pytest.raises(FileNotFoundError) as error:
-        abstract.locate_dataset(tmp_path)
-    message = str(error.value)
+    message = testing.locate_error(abstract.locate_dataset, tmp_path)
     assert "ABSTRACT_groundTruth.csv" in message and "testImages_abstract" in message
     assert "holds: testImages_artphoto/" in message
 

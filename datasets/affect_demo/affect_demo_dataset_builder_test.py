@@ -4,8 +4,8 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from affect_tf import demo_scenes
 from affect_tf.datasets.affect_demo import affect_demo_dataset_builder
+from affect_tf.datasets.affect_demo import scenes
 
 
 class AffectDemoTinyTest(tfds.testing.DatasetBuilderTestCase):
@@ -25,8 +25,8 @@ class AffectDemoTinyTest(tfds.testing.DatasetBuilderTestCase):
         stored = {example["image/filename"].decode(): example
                   for example in tfds.as_numpy(builder.as_dataset(split="train"))}
         config = builder.builder_config
-        self.assertEqual(config.seed, demo_scenes.DATASET_SEED)
-        generated = list(demo_scenes.generate_scenes(
+        self.assertEqual(config.seed, scenes.DATASET_SEED)
+        generated = list(scenes.generate_scenes(
             config.seed, config.num_images, config.image_size))
         self.assertEqual(sorted(stored), [f"scene_{i:05d}.png" for i in range(48)])
         self.assertEqual(sum(label for _, _, label, _ in generated), 24)  # balanced
@@ -36,6 +36,3 @@ class AffectDemoTinyTest(tfds.testing.DatasetBuilderTestCase):
             self.assertEqual(example["label"], label)
             np.testing.assert_allclose(example["object_box"], box, atol=1e-6)
 
-
-if __name__ == "__main__":
-    tfds.testing.test_main()

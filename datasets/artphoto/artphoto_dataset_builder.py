@@ -38,7 +38,7 @@ from typing import Iterator, Sequence
 from etils import epath
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.datasets import builder_utils
 
 _HOMEPAGE = "https://www.imageemotion.org/"
 _TOP_FOLDER = "testImages_artphoto"
@@ -74,12 +74,8 @@ def emotion_from_name(name: str) -> str | None:
     match = _NAME_PATTERN.match(name)
     if match is None:
         return None
-    try:
-        emotion = builder_utils.normalize_emotion(match.group(1))
-    except ValueError:
-        return None
-    # normalize_emotion also knows EmotionROI's joy/surprise, which ArtPhoto never uses.
-    return emotion if emotion in builder_utils.MIKELS_EMOTIONS else None
+    # Mikels' eight only: normalize_emotion also knows EmotionROI's joy and surprise.
+    return builder_utils.emotion_in(match.group(1), builder_utils.MIKELS_EMOTIONS)
 
 
 def _holds_artphoto(names: Sequence[str]) -> bool:
@@ -102,30 +98,15 @@ def locate_dataset(
             archive; the message names what was expected and what ``manual_dir`` holds.
     """
     manual_dir = epath.Path(manual_dir)
-    candidates = builder_utils.candidate_roots(manual_dir)
-    # The archive's own top folder first, whatever order the other subfolders sort in.
-    candidates.sort(key=lambda path: path != manual_dir and path.name != _TOP_FOLDER)
-    for folder in candidates:
-        disk_folder = builder_utils.DiskFolder(folder)
-        if folder.is_dir() and _holds_artphoto(disk_folder.names()):
-            return disk_folder
-    archives = [manual_dir] if manual_dir.name.lower().endswith(".zip") else []
-    archives += [manual_dir / _ARCHIVE] if manual_dir.is_dir() else []
-    for archive in archives:
-        if archive.is_file():
-            folders = builder_utils.ZipFolder.folders(archive)
-            for folder in sorted(folders, key=lambda name: (name != _TOP_FOLDER, name)):
-                if _holds_artphoto(folders[folder]):
-                    return builder_utils.ZipFolder(archive, folder)
-            raise FileNotFoundError(
-                f"ArtPhoto: the archive {archive} holds no <emotion>_<digits>.jpg image (folders "
-                f"inside: {sorted(folders) or 'none'}). Expected the archive as downloaded.\n\n"
-                + _MANUAL_DOWNLOAD_INSTRUCTIONS)
-    raise FileNotFoundError(
-        f"ArtPhoto was not found in manual_dir. Expected files named <emotion>_<4 digits>.jpg "
-        f"(e.g. amusement_0001.jpg, sad_0001.jpg) in manual_dir, in its subfolder {_TOP_FOLDER}/, "
-        f"or a {_ARCHIVE} archive.\nmanual_dir {manual_dir} holds: "
-        f"{builder_utils.describe_dir(manual_dir)}\n\n" + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+    source = builder_utils.find_flat_folder(
+        manual_dir, _TOP_FOLDER, _ARCHIVE, _holds_artphoto, title="ArtPhoto",
+        content="<emotion>_<digits>.jpg image", instructions=_MANUAL_DOWNLOAD_INSTRUCTIONS)
+    if source is None:
+        raise builder_utils.not_found_error(
+            "ArtPhoto was not found in manual_dir. Expected files named <emotion>_<4 digits>.jpg "
+            f"(e.g. amusement_0001.jpg, sad_0001.jpg) in manual_dir, in its subfolder "
+            f"{_TOP_FOLDER}/, or a {_ARCHIVE} archive.", manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS)
+    return source
 
 
 def list_examples(names: Sequence[str], report: builder_utils.SkipReport) -> list[tuple[str, str]]:
@@ -163,38 +144,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    # TFDS looks for README.md / CITATIONS.bib under `resource_path("affect_tf")/datasets/...`,
-    # which does not exist in a source checkout (datasets/ is aliased into the package).
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS))),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE,
+            emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        source = locate_dataset(dl_manager.manual_dir)
-        logging.info("artphoto: reading %s", source)
-        return {"train": self._generate_examples(source)}
+        return {"train": self._generate_examples(locate_dataset(dl_manager.manual_dir))}
 
     def _generate_examples(self, source) -> Iterator[tuple[str, dict]]:
         report = builder_utils.SkipReport("artphoto")
-        kept = 0
-        try:
+        with source:
             for name, emotion in list_examples(source.names(), report):
                 image = builder_utils.folder_image_or_skip(source, name, report)
-                if image is None:
-                    continue
-                kept += 1
-                yield name, {
-                    "image": image,
-                    "label": builder_utils.polarity(emotion),
-                    "emotion": emotion,
-                    "image/filename": name,
-                }
-        finally:
-            source.close()
-        report.log_total(kept)
+                if image is not None:
+                    yield report.keep(name, builder_utils.emotion_example(image, emotion, name))
+        report.log_total()

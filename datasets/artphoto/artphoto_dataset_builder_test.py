@@ -9,7 +9,8 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf import testing
+from affect_tf.datasets import builder_utils
 from affect_tf.datasets.artphoto import artphoto_dataset_builder as artphoto
 
 _DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
@@ -32,12 +33,10 @@ def _jpeg(mode: str = "RGB", size: tuple[int, int] = (8, 8)) -> bytes:
     return buffer.getvalue()
 
 
-def _build(manual_dir, data_dir) -> dict[str, dict]:
-    builder = artphoto.Builder(data_dir=str(data_dir))
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return {example["image/filename"].decode(): example
-            for example in tfds.as_numpy(builder.as_dataset(split="train"))}
+def _examples(manual_dir, data_dir) -> dict[str, dict]:
+    """Builds ArtPhoto from ``manual_dir``; its examples by file name."""
+    return testing.examples_by_filename(
+        testing.build_dataset(artphoto.Builder, manual_dir, data_dir))
 
 
 def test_emotion_from_name():
@@ -82,8 +81,8 @@ def test_build_from_archive_matches_build_from_folder(tmp_path):
     with zipfile.ZipFile(manual / "testImages_artphoto.zip", "w") as archive:
         for path in sorted((_DUMMY_DATA / "testImages_artphoto").iterdir()):
             archive.write(path, f"testImages_artphoto/{path.name}")
-    from_zip = _build(manual, tmp_path / "zip_data")
-    from_folder = _build(_DUMMY_DATA / "testImages_artphoto", tmp_path / "folder_data")
+    from_zip = _examples(manual, tmp_path / "zip_data")
+    from_folder = _examples(_DUMMY_DATA / "testImages_artphoto", tmp_path / "folder_data")
     assert sorted(from_zip) == sorted(from_folder)
     assert "fear_0002.jpg" not in from_zip  # corrupt: skipped, not fatal
     sad = from_folder["sad_0001.jpg"]
@@ -104,16 +103,14 @@ def test_unknown_prefix_is_skipped_not_fatal(tmp_path):
     (root / "happy_0001.jpg").write_bytes(_jpeg())
     (root / "._awe_0001.jpg").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble litter
     (root / "Thumbs.db").write_bytes(b"\x00")
-    examples = _build(tmp_path, tmp_path / "data")
+    examples = _examples(tmp_path, tmp_path / "data")
     assert sorted(examples) == ["anger_0001.jpg", "awe_0001.jpg"]
 
 
 def test_wrong_manual_dir_names_expected_and_found(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "ground_truth.txt").write_text("x")
-    with pytest.raises(FileNotFoundError) as error:
-        artphoto.locate_dataset(tmp_path)
-    message = str(error.value)
+    message = testing.locate_error(artphoto.locate_dataset, tmp_path)
     assert "amusement_0001.jpg" in message and "testImages_artphoto" in message
     assert "ground_truth.txt, images/" in message
     assert "imageemotion.org" in message

@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.datasets import builder_utils
+from affect_tf.io import ImageDecodeError, decode_image_bytes, encode_png, is_jpeg
 
 _HOMEPAGE = "http://chenlab.ece.cornell.edu/downloads.html"
 
@@ -86,21 +87,10 @@ def locate_dataset(manual_dir: epath.Path) -> epath.Path:
                 + _MANUAL_DOWNLOAD_INSTRUCTIONS)
         if root == manual_dir or len(missing) < 4:
             partial.append(f"  {root}: missing {', '.join(missing)}")
-    raise FileNotFoundError(
+    raise builder_utils.not_found_error(
         "EmotionROI was not found in manual_dir. Expected, in manual_dir or one subfolder below "
-        f"it, images/, ground_truth/ and {_SPLIT_DIR}/training.txt, testing.txt.\n"
-        + "\n".join(partial)
-        + f"\nmanual_dir {manual_dir} holds: {builder_utils.describe_dir(manual_dir)}\n\n"
-        + _MANUAL_DOWNLOAD_INSTRUCTIONS)
-
-
-def _emotion_of(folder: str) -> str | None:
-    """Canonical emotion of a folder name (``Joy`` -> ``joy``), None when it is none of the six."""
-    try:
-        emotion = builder_utils.normalize_emotion(folder)
-    except ValueError:
-        return None
-    return emotion if emotion in EMOTIONS else None
+        f"it, images/, ground_truth/ and {_SPLIT_DIR}/training.txt, testing.txt.",
+        manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS, partial)
 
 
 def index_tree(folder: epath.Path) -> dict[tuple[str, str], str]:
@@ -114,7 +104,8 @@ def index_tree(folder: epath.Path) -> dict[tuple[str, str], str]:
     """
     index = {}
     for emotion_dir in sorted(folder.iterdir(), key=lambda path: path.name):
-        emotion = _emotion_of(emotion_dir.name) if emotion_dir.is_dir() else None
+        emotion = (builder_utils.emotion_in(emotion_dir.name, EMOTIONS)
+                   if emotion_dir.is_dir() else None)
         if emotion is None:
             if emotion_dir.is_dir() and not builder_utils.is_stray_name(emotion_dir.name):
                 logging.warning("emotion_roi: ignoring %s/%s/: not one of %s", folder.name,
@@ -149,7 +140,7 @@ def parse_split_file(data: bytes | str, name: str) -> list[tuple[str, str]]:
     for number, line in builder_utils.numbered_lines(data):
         # Only the first column counts: tolerate a trailing label or comment column.
         parts = [part for part in line.split()[0].replace("\\", "/").split("/") if part]
-        emotion = _emotion_of(parts[-2]) if len(parts) >= 2 else None
+        emotion = builder_utils.emotion_in(parts[-2], EMOTIONS) if len(parts) >= 2 else None
         if emotion is None or not builder_utils.is_image_name(parts[-1]):
             raise ValueError(
                 f"{name}, line {number}: expected '<emotion>/<n>.jpg' with emotion one of "
@@ -175,12 +166,12 @@ def stimuli_map_for_tfds(data: bytes, name: str, size: tuple[int, int]) -> bytes
         size: ``(width, height)`` of the image the map belongs to.
 
     Raises:
-        builder_utils.ImageDecodeError: the map does not decode.
+        ImageDecodeError: the map does not decode.
     """
-    rgb = builder_utils.decode_image_bytes(data, name)  # Validates the whole file, whatever its format.
+    rgb = decode_image_bytes(data, name)  # Validates the whole file, whatever its format.
     with Image.open(io.BytesIO(data)) as probe:
         mode, map_size = probe.mode, probe.size
-    if builder_utils.is_jpeg(data) and mode == "L" and map_size == size:
+    if is_jpeg(data) and mode == "L" and map_size == size:
         return data
     grey = Image.fromarray(rgb).convert("L")
     if grey.size != size:
@@ -190,37 +181,27 @@ def stimuli_map_for_tfds(data: bytes, name: str, size: tuple[int, int]) -> bytes
         logging.warning("emotion_roi: %s is %dx%d but its image is %dx%d; resized to match.",
                         name, *map_size, *size)
         grey = grey.resize(size, Image.BILINEAR)
-    return builder_utils.encode_png(np.asarray(grey))
+    return encode_png(np.asarray(grey))
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
     """EmotionROI (Peng et al., 2016): official train/test split, stimuli maps as a feature."""
 
-    # TFDS infers the folder of README.md / CITATIONS.bib from the module name
-    # (affect_tf/datasets/emotion_roi), which exists only when installed: run from a checkout the
-    # builders are aliased from the top-level datasets/ folder. The module's own folder is right
-    # in both cases.
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: official split, stimuli maps."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                emotion=tfds.features.ClassLabel(names=list(EMOTIONS)),
-                stimuli_map=tfds.features.Image(
-                    shape=(None, None, 1),
-                    doc="Grey-level emotion stimuli map (0..255), the size of `image`."),
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE, emotion=tfds.features.ClassLabel(names=list(EMOTIONS)),
+            stimuli_map=tfds.features.Image(
+                shape=(None, None, 1),
+                doc="Grey-level emotion stimuli map (0..255), the size of `image`."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        manual_dir = builder_utils.manual_dir_or_raise(
-            dl_manager, "EmotionROI", _MANUAL_DOWNLOAD_INSTRUCTIONS)
-        root = locate_dataset(manual_dir)
+        root = locate_dataset(builder_utils.manual_dir_or_raise(
+            dl_manager, "EmotionROI", _MANUAL_DOWNLOAD_INSTRUCTIONS))
         images = index_tree(root / "images")
         maps = index_tree(root / "ground_truth")
         splits = {}
@@ -250,7 +231,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split: str, root: epath.Path, entries: list[tuple[str, str]],
                            images: dict[tuple[str, str], str], maps: dict[tuple[str, str], str]):
         report = builder_utils.SkipReport(f"emotion_roi/{split}")
-        kept = 0
         for key in sorted(entries):
             emotion, file_name = key
             filename = images.get(key, f"images/{emotion}/{file_name}")
@@ -267,15 +247,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 size = probe.size
             try:
                 stimuli_map = stimuli_map_for_tfds((root / maps[key]).read_bytes(), maps[key], size)
-            except (OSError, builder_utils.ImageDecodeError) as error:
+            except (OSError, ImageDecodeError) as error:
                 report.skip(filename, f"its stimuli map {maps[key]} is unreadable ({error})")
                 continue
-            kept += 1
-            yield filename, {
-                "image": image,
-                "label": builder_utils.polarity(emotion),
-                "emotion": emotion,
-                "image/filename": filename,
-                "stimuli_map": stimuli_map,
-            }
-        report.log_total(kept)
+            yield report.keep(filename, builder_utils.emotion_example(
+                image, emotion, filename, stimuli_map=stimuli_map))
+        report.log_total()

@@ -36,7 +36,8 @@ import logging
 from etils import epath
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.config import LABEL_NAMES
+from affect_tf.datasets import builder_utils
 
 EMOTIONS = builder_utils.MIKELS_EMOTIONS
 
@@ -62,21 +63,12 @@ split instead of one `train` split.
 """
 
 
-def _emotion_of(folder: str) -> str | None:
-    """Canonical Mikels emotion of a folder name (``Sad`` -> ``sadness``), else None."""
-    try:
-        emotion = builder_utils.normalize_emotion(folder)
-    except ValueError:
-        return None
-    return emotion if emotion in EMOTIONS else None
-
-
 def _emotion_folders(root: epath.Path) -> dict[str, epath.Path]:
     """emotion -> its folder under ``root`` (names matched in any spelling / case)."""
     folders = {}
     if root.is_dir():
         for path in sorted(root.iterdir(), key=lambda path: path.name):
-            emotion = _emotion_of(path.name) if path.is_dir() else None
+            emotion = builder_utils.emotion_in(path.name, EMOTIONS) if path.is_dir() else None
             if emotion is not None and emotion not in folders:
                 folders[emotion] = path
     return folders
@@ -101,12 +93,10 @@ def locate_dataset(manual_dir: epath.Path) -> tuple[epath.Path, dict[str, epath.
         if folders or root == manual_dir:
             missing = [f"{emotion}/" for emotion in EMOTIONS if emotion not in folders]
             partial.append(f"  {root}: missing {', '.join(missing)}")
-    raise FileNotFoundError(
+    raise builder_utils.not_found_error(
         "FI was not found in manual_dir. Expected, in manual_dir or one subfolder below it (the "
-        f"extracted emotion_dataset/), the eight folders {', '.join(EMOTIONS)}.\n"
-        + "\n".join(partial)
-        + f"\nmanual_dir {manual_dir} holds: {builder_utils.describe_dir(manual_dir)}\n\n"
-        + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+        f"extracted emotion_dataset/), the eight folders {', '.join(EMOTIONS)}.",
+        manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS, partial)
 
 
 def index_images(folders: dict[str, epath.Path]) -> dict[str, str]:
@@ -163,15 +153,7 @@ def parse_list_file(data: bytes | str, name: str) -> list[tuple[int, str, int]]:
     Raises:
         ValueError: a malformed line (file and line number named).
     """
-    entries = []
-    for number, line in builder_utils.numbered_lines(data):
-        fields = line.rsplit(None, 1)
-        if len(fields) != 2 or fields[1] not in ("0", "1"):
-            raise ValueError(
-                f"{name}, line {number}: expected '<relative path> <0|1>' (0 = negative). "
-                f"Received: {line!r}")
-        entries.append((number, fields[0].replace("\\", "/"), int(fields[1])))
-    return entries
+    return list(builder_utils.zero_one_lines(data, name, "relative path"))
 
 
 def resolve_lists(lists: dict[str, list[tuple[int, str, int]]], images: dict[str, str],
@@ -202,7 +184,7 @@ def resolve_lists(lists: dict[str, list[tuple[int, str, int]]], images: dict[str
         for number, listed, label in entries:
             parts = [part for part in listed.split("/") if part]
             file_name = parts[-1].lower()
-            emotion = _emotion_of(parts[-2]) if len(parts) >= 2 else None
+            emotion = builder_utils.emotion_in(parts[-2], EMOTIONS) if len(parts) >= 2 else None
             path = by_key.get((emotion, file_name))
             if path is None and emotion is None:
                 # No emotion folder in the listed path: the file name alone (unique in FI).
@@ -215,11 +197,11 @@ def resolve_lists(lists: dict[str, list[tuple[int, str, int]]], images: dict[str
             if path is None:
                 missing[split].append(listed)
                 continue
-            expected = builder_utils.LABEL_NAMES.index(builder_utils.polarity(images[path]))
+            expected = LABEL_NAMES.index(builder_utils.polarity(images[path]))
             if label != expected:
                 raise ValueError(
                     f"{names[split]}, line {number}: {listed} is labelled {label} but its folder "
-                    f"({images[path]}) is {builder_utils.LABEL_NAMES[expected]} ({expected}).")
+                    f"({images[path]}) is {LABEL_NAMES[expected]} ({expected}).")
             if path in first_seen:
                 raise ValueError(f"{names[split]}, line {number}: {path} is listed again (first "
                                  f"in {first_seen[path]}).")
@@ -231,21 +213,14 @@ def resolve_lists(lists: dict[str, list[tuple[int, str, int]]], images: dict[str
 class Builder(tfds.core.GeneratorBasedBuilder):
     """FI (You et al., 2016): 8 emotion folders; one `train` split, or the Caffe lists' splits."""
 
-    # TFDS infers the folder of README.md / CITATIONS.bib from the module name
-    # (affect_tf/datasets/fi), which exists only when installed: run from a checkout the
-    # builders are aliased from the top-level datasets/ folder. The module's own folder is right
-    # in both cases.
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: folders counted as found, optional Caffe lists."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                emotion=tfds.features.ClassLabel(names=list(EMOTIONS))),
-            supervised_keys=("image", "label"),
-        )
+        return builder_utils.dataset_info(
+            self, emotion=tfds.features.ClassLabel(names=list(EMOTIONS)))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         manual_dir = builder_utils.manual_dir_or_raise(
@@ -280,17 +255,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         report = builder_utils.SkipReport(f"fi/{split}")
         for listed in missing:
             report.skip(listed, "listed but missing on disk")
-        kept = 0
         for path in sorted(paths):
             image = builder_utils.load_image_or_skip(root / path, path, report)
-            if image is None:
-                continue
-            kept += 1
-            emotion = images[path]
-            yield path, {
-                "image": image,
-                "label": builder_utils.polarity(emotion),
-                "emotion": emotion,
-                "image/filename": path,
-            }
-        report.log_total(kept)
+            if image is not None:
+                yield report.keep(path, builder_utils.emotion_example(image, images[path], path))
+        report.log_total()

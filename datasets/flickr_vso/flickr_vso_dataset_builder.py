@@ -39,7 +39,8 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.datasets import builder_utils
+from affect_tf.io import ImageDecodeError
 
 _HOMEPAGE = "https://www.ee.columbia.edu/ln/dvmm/vso/download/sentibank.html"
 _IMAGES_FOLDER = "bi_concepts1553"
@@ -171,11 +172,10 @@ def locate_dataset(manual_dir: epath.PathLike) -> Layout:
         layout = _probe(folder)
         if layout is not None:
             return layout
-    raise FileNotFoundError(
+    raise builder_utils.not_found_error(
         f"Flickr VSO was not found in manual_dir. Expected {_ANP_LIST} beside the folder "
         f"{_IMAGES_FOLDER}/ (one subfolder of images per ANP, e.g. {_IMAGES_FOLDER}/dark_night/), "
-        f"in manual_dir or in one subfolder of it.\nmanual_dir {manual_dir} holds: "
-        f"{builder_utils.describe_dir(manual_dir)}\n\n" + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+        f"in manual_dir or in one subfolder of it.", manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS)
 
 
 def plan_folders(folder_names: Sequence[str], anps: dict[str, Anp],
@@ -257,7 +257,7 @@ def read_example(item: tuple[str, float, str], root: str) -> Iterator[tuple[str,
         return
     try:
         image = builder_utils.image_for_tfds(data, relative)
-    except builder_utils.ImageDecodeError as error:
+    except ImageDecodeError as error:
         _counter("images_undecodable").inc()
         logging.warning("flickr_vso: skipping %s", error)  # the message names the file
         return
@@ -277,20 +277,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: label = sign of the ANP sentiment, 0 dropped."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    # TFDS looks for README.md / CITATIONS.bib under `resource_path("affect_tf")/datasets/...`,
-    # which does not exist in a source checkout (datasets/ is aliased into the package).
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                anp=tfds.features.Text(doc="Adjective-noun pair, e.g. dark_night."),
-                anp_sentiment=tfds.features.Scalar(
-                    dtype=np.float32, doc="The ANP's sentiment score in the VSO list."),
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE,
+            anp=tfds.features.Text(doc="Adjective-noun pair, e.g. dark_night."),
+            anp_sentiment=tfds.features.Scalar(
+                dtype=np.float32, doc="The ANP's sentiment score in the VSO list."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         layout = locate_dataset(dl_manager.manual_dir)

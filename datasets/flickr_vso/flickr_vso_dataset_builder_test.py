@@ -6,7 +6,8 @@ import pathlib
 import pytest
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf import testing
+from affect_tf.datasets import builder_utils
 from affect_tf.datasets.flickr_vso import flickr_vso_dataset_builder as flickr
 
 _DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
@@ -91,8 +92,6 @@ def test_locate_accepts_root_and_parent(tmp_path):
 def test_wrong_manual_dir_names_expected_and_found(tmp_path):
     (tmp_path / "bi_concepts1553").mkdir()
     (tmp_path / "anp_list.csv").write_text("x")
-    with pytest.raises(FileNotFoundError) as error:
-        flickr.locate_dataset(tmp_path)
-    message = str(error.value)
+    message = testing.locate_error(flickr.locate_dataset, tmp_path)
     assert "3244ANPs.txt beside the folder bi_concepts1553/" in message
     assert "holds: anp_list.csv, bi_concepts1553/" in message

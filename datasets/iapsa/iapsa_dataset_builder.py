@@ -52,11 +52,11 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.config import LABEL_NAMES
+from affect_tf.datasets import builder_utils
 
 _HOMEPAGE = "https://csea.phhp.ufl.edu/media.html"
 UNDIFFERENTIATED = "undifferentiated"
-POLARITIES = ("negative", "positive")
 
 # Published count of IAPSa (DATASETS.md [I]): (total, positive, negative).
 EXPECTED_COUNTS = (395, 209, 186)
@@ -241,6 +241,107 @@ def _float(cell: str, source: str, number: int, column: str) -> float:
                          f"Received: {cell!r}") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    """What a norm file's header row says: where the columns the builder reads are.
+
+    Attributes:
+        line: the header's 1-based line number.
+        delimiter: ``"\t"``, ``","``, ``";"``, or None for runs of spaces.
+        keys: the header cells, lower case, letters and digits only (``"fearmean"``).
+        picture: the picture column's index.
+        category: the Category column's index, None when the file has none.
+        ratings: column index -> (index in Mikels' order, ``"mean"`` or ``"sd"``).
+    """
+
+    line: int
+    delimiter: str | None
+    keys: list[str]
+    picture: int
+    category: int | None
+    ratings: dict[int, tuple[int, str]]
+
+
+def _decode(data: bytes | str) -> str:
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            # Norm files of 2005 may be Latin-1 / Mac Roman; only ASCII columns matter here.
+            return data.decode("latin-1")
+    return data
+
+
+def _columns(line: int, delimiter: str | None, keys: list[str], polarity: str) -> _Columns:
+    """Reads a header row's cells (``keys``, normalized) into a :class:`_Columns`."""
+    ratings = {}
+    for column, key in enumerate(keys):
+        rating = _rating_column(key, polarity)
+        if rating is not None:
+            ratings[column] = (builder_utils.MIKELS_EMOTIONS.index(rating[0]), rating[1])
+    return _Columns(
+        line, delimiter, keys,
+        picture=next(i for i, key in enumerate(keys) if key in _PICTURE_COLUMNS),
+        category=next((i for i, key in enumerate(keys) if key in _CATEGORY_COLUMNS), None),
+        ratings=ratings)
+
+
+def _find_header(lines: list[tuple[int, str]], polarity: str,
+                 source: str) -> tuple[_Columns, list[tuple[int, str]]]:
+    """Finds the header among the first ten lines: the first that names a picture column.
+
+    Returns:
+        The header's columns and the lines below it.
+
+    Raises:
+        ValueError: no such line.
+    """
+    for index, (number, line) in enumerate(lines[:10]):
+        delimiter = next((d for d in ("\t", ",", ";") if d in line), None)
+        keys = [_header_key(cell) for cell in _split(line, delimiter)]
+        if any(key in _PICTURE_COLUMNS for key in keys):
+            return _columns(number, delimiter, keys, polarity), lines[index + 1:]
+    first = lines[0][1] if lines else "(empty file)"
+    raise ValueError(
+        f"{source}: no header row found; expected a line naming a picture column "
+        f"(Picture / IAPS), a Category column and <Emotion>Mean / <Emotion>SD columns. "
+        f"Received first line: {first!r}")
+
+
+def _row_cells(line: str, number: int, columns: _Columns, source: str) -> list[str]:
+    """A row's cells, one per header column (missing trailing cells are blank)."""
+    width = len(columns.keys)
+    cells = _split(line, columns.delimiter)
+    while len(cells) > width and not cells[-1]:
+        cells.pop()
+    if len(cells) > width:
+        raise ValueError(f"{source}, line {number}: {len(cells)} cells but the header (line "
+                         f"{columns.line}) names {width} columns. Received: {line!r}")
+    return cells + [""] * (width - len(cells))
+
+
+def _parse_row(line: str, number: int, columns: _Columns, polarity: str, source: str) -> Picture:
+    """One row of a norm file as a :class:`Picture`; errors name the file and line."""
+    cells = _row_cells(line, number, columns, source)
+    picture = canonical_number(cells[columns.picture])
+    if picture is None:
+        raise ValueError(f"{source}, line {number}: the {columns.keys[columns.picture]!r} column "
+                         f"must hold an IAPS number such as 1050 or 2352.1. Received: {line!r}")
+    category, emotions = "", frozenset()
+    if columns.category is not None:
+        category = cells[columns.category]
+        try:
+            emotions = parse_category(category, polarity)
+        except ValueError as error:
+            raise ValueError(f"{source}, line {number}: {error}") from None
+    means = np.full(len(builder_utils.MIKELS_EMOTIONS), np.nan, np.float32)
+    sds = means.copy()
+    for column, (index, statistic) in columns.ratings.items():
+        value = _float(cells[column], source, number, columns.keys[column])
+        (means if statistic == "mean" else sds)[index] = value
+    return Picture(picture, polarity, category, emotions, means, sds, source, number)
+
+
 def parse_norms(data: bytes | str, polarity: str, source: str) -> list[Picture]:
     """Parses one Mikels norm file (TAB, comma, semicolon or space separated).
 
@@ -260,70 +361,23 @@ def parse_norms(data: bytes | str, polarity: str, source: str) -> list[Picture]:
         ValueError: no header, a malformed row, an unknown category code, a picture listed twice;
             the message names the file and line.
     """
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            # Norm files of 2005 may be Latin-1 / Mac Roman; only ASCII columns matter here.
-            data = data.decode("latin-1")
     # Not `numbered_lines`: it strips TABs too, and a leading empty TAB cell is a column.
     lines = [(number, line.strip(" \ufeff")) for number, line in
-             enumerate(data.splitlines(), start=1) if line.strip()]
-    for index, (number, line) in enumerate(lines[:10]):
-        delimiter = next((d for d in ("\t", ",", ";") if d in line), None)
-        keys = [_header_key(cell) for cell in _split(line, delimiter)]
-        if any(key in _PICTURE_COLUMNS for key in keys):
-            header, rows = (number, line, delimiter, keys), lines[index + 1:]
-            break
-    else:
-        first = lines[0][1] if lines else "(empty file)"
-        raise ValueError(
-            f"{source}: no header row found; expected a line naming a picture column "
-            f"(Picture / IAPS), a Category column and <Emotion>Mean / <Emotion>SD columns. "
-            f"Received first line: {first!r}")
-    header_line, header_text, delimiter, keys = header
-    picture_column = next(i for i, key in enumerate(keys) if key in _PICTURE_COLUMNS)
-    category_column = next((i for i, key in enumerate(keys) if key in _CATEGORY_COLUMNS), None)
-    ratings = {}  # column -> (Mikels index, "mean" | "sd")
-    for column, key in enumerate(keys):
-        rating = _rating_column(key, polarity)
-        if rating is not None:
-            ratings[column] = (builder_utils.MIKELS_EMOTIONS.index(rating[0]), rating[1])
+             enumerate(_decode(data).splitlines(), start=1) if line.strip()]
+    columns, rows = _find_header(lines, polarity, source)
+    keys = columns.keys
     logging.info("iapsa: %s header (line %d): picture=%r category=%r ratings=%s", source,
-                 header_line, keys[picture_column],
-                 keys[category_column] if category_column is not None else None,
-                 {keys[c]: v for c, v in ratings.items()})
-
+                 columns.line, keys[columns.picture],
+                 keys[columns.category] if columns.category is not None else None,
+                 {keys[c]: v for c, v in columns.ratings.items()})
     pictures, seen = [], {}
     for number, line in rows:
-        cells = _split(line, delimiter)
-        while len(cells) > len(keys) and not cells[-1]:
-            cells.pop()
-        if len(cells) > len(keys):
-            raise ValueError(f"{source}, line {number}: {len(cells)} cells but the header (line "
-                             f"{header_line}) names {len(keys)} columns. Received: {line!r}")
-        cells += [""] * (len(keys) - len(cells))
-        picture = canonical_number(cells[picture_column])
-        if picture is None:
-            raise ValueError(f"{source}, line {number}: the {keys[picture_column]!r} column must "
-                             f"hold an IAPS number such as 1050 or 2352.1. Received: {line!r}")
-        if picture in seen:
-            raise ValueError(f"{source}, line {number}: picture {picture} is listed twice (first "
-                             f"on line {seen[picture]}).")
-        seen[picture] = number
-        category, emotions = "", frozenset()
-        if category_column is not None:
-            category = cells[category_column]
-            try:
-                emotions = parse_category(category, polarity)
-            except ValueError as error:
-                raise ValueError(f"{source}, line {number}: {error}") from None
-        means = np.full(len(builder_utils.MIKELS_EMOTIONS), np.nan, np.float32)
-        sds = means.copy()
-        for column, (index, statistic) in ratings.items():
-            value = _float(cells[column], source, number, keys[column])
-            (means if statistic == "mean" else sds)[index] = value
-        pictures.append(Picture(picture, polarity, category, emotions, means, sds, source, number))
+        picture = _parse_row(line, number, columns, polarity, source)
+        if picture.number in seen:
+            raise ValueError(f"{source}, line {number}: picture {picture.number} is listed twice "
+                             f"(first on line {seen[picture.number]}).")
+        seen[picture.number] = number
+        pictures.append(picture)
     return pictures
 
 
@@ -356,7 +410,7 @@ def _norm_polarity(name: str) -> str | None:
     name = name.lower()
     if not name.endswith(_NORM_SUFFIXES) or "norm" not in name:
         return None
-    return next((polarity for polarity in POLARITIES if polarity in name), None)
+    return next((polarity for polarity in LABEL_NAMES if polarity in name), None)
 
 
 def locate_dataset(manual_dir: epath.PathLike) -> Sources:
@@ -394,19 +448,18 @@ def locate_dataset(manual_dir: epath.PathLike) -> Sources:
     if duplicates:
         logging.warning("iapsa: %d IAPS numbers have several image files; using the first: %s",
                         len(duplicates), "; ".join(duplicates))
-    missing = [f"mikels2005{polarity}norms.txt" for polarity in POLARITIES if not norms[polarity]]
+    missing = [f"mikels2005{polarity}norms.txt" for polarity in LABEL_NAMES if not norms[polarity]]
     found = sorted(str(path) for paths in norms.values() for path in paths)
     if missing or not images:
         what = ", ".join(missing + ([] if images else ["<IAPS number>.jpg images"]))
-        raise FileNotFoundError(
+        raise builder_utils.not_found_error(
             f"IAPSa: not found under manual_dir: {what}. Expected, anywhere under manual_dir, "
             f"mikels2005negativenorms.txt and mikels2005positivenorms.txt (or .csv copies) and "
             f"the IAPS pictures named <IAPS number>.jpg (e.g. 1050.jpg, 2352.1.jpg). Found "
-            f"{len(images)} IAPS images and the norm files {found or 'none'}."
-            f"\nmanual_dir {manual_dir} holds: {builder_utils.describe_dir(manual_dir)}\n\n"
-            + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+            f"{len(images)} IAPS images and the norm files {found or 'none'}.",
+            manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS)
     chosen = {}
-    for polarity in POLARITIES:
+    for polarity in LABEL_NAMES:
         candidates = sorted(norms[polarity], key=lambda p: (p.suffix.lower() != ".txt", str(p)))
         chosen[polarity] = candidates[0]
         if len(candidates) > 1:
@@ -511,32 +564,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "All rated pictures with an image, labelled by the highest of their four emotion "
             "means (exact ties dropped).")),
     ]
-    # TFDS looks for README.md / CITATIONS.bib under `resource_path("affect_tf")/datasets/...`,
-    # which does not exist in a source checkout (datasets/ is aliased into the package).
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
 
     def _info(self) -> tfds.core.DatasetInfo:
-        eight = (len(builder_utils.MIKELS_EMOTIONS),)
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)),
-                iaps_number=tfds.features.Text(),
-                category=tfds.features.Text(),
-                emotion_means=tfds.features.Tensor(
-                    shape=eight, dtype=np.float32,
-                    doc="Mean 1-7 rating per emotion, order of `emotion`; NaN where not rated."),
-                emotion_sds=tfds.features.Tensor(
-                    shape=eight, dtype=np.float32,
-                    doc="Standard deviation of the ratings, like `emotion_means`."),
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        emotions = builder_utils.MIKELS_EMOTIONS
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE,
+            emotion=tfds.features.ClassLabel(names=list(emotions)),
+            iaps_number=tfds.features.Text(),
+            category=tfds.features.Text(),
+            emotion_means=tfds.features.Tensor(
+                shape=(len(emotions),), dtype=np.float32,
+                doc="Mean 1-7 rating per emotion, order of `emotion`; NaN where not rated."),
+            emotion_sds=tfds.features.Tensor(
+                shape=(len(emotions),), dtype=np.float32,
+                doc="Standard deviation of the ratings, like `emotion_means`."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         sources = locate_dataset(dl_manager.manual_dir)
         pictures = []
-        for polarity in POLARITIES:
+        for polarity in LABEL_NAMES:
             path = sources.norm_files[polarity]
             pictures += parse_norms(path.read_bytes(), polarity, path.name)
         numbers = collections.Counter(picture.number for picture in pictures)
@@ -552,7 +599,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, selected, images) -> Iterator[tuple[str, dict]]:
         report = builder_utils.SkipReport(f"iapsa/{self.builder_config.name}")
-        kept = 0
         for picture, emotion in sorted(selected, key=lambda item: item[0].number):
             path = images.get(picture.number)
             if path is None:
@@ -560,17 +606,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                             f"{picture.source} but no image has this number")
                 continue
             image = builder_utils.load_image_or_skip(path, path.name, report)
-            if image is None:
-                continue
-            kept += 1
-            yield path.name, {
-                "image": image,
-                "label": picture.polarity,
-                "emotion": emotion,
-                "image/filename": path.name,
-                "iaps_number": picture.number,
-                "category": picture.category,
-                "emotion_means": picture.means,
-                "emotion_sds": picture.sds,
-            }
-        report.log_total(kept)
+            if image is not None:
+                # The emotion's polarity is the file's: each file's codes name its own emotions.
+                yield report.keep(path.name, builder_utils.emotion_example(
+                    image, emotion, path.name, iaps_number=picture.number,
+                    category=picture.category, emotion_means=picture.means,
+                    emotion_sds=picture.sds))
+        report.log_total()

@@ -9,7 +9,9 @@ from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf import testing
+from affect_tf.config import LABEL_NAMES
+from affect_tf.datasets import builder_utils
 from affect_tf.datasets.iapsa import iapsa_dataset_builder as iapsa
 
 _DUMMY_DATA = pathlib.Path(__file__).parent / "dummy_data"
@@ -36,14 +38,6 @@ class IapsaArgmaxMeansTest(tfds.testing.DatasetBuilderTestCase):
     BUILDER_CONFIG_NAMES_TO_TEST = ["argmax_means"]
     EXAMPLE_DIR = str(_DUMMY_DATA)
     SPLITS = {"train": 11}
-
-
-def _build(manual_dir, data_dir, config="category") -> dict[str, dict]:
-    builder = iapsa.Builder(data_dir=str(data_dir), config=config)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return {example["image/filename"].decode(): example
-            for example in tfds.as_numpy(builder.as_dataset(split="train"))}
 
 
 def test_canonical_number():
@@ -129,9 +123,7 @@ def test_wrong_manual_dir_names_expected_and_found(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "1050.jpg").write_bytes(b"\xff\xd8\xff")
     (tmp_path / "mikels2005negativenorms.txt").write_text(_NEG_HEADER + "\n")
-    with pytest.raises(FileNotFoundError) as error:
-        iapsa.locate_dataset(tmp_path)
-    message = str(error.value)
+    message = testing.locate_error(iapsa.locate_dataset, tmp_path)
     assert "not found under manual_dir: mikels2005positivenorms.txt." in message
     assert "Found 1 IAPS images" in message and "images/" in message
     assert "CSEA" in message
@@ -147,7 +139,7 @@ def test_locate_finds_nested_images_and_prefers_txt(tmp_path):
 def test_labellings_on_dummy_data(caplog):
     sources = iapsa.locate_dataset(_DUMMY_DATA)
     pictures = []
-    for polarity in iapsa.POLARITIES:
+    for polarity in LABEL_NAMES:
         path = sources.norm_files[polarity]
         pictures += iapsa.parse_norms(path.read_bytes(), polarity, path.name)
     category = {p.number: e for p, e in iapsa.label_pictures(pictures, "category")}
@@ -172,7 +164,8 @@ def test_code_mismatch_warns():
 
 
 def test_build_reports_missing_and_converts_grayscale(tmp_path):
-    examples = _build(_DUMMY_DATA, tmp_path / "data")
+    examples = testing.examples_by_filename(
+        testing.build_dataset(iapsa.Builder, _DUMMY_DATA, tmp_path / "data", "category"))
     assert "9570.jpg" not in examples  # listed, image missing: skipped
     assert "7000.jpg" not in examples  # an IAPS picture Mikels did not rate
     kiss = examples["2352.1.jpg"]
@@ -191,4 +184,4 @@ def test_picture_in_both_files_is_an_error(tmp_path):
     (tmp_path / "Mikels2005NegativeNorms.txt").write_text(_NEG_HEADER + "\n1050\tF\n")
     (tmp_path / "mikels2005positivenorms.csv").write_text("Picture,Category\n1050.0,C\n")
     with pytest.raises(ValueError, match=r"pictures \['1050'\] are listed in both norm files"):
-        _build(tmp_path, tmp_path / "data")
+        testing.build_dataset(iapsa.Builder, tmp_path, tmp_path / "data", "category")

@@ -39,7 +39,7 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.datasets import builder_utils
 
 _HOMEPAGE = "https://www.cs.rochester.edu/u/qyou/DeepSent/deepsentiment.html"
 
@@ -138,13 +138,11 @@ def locate_dataset(manual_dir: epath.Path) -> Layout:
                 return layout
             if root == manual_dir or seen:
                 partial.append(f"  {root}: missing {', '.join(missing)}")
-    raise FileNotFoundError(
+    raise builder_utils.not_found_error(
         "Twitter I was not found in manual_dir. Expected, in manual_dir or one subfolder below "
         "it, either images/ + ground_truth/twitter_{five,four,three}_agrees.txt, or "
-        f"{_AGG_FOLDER}/ + {{five,four,three}}_agree.txt.\n"
-        + "\n".join(partial)
-        + f"\nmanual_dir {manual_dir} holds: {builder_utils.describe_dir(manual_dir)}\n\n"
-        + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+        f"{_AGG_FOLDER}/ + {{five,four,three}}_agree.txt.",
+        manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS, partial)
 
 
 def parse_label_file(data: bytes | str, name: str) -> dict[str, int]:
@@ -165,14 +163,8 @@ def parse_label_file(data: bytes | str, name: str) -> dict[str, int]:
             with two labels.
     """
     labels: dict[str, int] = {}
-    for number, line in builder_utils.numbered_lines(data):
-        fields = line.rsplit(None, 1)
-        if len(fields) != 2 or fields[1] not in ("0", "1"):
-            raise ValueError(
-                f"{name}, line {number}: expected '<file name> <0|1>' (1 = positive). "
-                f"Received: {line!r}")
-        file_name = fields[0].replace("\\", "/").rsplit("/", 1)[-1]
-        label = int(fields[1])
+    for number, path, label in builder_utils.zero_one_lines(data, name, "file name"):
+        file_name = path.rsplit("/", 1)[-1]
         if labels.get(file_name, label) != label:
             raise ValueError(
                 f"{name}, line {number}: {file_name} is listed again with label {label}, "
@@ -198,11 +190,7 @@ class Twitter1Config(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Twitter I (You et al., AAAI 2015), one config per AMT agreement subset."""
 
-    # TFDS infers the folder of README.md / CITATIONS.bib from the module name
-    # (affect_tf/datasets/twitter1), which exists only when installed: run from a checkout the
-    # builders are aliased from the top-level datasets/ folder. The module's own folder is right
-    # in both cases.
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: both packagings, agreement feature."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -216,19 +204,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     DEFAULT_BUILDER_CONFIG_NAME = "five_agree"
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                agreement=tfds.features.Scalar(
-                    dtype=np.int32, doc="How many of the 5 AMT workers agreed (3, 4 or 5)."),
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE, agreement=tfds.features.Scalar(
+                dtype=np.int32, doc="How many of the 5 AMT workers agreed (3, 4 or 5)."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        manual_dir = builder_utils.manual_dir_or_raise(
-            dl_manager, "Twitter I", _MANUAL_DOWNLOAD_INSTRUCTIONS)
-        layout = locate_dataset(manual_dir)
+        layout = locate_dataset(builder_utils.manual_dir_or_raise(
+            dl_manager, "Twitter I", _MANUAL_DOWNLOAD_INSTRUCTIONS))
         logging.info("twitter1: reading %s (image folder %s)", layout.root, layout.image_dir)
 
         all_labels = {n: parse_label_file(path.read_bytes(), str(path))
@@ -262,7 +244,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         on_disk = {path.name: path for path in layout.image_dir.iterdir()
                    if builder_utils.is_image_name(path.name)}
         by_lower = {name.lower(): name for name in on_disk}
-        kept = 0
         for file_name in sorted(labels):
             disk_name = file_name if file_name in on_disk else by_lower.get(file_name.lower())
             filename = f"{layout.image_prefix}/{disk_name or file_name}"
@@ -270,13 +251,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 report.skip(filename, "listed in the label file but missing on disk")
                 continue
             image = builder_utils.load_image_or_skip(on_disk[disk_name], filename, report)
-            if image is None:
-                continue
-            kept += 1
-            yield filename, {
-                "image": image,
-                "label": labels[file_name],
-                "image/filename": filename,
-                "agreement": agreements[file_name],
-            }
-        report.log_total(kept)
+            if image is not None:
+                yield report.keep(filename, {"image": image, "label": labels[file_name],
+                                             "image/filename": filename,
+                                             "agreement": agreements[file_name]})
+        report.log_total()

@@ -31,7 +31,8 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from affect_tf import builder_utils
+from affect_tf.config import LABEL_NAMES
+from affect_tf.datasets import builder_utils
 
 _HOMEPAGE = "https://www.ee.columbia.edu/ln/dvmm/vso/download/twitter_dataset.html"
 
@@ -72,12 +73,10 @@ def locate_dataset(manual_dir: epath.Path) -> epath.Path:
             return root
         if root == manual_dir or len(missing) < 1 + _NUM_FOLDS:
             partial.append(f"  {root}: missing {', '.join(missing)}")
-    raise FileNotFoundError(
+    raise builder_utils.not_found_error(
         f"Twitter II was not found in manual_dir. Expected, in manual_dir or one subfolder below "
-        f"it (the extracted twitter/), {_LABEL_FILE} and {', '.join(_PARTITIONS)}/.\n"
-        + "\n".join(partial)
-        + f"\nmanual_dir {manual_dir} holds: {builder_utils.describe_dir(manual_dir)}\n\n"
-        + _MANUAL_DOWNLOAD_INSTRUCTIONS)
+        f"it (the extracted twitter/), {_LABEL_FILE} and {', '.join(_PARTITIONS)}/.",
+        manual_dir, _MANUAL_DOWNLOAD_INSTRUCTIONS, partial)
 
 
 def parse_ground_truth(data: bytes | str, name: str = _LABEL_FILE) -> dict[int, str]:
@@ -103,7 +102,7 @@ def parse_ground_truth(data: bytes | str, name: str = _LABEL_FILE) -> dict[int, 
         if index == 0 and [field.lower() for field in fields] == ["image", "sentiment"]:
             continue
         match = _IMAGE_NAME.match(fields[0]) if len(fields) == 2 else None
-        if match is None or fields[1].lower() not in builder_utils.LABEL_NAMES:
+        if match is None or fields[1].lower() not in LABEL_NAMES:
             raise ValueError(
                 f"{name}, line {number}: expected '<N>.jpg<TAB>positive|negative'. "
                 f"Received: {line!r}")
@@ -141,29 +140,19 @@ def index_images(root: epath.Path) -> dict[int, tuple[int, str]]:
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Twitter II (Borth et al., 2013): 603 images, official five folds as the `fold` feature."""
 
-    # TFDS infers the folder of README.md / CITATIONS.bib from the module name
-    # (affect_tf/datasets/twitter2), which exists only when installed: run from a checkout the
-    # builders are aliased from the top-level datasets/ folder. The module's own folder is right
-    # in both cases.
-    pkg_dir_path = epath.Path(__file__).parent
+    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: fold feature, non-JPEG files decoded by content."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=builder_utils.common_features(
-                fold=tfds.features.Scalar(
-                    dtype=np.int32, doc="Official fold 1..5 (the partitionN folder)."),
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-        )
+        return builder_utils.dataset_info(
+            self, homepage=_HOMEPAGE, fold=tfds.features.Scalar(
+                dtype=np.int32, doc="Official fold 1..5 (the partitionN folder)."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        manual_dir = builder_utils.manual_dir_or_raise(
-            dl_manager, "Twitter II", _MANUAL_DOWNLOAD_INSTRUCTIONS)
-        root = locate_dataset(manual_dir)
+        root = locate_dataset(builder_utils.manual_dir_or_raise(
+            dl_manager, "Twitter II", _MANUAL_DOWNLOAD_INSTRUCTIONS))
         label_path = root / _LABEL_FILE
         labels = parse_ground_truth(label_path.read_bytes(), str(label_path))
         images = index_images(root)
@@ -186,7 +175,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, root: epath.Path, labels: dict[int, str],
                            images: dict[int, tuple[int, str]]):
         report = builder_utils.SkipReport("twitter2")
-        kept = 0
         # Deterministic order: by fold, then by numeric id.
         for image_id, (fold, file_name) in sorted(images.items(), key=lambda kv: (kv[1][0], kv[0])):
             filename = f"partition{fold}/{file_name}"
@@ -194,13 +182,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 report.skip(filename, f"no row for {image_id}.jpg in {_LABEL_FILE}")
                 continue
             image = builder_utils.load_image_or_skip(root / filename, filename, report)
-            if image is None:
-                continue
-            kept += 1
-            yield filename, {
-                "image": image,
-                "label": labels[image_id],
-                "image/filename": filename,
-                "fold": fold,
-            }
-        report.log_total(kept)
+            if image is not None:
+                yield report.keep(filename, {"image": image, "label": labels[image_id],
+                                             "image/filename": filename, "fold": fold})
+        report.log_total()

@@ -1,9 +1,9 @@
-"""Tests of affect_tf.demo_scenes: determinism, balance, boxes, and the class cues of the object."""
+"""Tests of the demo scene generator: determinism, balance, boxes, the class cues of the object."""
 
 import numpy as np
 import pytest
 
-from affect_tf import demo_scenes
+from affect_tf.datasets.affect_demo import scenes as demo_scenes
 
 
 def _scenes(seed, count, size=256):

@@ -42,7 +42,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-# Class indices, as everywhere in the project (DECISIONS.md).
+# Class indices, as everywhere in the project (affect_tf.config.LABEL_NAMES).
 NEGATIVE, POSITIVE = 0, 1
 
 # Seed of the affect_demo dataset (both configs). A fixed constant so that every build of the
@@ -459,6 +459,53 @@ def _tight_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
+def _object_style(rng: np.random.Generator, label: int) -> tuple[str, np.ndarray, np.ndarray, int]:
+    """The object's look for a label: (shape name, fill colour, halo or rim colour, edge width).
+
+    The edge width is in pixels at 256 px; colours are float [3] RGB in 0..255.
+    """
+    if label == POSITIVE:
+        kind = POSITIVE_SHAPES[int(rng.integers(len(POSITIVE_SHAPES)))]
+        fill = _jitter(rng, POSITIVE_COLOURS[int(rng.integers(len(POSITIVE_COLOURS)))], 12)
+        # A bright halo: a glowing, rounded border is part of the positive cue.
+        return kind, fill, _halo_colour(rng), _HALO_WIDTH
+    kind = NEGATIVE_SHAPES[int(rng.integers(len(NEGATIVE_SHAPES)))]
+    fill = _jitter(rng, NEGATIVE_COLOURS[int(rng.integers(len(NEGATIVE_COLOURS)))], 10)
+    # A black rim: crisp and angular. Wider than the halo: the dark fill gives the rim's inner
+    # edge little contrast, so the outer edge has to carry the contour.
+    return kind, fill, _rim_colour(rng), _RIM_WIDTH
+
+
+def _random_placement(
+        rng: np.random.Generator, outline: np.ndarray, fill: np.ndarray, edge_colour: np.ndarray,
+        edge_width: int, size: int, smiley: bool,
+) -> tuple[tuple[int, int, int, int], np.ndarray, list] | None:
+    """One random size and position of the object, rendered but not yet drawn.
+
+    Returns:
+        (tight box (top, left, bottom, right) in pixels, mask bool [size, size], the layers to
+        composite), or None when the object leaves the image or misses the 2-5 % area range.
+    """
+    extent = outline.max(axis=0) - outline.min(axis=0)  # (width, height) at scale 1
+    offset = (outline.max(axis=0) + outline.min(axis=0)) / 2.0
+    margin = max(2, int(round(_BORDER_MARGIN * size / 256)))
+    image_area = float(size * size)
+    scale = _scale_for_area(extent, rng.uniform(*_TARGET_AREA_RANGE) * image_area, edge_width)
+    half = extent * scale / 2.0 + edge_width + margin
+    center = rng.uniform(half, size - half) - offset * scale
+    footprint, layers = _render_shape(
+        outline, center, scale, fill, edge_colour, edge_width, size, smiley=smiley)
+    mask = footprint >= _MASK_THRESHOLD
+    if not mask.any():
+        return None
+    top, left, bottom, right = _tight_box(mask)
+    fraction = (bottom - top) * (right - left) / image_area
+    inside = top >= 1 and left >= 1 and bottom <= size - 1 and right <= size - 1
+    if not (OBJECT_AREA_RANGE[0] <= fraction <= OBJECT_AREA_RANGE[1]) or not inside:
+        return None
+    return (top, left, bottom, right), mask, layers
+
+
 def _place_object(
         rng: np.random.Generator, canvas: np.ndarray, label: int, size: int,
 ) -> tuple[str, np.ndarray, np.ndarray]:
@@ -467,40 +514,16 @@ def _place_object(
     Returns:
         (shape name, box float32 [4] normalized [y1, x1, y2, x2], object mask bool [size, size]).
     """
-    if label == POSITIVE:
-        kind = POSITIVE_SHAPES[int(rng.integers(len(POSITIVE_SHAPES)))]
-        fill = _jitter(rng, POSITIVE_COLOURS[int(rng.integers(len(POSITIVE_COLOURS)))], 12)
-        # A bright halo: a glowing, rounded border is part of the positive cue.
-        edge_colour = _halo_colour(rng)
-        width = _HALO_WIDTH
-    else:
-        kind = NEGATIVE_SHAPES[int(rng.integers(len(NEGATIVE_SHAPES)))]
-        fill = _jitter(rng, NEGATIVE_COLOURS[int(rng.integers(len(NEGATIVE_COLOURS)))], 10)
-        # A black rim: crisp and angular. Wider than the halo: the dark fill gives the rim's
-        # inner edge little contrast, so the outer edge has to carry the contour.
-        edge_colour = _rim_colour(rng)
-        width = _RIM_WIDTH
+    kind, fill, edge_colour, width = _object_style(rng, label)
     outline = _outline(rng, kind)
-    extent = outline.max(axis=0) - outline.min(axis=0)  # (width, height) at scale 1
-    offset = (outline.max(axis=0) + outline.min(axis=0)) / 2.0
     edge_width = max(1, int(round(width * size / 256)))
-    margin = max(2, int(round(_BORDER_MARGIN * size / 256)))
-    image_area = float(size * size)
     best = None
     for _ in range(40):
-        scale = _scale_for_area(extent, rng.uniform(*_TARGET_AREA_RANGE) * image_area, edge_width)
-        half = extent * scale / 2.0 + edge_width + margin
-        center = rng.uniform(half, size - half) - offset * scale
-        footprint, layers = _render_shape(
-            outline, center, scale, fill, edge_colour, edge_width, size, smiley=kind == "smiley")
-        mask = footprint >= _MASK_THRESHOLD
-        if not mask.any():
+        placement = _random_placement(
+            rng, outline, fill, edge_colour, edge_width, size, smiley=kind == "smiley")
+        if placement is None:
             continue
-        top, left, bottom, right = _tight_box(mask)
-        fraction = (bottom - top) * (right - left) / image_area
-        inside = top >= 1 and left >= 1 and bottom <= size - 1 and right <= size - 1
-        if not (OBJECT_AREA_RANGE[0] <= fraction <= OBJECT_AREA_RANGE[1]) or not inside:
-            continue
+        box, mask, layers = placement
         # Local contrast: the object's outer colour (halo or rim) must differ from what
         # surrounds it, all the way round; a dark object touching dark clutter would merge with it
         # in any edge map. Retry placements and keep the best.
@@ -508,16 +531,15 @@ def _place_object(
         distance = np.linalg.norm(canvas[surround] - edge_colour, axis=1)
         contrast = float(np.mean(distance >= _MIN_SURROUND_DISTANCE))
         if best is None or contrast > best[0]:
-            best = (contrast, (top, left, bottom, right), mask, layers)
+            best = (contrast, box, mask, layers)
         if contrast >= _MIN_SURROUND_CONTRAST:
             break
     if best is None:
         raise RuntimeError("Could not place the object inside the image; is size too small?")
-    _, (top, left, bottom, right), mask, layers = best
+    _, box, mask, layers = best
     for alpha, colour in layers:
         _composite(canvas, alpha, colour)
-    box = np.array([top, left, bottom, right], np.float32) / np.float32(size)
-    return kind, box, mask
+    return kind, np.array(box, np.float32) / np.float32(size), mask
 
 
 # ----------------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
         from affect_tf import stages  # noqa: PLC0415
 
     try:
-        stages.run(config)
+        stages.run(config, preflight_checked=True)
     except (artifacts.WorkdirLockedError, artifacts.DamagedArtifactError,
             ProposalCacheError) as error:
         logging.error("%s", error)

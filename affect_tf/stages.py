@@ -77,6 +77,7 @@ class Run:
         self._builder = None
         self._splits = None
         self._proposals = None
+        self._train_manifest = None
 
     # ---- the dataset and its splits ------------------------------------------------------------
 
@@ -139,7 +140,10 @@ class Run:
         return self.workdir / f"train-{self.train_fingerprint}"
 
     def train_manifest(self) -> artifacts.Manifest:
-        """The finished training's verified manifest; stops the run when there is none."""
+        """The finished training's verified manifest (hashed once per run); stops the run when
+        there is none."""
+        if self._train_manifest is not None:
+            return self._train_manifest
         try:
             manifest = artifacts.read_manifest(self.train_dir, self.train_fingerprint)
         except artifacts.DamagedArtifactError as error:
@@ -150,6 +154,7 @@ class Run:
             raise FileNotFoundError(
                 f"No finished training with these settings in {self.train_dir}; run "
                 "--mode=train first (or --mode=all).")
+        self._train_manifest = manifest
         return manifest
 
     def proposals(self) -> cache_lib.ProposalArrays:
@@ -479,14 +484,20 @@ _STAGE_FUNCTIONS = {
 }
 
 
-def run(config: Config) -> Run:
+def run(config: Config, *, preflight_checked: bool = False) -> Run:
     """Runs ``config.mode`` (one stage, or all of them in order) under the workdir's lock.
+
+    Args:
+        config: the run's settings.
+        preflight_checked: the caller already ran :func:`affect_tf.preflight.check` (the command
+            line does, before TensorFlow loads); skips doing it twice.
 
     Raises:
         preflight.PreflightError: a setting that can be checked without data is wrong.
         artifacts.WorkdirLockedError: another live run uses the work directory.
     """
-    preflight.check(config)
+    if not preflight_checked:
+        preflight.check(config)
     model_lib.check_tensorflow_backend()
     current = Run(config)
     with artifacts.WorkdirLock(current.workdir):

@@ -47,7 +47,9 @@ def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):
     assert json.loads((rerun.eval_dir / "metrics.json").read_text())["top_k"] == 1
 
 
-def test_training_resumes_from_the_last_checkpoint(tmp_path):
+def test_training_resumes_from_the_last_checkpoint(tmp_path, caplog):
+    import logging
+
     from affect_tf import stages
 
     config = tiny_config(tmp_path)
@@ -66,10 +68,13 @@ def test_training_resumes_from_the_last_checkpoint(tmp_path):
     shutil.copytree(stages.Run(short).train_dir / "checkpoints", run.train_dir / "checkpoints")
     trainer = train_lib.Trainer(longer.model, longer.train, str(run.train_dir))
     assert trainer.restore() == 2
-    stages.run(longer)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        stages.run(longer)
+    assert caplog.text.count("Resumed from") == 1
     steps = sorted(int(p.name.split("-")[1].split(".")[0])
                    for p in (run.train_dir / "checkpoints").glob("ckpt-*.index"))
-    assert steps[-1] == 4
+    assert steps == [4], "a finished run keeps its last checkpoint only"
 
 
 def _cli(*args, cwd=REPO_ROOT, timeout=600):

@@ -34,8 +34,10 @@ AR_FORMULAS = ("paper", "authors")
 FUSIONS = ("concat", "max", "sum")
 SVM_KERNELS = ("linear", "rbf")
 PROPOSAL_SCOPES = ("all", "evaluation")
+# The paper's evaluation protocols (Section 4.2; affect_tf/data/splits.py derives them).
+PROTOCOLS = ("holdout", "official", "official_folds", "kfold")
 PROPOSAL_RUNNERS = ("local", "beam")
-MODES = ("all", "prepare", "proposals", "train", "evaluate", "report")
+MODES = ("all", "prepare", "proposals", "train", "evaluate", "report", "export")
 
 # What a flag can carry: every leaf field has one of these types.
 LEAF_TYPES = (bool, int, float, str)
@@ -182,7 +184,14 @@ class DataConfig(_Section):
     data_dir: str = setting("", "TFDS data directory (empty: the TFDS default).")
     manual_dir: str = setting(
         "", "Where the user put the manually downloaded archive (empty: the TFDS default).")
-    fold: int = setting(0, "Which cross-validation fold is the test part (small sets; 0-based).")
+    protocol: str = setting(
+        "auto", "Evaluation protocol: auto (the dataset's: official split or folds where it has "
+        "them, holdout for FI / Flickr / the demo, kfold for the other small sets), or one of "
+        "holdout, official, official_folds, kfold.", choices=("auto",) + PROTOCOLS)
+    fold: int = setting(
+        -1, "Which fold is the test part (0-based); -1: every fold of the protocol in turn (the "
+        "paper's protocol), each in <workdir>/fold-<N>/, then their mean and sd. Ignored by the "
+        "single-split protocols (holdout, official).")
     num_folds: int = setting(5, "Folds of the cross-validation (paper: 5).", interval="[2, inf)")
     split_seed: int = setting(
         20180101, "Seed of the protocol splits (DECISIONS.md: a fixed documented constant).")
@@ -198,9 +207,10 @@ class DataConfig(_Section):
         interval="[0, inf)")
 
     def _check_rules(self) -> None:
-        if not 0 <= self.fold < self.num_folds:
+        if not -1 <= self.fold < self.num_folds:
             raise ConfigError(
-                f"fold must lie in [0, num_folds={self.num_folds}). Received: fold={self.fold}")
+                f"fold must be -1 (every fold) or lie in [0, num_folds={self.num_folds}). "
+                f"Received: fold={self.fold}")
 
 
 @_section("Proposals")
@@ -362,12 +372,18 @@ class Config(_Section):
     workdir: str = setting(
         "runs/default", "Every output of the run goes below this directory.", nonempty=True)
     mode: str = setting(
-        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report.",
-        choices=MODES)
+        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
+        "export writes the SavedModel for TF Serving.", choices=MODES)
     eval_batch_size: int = setting(
         32, "Images per evaluation batch (each brings m region crops).", interval="(0, inf)")
     num_workers: int = setting(
         0, "Parallel worker processes of the local proposal stage (0: one per CPU core).",
+        interval="[0, inf)")
+    export_dir: str = setting(
+        "", "--mode=export writes the SavedModel to <export_dir>/<version>/ (TF Serving's "
+        "model_base_path; empty: <workdir>/export).")
+    export_version: int = setting(
+        0, "Version folder of the export (0: one more than the highest there).",
         interval="[0, inf)")
     proposal_commit_seconds: float = setting(
         30.0, "The local proposal stage commits a cache chunk at least this often, so a kill "

@@ -23,6 +23,25 @@ from affect_tf import regions as regions_lib
 from affect_tf.config import FUSIONS, SELECTIONS, Config, FusionConfig, RegionConfig
 
 
+def global_view_probs(classifier, region_images: tf.Tensor, config: Config) -> tf.Tensor:
+    """Whole-image class probabilities ``[B, 2]``, viewed as in training.
+
+    The ``[B, R, R, 3]`` evaluation images (RGB 0-255, R = ``region_image_size``) are resized to
+    ``resize_size`` and centre-cropped to ``image_size`` (or, with ``ten_crop``, the softmax of
+    4 corners + centre, each mirrored, is averaged: the authors' test). The evaluation and the
+    exported SavedModel both call this, so they see the same view.
+    """
+    image_size, resize_size = config.model.image_size, config.train.resize_size
+    images = tf.image.resize(region_images, [resize_size, resize_size])
+    if config.ten_crop:
+        crops = data_lib.ten_crops(images, image_size)  # [10, B, S, S, 3]
+        flat = tf.reshape(crops, [-1, image_size, image_size, 3])
+        probs = tf.nn.softmax(classifier(flat, training=False), axis=-1)
+        return tf.reduce_mean(tf.reshape(probs, [10, -1, 2]), axis=0)
+    return tf.nn.softmax(
+        classifier(data_lib.center_crop(images, image_size), training=False), axis=-1)
+
+
 def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
     """A ``tf.function`` batch -> whole-image and candidate predictions.
 
@@ -32,21 +51,12 @@ def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
     ``resize_size``, as in training, then centre-cropped (or 10 crops averaged).
     """
     image_size = config.model.image_size
-    resize_size = config.train.resize_size
     region_config = config.regions
 
     @tf.function(reduce_retracing=True)
     def predict(batch):
         region_images = batch["image"]
-        images = tf.image.resize(region_images, [resize_size, resize_size])
-        if config.ten_crop:
-            crops = data_lib.ten_crops(images, image_size)  # [10, B, S, S, 3]
-            flat = tf.reshape(crops, [-1, image_size, image_size, 3])
-            probs = tf.nn.softmax(classifier(flat, training=False), axis=-1)
-            global_probs = tf.reduce_mean(tf.reshape(probs, [10, -1, 2]), axis=0)
-        else:
-            global_probs = tf.nn.softmax(
-                classifier(data_lib.center_crop(images, image_size), training=False), axis=-1)
+        global_probs = global_view_probs(classifier, region_images, config)
         outputs = regions_lib.discover_regions(
             classifier, region_images, batch["boxes"], batch["objectness"], batch["num_valid"],
             global_probs, config=region_config, crop_size=image_size,

@@ -26,7 +26,7 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 # Stages that read a prepared dataset without building it, and the modes that build a model from
 # its initial weights (evaluate loads the fine-tuned classifier instead).
-_NEEDS_PREPARED = ("proposals", "train", "evaluate", "report")
+_NEEDS_PREPARED = ("proposals", "train", "evaluate", "report", "export")
 _TRAINS = ("all", "train")
 
 
@@ -122,6 +122,19 @@ def _check_proposals(proposals: ProposalConfig) -> list[str]:
     return []
 
 
+def _check_export(config: Config) -> list[str]:
+    problems = []
+    if config.fusion.fusion == "concat" and config.fusion.svm_kernel != "linear":
+        problems.append(
+            "--mode=export serves concatenation + SVM only with a linear SVM (a Dense layer); a "
+            "kernel SVM is evaluation-only: export with --svm_kernel=linear, or --fusion=max / "
+            f"sum. Received: svm_kernel={config.fusion.svm_kernel!r}")
+    if config.export_dir:
+        problems += [problem.replace("--workdir", "--export_dir").replace("workdir=", "export_dir=")
+                     for problem in _check_workdir(config.export_dir)]
+    return problems
+
+
 def project_builders() -> dict[str, pathlib.Path]:
     """The project's builders, ``{name: builder module path}``, found without importing TFDS."""
     import affect_tf.datasets as datasets_package  # noqa: PLC0415  (light: no TFDS import)
@@ -189,5 +202,7 @@ def check(config: Config, *, imagenet_reachable: Callable[[], bool] | None = Non
         problems += _check_model(config.model, reachable)
     if config.mode in ("all", "proposals"):
         problems += _check_proposals(config.proposals)
+    if config.mode == "export":
+        problems += _check_export(config)
     if problems:
         raise PreflightError("\n".join(f"- {problem}" for problem in problems))

@@ -68,7 +68,7 @@ def results_table(metrics: dict) -> list[str]:
         lines.append(
             f"| {name}{marker} | {_percent(r['accuracy'])} | {_percent(r['balanced_accuracy'])} | "
             f"{_percent(r['recall_negative'])} | {_percent(r['recall_positive'])} | "
-            f"{_paper_value(dataset, row, top_k)} |")
+            f"{'-' if metrics.get('fold') is not None else _paper_value(dataset, row, top_k)} |")
     return lines
 
 
@@ -147,4 +147,108 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config) -> pathlib.
         lines += ["", "## Top-1 regions", "",
                   "Red: AR, blue: objectness, green: sentiment score; dashed white: ground truth.",
                   "", f"![top regions]({figure.relative_to(workdir)})"]
+    return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")
+
+
+METRIC_KEYS = ("accuracy", "balanced_accuracy", "recall_negative", "recall_positive")
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) of the finite values."""
+    finite = np.asarray([v for v in values if v is not None and not np.isnan(v)], np.float64)
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    return float(finite.mean()), float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+
+
+def summarize_folds(per_fold: dict[int, dict]) -> dict:
+    """The folds' metrics and, for every row and metric, their mean and sd over the folds.
+
+    Args:
+        per_fold: ``{fold: metrics.json of that fold}`` (each from the evaluate stage).
+
+    Returns:
+        ``{"dataset", "protocol", "top_k", "reported", "folds": per_fold, "mean": {row:
+        {metric: value}}, "sd": {...}}``, plus ``region_hit_rate_mean`` / ``_sd`` when the folds
+        have ground-truth boxes.
+    """
+    first = per_fold[min(per_fold)]
+    rows = [row for row in first["results"] if all(row in m["results"] for m in per_fold.values())]
+    summary = {key: first[key] for key in ("dataset", "top_k", "reported")}
+    summary.update({"folds": {str(fold): metrics for fold, metrics in sorted(per_fold.items())},
+                    "mean": {}, "sd": {}})
+    for row in rows:
+        summary["mean"][row], summary["sd"][row] = {}, {}
+        for key in METRIC_KEYS:
+            mean, sd = _mean_sd([m["results"][row][key] for m in per_fold.values()])
+            summary["mean"][row][key], summary["sd"][row][key] = mean, sd
+    if all("region_hit_rate" in m for m in per_fold.values()):
+        rates = {name: _mean_sd([m["region_hit_rate"][name] for m in per_fold.values()])
+                 for name in first["region_hit_rate"]}
+        summary["region_hit_rate_mean"] = {name: value[0] for name, value in rates.items()}
+        summary["region_hit_rate_sd"] = {name: value[1] for name, value in rates.items()}
+    return summary
+
+
+def fold_table(summary: dict) -> list[str]:
+    """Markdown rows: mean ± sd over the folds of every metric, each fold's accuracy, the paper's
+    mean (the paper reports means over folds, so a single fold is never set beside it)."""
+    folds = list(summary["folds"])
+    lines = [
+        "| method | accuracy | balanced accuracy | recall negative | recall positive | "
+        + " | ".join(f"fold {fold}" for fold in folds) + " | paper (mean) |",
+        "|---" * (6 + len(folds)) + "|",
+    ]
+    for row in ROW_ORDER:
+        if row not in summary["mean"]:
+            continue
+        mean, sd = summary["mean"][row], summary["sd"][row]
+        name = ("whole image (fine-tuned VGG16)" if row == "global"
+                else f"{row} (K={summary['top_k']})")
+        marker = " **(reported)**" if row == summary.get("reported") else ""
+        cells = [f"{_percent(mean[key])} ± {_percent(sd[key])}" for key in METRIC_KEYS]
+        per_fold = [_percent(summary["folds"][fold]["results"][row]["accuracy"]) for fold in folds]
+        paper = _paper_value(summary["dataset"], row, summary["top_k"]) if len(folds) > 1 else "-"
+        lines.append(f"| {name}{marker} | " + " | ".join(cells + per_fold) + f" | {paper} |")
+    return lines
+
+
+def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Config, *,
+                      protocol: str) -> pathlib.Path:
+    """The root ``metrics.json`` and ``report.md`` of a protocol with folds.
+
+    Args:
+        workdir: the run's root.
+        fold_dirs: ``{fold: that fold's workdir}``, each holding the ``metrics.json`` its
+            report stage wrote.
+        config: the run's settings (quoted).
+        protocol: the protocol's name.
+
+    Returns:
+        The report's path.
+    """
+    workdir = pathlib.Path(workdir)
+    per_fold = {fold: json.loads((directory / "metrics.json").read_text())
+                for fold, directory in fold_dirs.items()}
+    summary = {**summarize_folds(per_fold), "protocol": protocol}
+    io_lib.atomic_write_json(workdir / "metrics.json", summary)
+    lines = [
+        f"# affect_tf report: {summary['dataset']}, {len(per_fold)} folds",
+        "",
+        f"Protocol: {protocol}; folds {', '.join(str(f) for f in sorted(per_fold))}, each in "
+        "`fold-<N>/` with its own report. Mean ± sd over the folds (sample sd).",
+        f"Weights: {config.model.weights}, head {config.model.resolved_head}, "
+        f"{config.train.steps} steps of {config.train.batch_size}; m = "
+        f"{config.proposals.num_candidates}, K = {summary['top_k']}, alpha = "
+        f"{config.regions.alpha}, beta = {config.fusion.beta}.",
+        "",
+        "## Test accuracy (%)",
+        "",
+        *fold_table(summary),
+    ]
+    if "region_hit_rate_mean" in summary:
+        mean, sd = summary["region_hit_rate_mean"], summary["region_hit_rate_sd"]
+        lines += ["", "## Top-1 region on the ground-truth object (IoU >= 0.5)", "",
+                  "| ranking | share of test images |", "|---|---|",
+                  *[f"| {name} | {_percent(mean[name])} ± {_percent(sd[name])} |" for name in mean]]
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")

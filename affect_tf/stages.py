@@ -55,6 +55,8 @@ STAGES = ("prepare", "proposals", "train", "evaluate", "report")
 # The report always follows an evaluation, so report.md and the root metrics.json describe the
 # same one.
 MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "report")}
+# Stages that run once for the dataset; the others run once per fold of the protocol.
+SHARED_STAGES = ("prepare", "proposals")
 EVAL_PARTS = ("validation", "test")
 PREDICTION_KEYS = ("label", "filename", "global_probs", "candidate_probs", "boxes", "objectness",
                    "num_valid")
@@ -69,21 +71,57 @@ def _fields(section, *excluded: str) -> dict:
 
 
 class Run:
-    """One run's configuration, its work directory, and the content ids its stages pass on."""
+    """One run's configuration, its work directory, and the content ids its stages pass on.
 
-    def __init__(self, config: Config):
+    Args:
+        config: the run's settings.
+        proposal_root: where the proposal cache lives (default: the workdir); the folds of a
+            protocol share their parent's cache.
+    """
+
+    def __init__(self, config: Config, proposal_root: pathlib.Path | None = None):
         self.config = config
         self.workdir = pathlib.Path(config.workdir)
+        self.proposal_root = proposal_root or self.workdir
         self._builder = None
         self._splits = None
         self._proposals = None
         self._train_manifest = None
+        self._index = None
 
     # ---- the dataset and its splits ------------------------------------------------------------
 
     def attach_builder(self, builder) -> None:
         """Uses a builder the prepare stage has just built (saves opening it again)."""
         self._builder = builder
+
+    @property
+    def protocol(self) -> str:
+        return data_lib.choose_protocol(self.builder, self.config.data.protocol)
+
+    def folds(self) -> list[int] | None:
+        """The folds this run evaluates (``--fold=-1``: all of them), or None for a protocol
+        with a single train / validation / test split."""
+        if self.protocol not in data_lib.FOLD_PROTOCOLS:
+            return None
+        if self.config.data.fold >= 0:
+            return [self.config.data.fold]
+        return list(range(data_lib.fold_count(self.index(), self.config.data, self.protocol)))
+
+    def index(self) -> data_lib.DatasetIndex:
+        if self._index is None:
+            self._index = data_lib.read_index(self.builder)
+        return self._index
+
+    def for_fold(self, fold: int) -> "Run":
+        """The run of one fold: ``<workdir>/fold-<N>/``, sharing this run's proposal cache."""
+        config = dataclasses.replace(
+            self.config, workdir=str(self.workdir / f"fold-{fold}"),
+            data=dataclasses.replace(self.config.data, fold=fold))
+        fold_run = Run(config, proposal_root=self.proposal_root)
+        fold_run.attach_builder(self.builder)
+        fold_run._index = self._index  # The same dataset: read its index once.
+        return fold_run
 
     @property
     def builder(self):
@@ -226,8 +264,8 @@ def _read_splits(path: pathlib.Path, workdir: pathlib.Path) -> data_lib.Protocol
 
 
 def _compute_splits(run: Run) -> data_lib.ProtocolSplits:
-    index = data_lib.read_index(run.builder)
-    protocol = data_lib.choose_protocol(run.builder)
+    index = run.index()
+    protocol = run.protocol
     splits = data_lib.protocol_splits(index, run.config.data, protocol)
     data_lib.log_splits(run.config.data.dataset, splits, index)
     _log_dataset_change(run, len(index.filenames))
@@ -257,7 +295,7 @@ def _log_dataset_change(run: Run, num_examples: int) -> None:
 def proposal_cache(run: Run) -> cache_lib.ProposalCache:
     """The run's proposal cache (one directory per dataset and proposal settings)."""
     directory = cache_lib.cache_dir_for(
-        str(run.workdir / "proposals"), run.config.data.dataset, run.config.proposals)
+        str(run.proposal_root / "proposals"), run.config.data.dataset, run.config.proposals)
     return cache_lib.ProposalCache(directory, run.config.proposals)
 
 
@@ -279,18 +317,24 @@ def prepare_stage(run: Run) -> None:
     logging.info("prepare: %s ready in %s (%.0f s): %s", builder.info.full_name, builder.data_dir,
                  time.perf_counter() - start,
                  {name: split.num_examples for name, split in builder.info.splits.items()})
-    splits = run.splits
-    logging.info("prepare: protocol %s (%s): %d train / %d validation / %d test", splits.protocol,
-                 splits.description, len(splits.train), len(splits.validation), len(splits.test))
+    folds = run.folds()
+    for fold_run in ([run] if folds is None else [run.for_fold(fold) for fold in folds]):
+        fold_run.workdir.mkdir(parents=True, exist_ok=True)
+        splits = fold_run.splits
+        logging.info("prepare: %s: protocol %s (%s): %d train / %d validation / %d test",
+                     fold_run.workdir, splits.protocol, splits.description, len(splits.train),
+                     len(splits.validation), len(splits.test))
 
 
 def proposals_stage(run: Run) -> None:
     """Proposals for every image (``proposal_scope=all``) or the validation and test parts."""
     config = run.config
     cache = proposal_cache(run)
-    wanted = set(run.splits.validation) | set(run.splits.test)
-    if config.proposal_scope == "all":
-        wanted |= set(run.splits.train)
+    if run.folds() is not None or config.proposal_scope == "all":
+        # Every image is a test image in some fold: the folds share one cache.
+        wanted = set(run.index().filenames.tolist())
+    else:
+        wanted = set(run.splits.validation) | set(run.splits.test)
     todo = wanted - cache.done_filenames(repair=True)
     if not todo:
         logging.info("proposals: all %d images already in %s; skipped", len(wanted), cache.directory)
@@ -452,6 +496,8 @@ def evaluate_stage(run: Run) -> None:
         "counts": {part: len(getattr(run.splits, part)) for part in ("train", "validation", "test")},
         "reported": f"{config.regions.selection}+{config.fusion.fusion}",
         "top_k": config.regions.top_k,
+        # One fold of several: never set beside the paper's mean over folds (report.py).
+        "fold": config.data.fold if run.protocol in data_lib.FOLD_PROTOCOLS else None,
         "results": results,
     }
     if "object_box" in predictions["test"]:
@@ -478,14 +524,70 @@ def report_stage(run: Run) -> None:
     logging.info("report: %s", path)
 
 
+def export_stage(run: Run) -> None:
+    """The SavedModel for TF Serving from the run's verified classifier and fitted fusion."""
+    from affect_tf import export as export_lib  # noqa: PLC0415  (only this mode needs it)
+    from affect_tf import fusion as fusion_lib  # noqa: PLC0415
+
+    config = run.config
+    stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
+    eval_dir = run.workdir / f"eval-{stage_fingerprint}"
+    if artifacts.read_manifest(eval_dir, stage_fingerprint) is None:
+        raise FileNotFoundError(
+            f"No evaluation with these settings at {eval_dir}; run --mode=evaluate first (the "
+            "export serves its fitted fusion).")
+    classifier = train_lib.load_classifier(config.model, str(run.train_dir))
+    svm = None
+    if config.fusion.fusion == "concat":
+        svm = fusion_lib.SVMFusion.load(str(eval_dir / f"svm_{config.regions.selection}"))
+    graph = export_lib.ServingGraph(classifier, config, svm)
+    target = export_lib.write_saved_model(
+        graph, config.export_dir or run.workdir / "export", config.export_version)
+    python_ops = export_lib.python_backed_ops(target)
+    if python_ops:
+        raise RuntimeError(f"The SavedModel {target} holds Python-backed ops TF Serving cannot "
+                           f"run. Received: {python_ops}")
+    logging.info("export: SavedModel for TF Serving in %s (signatures %s, %s)", target,
+                 export_lib.SERVING_SIGNATURE, export_lib.PROPOSALS_SIGNATURE)
+
+
 _STAGE_FUNCTIONS = {
     "prepare": prepare_stage, "proposals": proposals_stage, "train": train_stage,
-    "evaluate": evaluate_stage, "report": report_stage,
+    "evaluate": evaluate_stage, "report": report_stage, "export": export_stage,
 }
+
+
+def _run_stages(run: Run, names) -> None:
+    for name in names:
+        start = time.perf_counter()
+        logging.info("stage %s ... (%s)", name, run.workdir)
+        _STAGE_FUNCTIONS[name](run)
+        logging.info("stage %s finished in %.1f s", name, time.perf_counter() - start)
+
+
+def _run_folds(run: Run, names, folds: list[int]) -> None:
+    """Each fold's stages in ``<workdir>/fold-<N>/`` (a rerun resumes at the first unfinished
+    one), then the folds' mean and sd at the root when a report was asked for."""
+    if "export" in names and len(folds) > 1:
+        raise ValueError(f"--mode=export serves one fold's model; the protocol has folds {folds}: "
+                         "pass --fold=N. Received: fold=-1")
+    fold_runs = [run.for_fold(fold) for fold in folds]
+    for fold_run in fold_runs:
+        fold_run.workdir.mkdir(parents=True, exist_ok=True)
+        _run_stages(fold_run, names)
+    if "report" in names:
+        path = report_lib.write_fold_report(
+            run.workdir, {fold: fold_run.workdir for fold, fold_run in zip(folds, fold_runs)},
+            run.config, protocol=run.protocol)
+        logging.info("report: %s (mean and sd over folds %s)", path, folds)
 
 
 def run(config: Config, *, preflight_checked: bool = False) -> Run:
     """Runs ``config.mode`` (one stage, or all of them in order) under the workdir's lock.
+
+    Preparing the data and the proposals happens once; training, evaluation and the report run
+    once per fold of the protocol (``--fold=-1``: every fold, each in ``<workdir>/fold-<N>/``,
+    then their mean and sd in the root ``metrics.json`` and ``report.md``).
 
     Args:
         config: the run's settings.
@@ -500,11 +602,15 @@ def run(config: Config, *, preflight_checked: bool = False) -> Run:
         preflight.check(config)
     model_lib.check_tensorflow_backend()
     current = Run(config)
+    names = MODE_STAGES.get(config.mode, (config.mode,))
     with artifacts.WorkdirLock(current.workdir):
-        for name in MODE_STAGES.get(config.mode, (config.mode,)):
-            start = time.perf_counter()
-            logging.info("stage %s ...", name)
-            _STAGE_FUNCTIONS[name](current)
-            logging.info("stage %s finished in %.1f s", name, time.perf_counter() - start)
+        _run_stages(current, [name for name in names if name in SHARED_STAGES])
+        per_fold = [name for name in names if name not in SHARED_STAGES]
+        if per_fold:
+            folds = current.folds()
+            if folds is None:
+                _run_stages(current, per_fold)
+            else:
+                _run_folds(current, per_fold, folds)
         io_lib.atomic_write_json(current.workdir / "config.json", dataclasses.asdict(config))
     return current

@@ -51,8 +51,16 @@ def test_splits_do_not_depend_on_read_order():
     order = np.random.default_rng(5).permutation(300)
     shuffled = data.DatasetIndex(index.filenames[order], index.labels[order],
                                  index.official_splits[order], index.folds[order])
-    assert (data.protocol_splits(index, DataConfig(), "kfold")
-            == data.protocol_splits(shuffled, DataConfig(), "kfold"))
+    assert (data.protocol_splits(index, DataConfig(fold=0), "kfold")
+            == data.protocol_splits(shuffled, DataConfig(fold=0), "kfold"))
+
+
+def test_a_fold_protocol_needs_a_fold_and_counts_its_folds():
+    index = make_index(100)
+    with pytest.raises(ValueError, match="Received: fold=-1"):
+        data.protocol_splits(index, DataConfig(), "kfold")  # -1 means "every fold" to stages.
+    assert data.fold_count(index, DataConfig(num_folds=3), "kfold") == 3
+    assert data.fold_count(index, DataConfig(), "holdout") == 1
 
 
 def test_kfold_test_parts_partition_the_dataset():

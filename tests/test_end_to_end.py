@@ -97,8 +97,10 @@ def test_cli_prepares_a_dataset_that_tfds_loads_in_a_fresh_process(tmp_path):
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert check.returncode == 0, check.stderr[-3000:]
     assert int(check.stdout.strip().splitlines()[-1]) > 0
-    splits = json.loads(next((tmp_path / "run").glob("splits-*.json")).read_text())
-    assert splits["protocol"] == "kfold"
+    # A k-fold set: each fold's splits in its folder, written by prepare.
+    folds = sorted((tmp_path / "run").glob("fold-*/splits-*.json"))
+    assert len(folds) == 5
+    assert all(json.loads(path.read_text())["protocol"] == "kfold" for path in folds)
 
 
 def test_cli_rejects_bad_flags_with_a_clear_message(tmp_path):

@@ -202,20 +202,20 @@ def test_rebuilt_dataset_with_more_images_gets_new_splits(tmp_path, caplog):
     shutil.copytree(REPO_ROOT / "datasets" / "artphoto" / "dummy_data", manual)
     config = tiny_config(tmp_path, mode="prepare",
                          data={"dataset": "artphoto", "manual_dir": str(manual)})
-    before = stages.run(config).splits
+    before = stages.run(config).for_fold(0).splits
     folder = next(path.parent for path in manual.rglob("amusement_0001.jpg"))
     for index in range(50, 56):
         shutil.copy(folder / "amusement_0001.jpg", folder / f"amusement_{index:04d}.jpg")
         shutil.copy(folder / "fear_0001.jpg", folder / f"fear_{index:04d}.jpg")
     shutil.rmtree(tmp_path / "tfds" / "artphoto")  # The user rebuilds the dataset.
     with caplog.at_level(logging.INFO):
-        after = stages.run(config).splits
+        after = stages.run(config).for_fold(0).splits
     everything = set(after.train) | set(after.validation) | set(after.test)
     assert len(everything) == len(set(before.train) | set(before.validation)
                                   | set(before.test)) + 12
     assert "fear_0055.jpg" in everything
     assert "dataset changed" in caplog.text
-    assert len(list(pathlib.Path(config.workdir).glob("splits-*.json"))) == 2
+    assert len(list(pathlib.Path(config.workdir).glob("fold-0/splits-*.json"))) == 2
 
 
 # ---- what a finished or failed run leaves --------------------------------------------------------

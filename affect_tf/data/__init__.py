@@ -7,7 +7,7 @@ The flow, one module per step:
 * :mod:`~affect_tf.data.reader`: a prepared dataset's examples with images still encoded, keyed
   by ``FILENAME_KEY``: ``DatasetIndex``, ``read_index``, ``examples``, ``encoded_images``.
 * :mod:`~affect_tf.data.splits`: the paper's protocols (Section 4.2) from the index:
-  ``PROTOCOLS``, ``ProtocolSplits``, ``choose_protocol``, ``protocol_splits``, ``log_splits``.
+  ``PROTOCOLS``, ``FOLD_PROTOCOLS``, ``ProtocolSplits``, ``choose_protocol``, ``fold_count``, ``protocol_splits``, ``log_splits``.
 * :mod:`~affect_tf.data.transforms`: TF image ops: ``decode_image_tensor``, ``train_transform``,
   ``eval_transform``, ``center_crop``, ``ten_crops``.
 * :mod:`~affect_tf.data.pipeline`: tf.data batches: ``training_pipeline``, and
@@ -27,9 +27,11 @@ from affect_tf.data.reader import (
 )
 from affect_tf.data.registry import builder_names, get_builder, import_builders, prepare
 from affect_tf.data.splits import (
+    FOLD_PROTOCOLS,
     PROTOCOLS,
     ProtocolSplits,
     choose_protocol,
+    fold_count,
     log_splits,
     protocol_splits,
 )
@@ -43,12 +45,14 @@ from affect_tf.data.transforms import (
 
 __all__ = [
     "FILENAME_KEY",
+    "FOLD_PROTOCOLS",
     "PROTOCOLS",
     "DatasetIndex",
     "ProtocolSplits",
     "builder_names",
     "center_crop",
     "choose_protocol",
+    "fold_count",
     "decode_image_tensor",
     "encoded_images",
     "eval_transform",

@@ -20,12 +20,13 @@ import logging
 
 import numpy as np
 
-from affect_tf.config import DataConfig
+from affect_tf.config import PROTOCOLS, DataConfig
 from affect_tf.data.reader import DatasetIndex
 
 # Sets the paper splits 80 / 5 / 15 at random (Section 4.2); the demo follows the same protocol.
 HOLDOUT_DATASETS = frozenset({"fi", "flickr_vso", "affect_demo"})
-PROTOCOLS = ("holdout", "official", "official_folds", "kfold")
+# Protocols whose folds each give a test part; the others give one train / validation / test.
+FOLD_PROTOCOLS = ("official_folds", "kfold")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +53,11 @@ class _Parts:
     description: str
 
 
-def choose_protocol(builder) -> str:
-    """The evaluation protocol of a TFDS builder (see the module docstring)."""
+def choose_protocol(builder, requested: str = "auto") -> str:
+    """The evaluation protocol of a TFDS builder (see the module docstring), or ``requested``
+    when it is not ``auto`` (``DataConfig.protocol``)."""
+    if requested != "auto":
+        return requested
     splits = set(builder.info.splits.keys())
     if "test" in splits:
         return "official"
@@ -77,6 +81,15 @@ def _stratified_holdout(
         held.append(members[:count])
         kept.append(members[count:])
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def fold_count(index: DatasetIndex, config: DataConfig, protocol: str) -> int:
+    """How many test folds the protocol has on this dataset (1 for holdout and official)."""
+    if protocol == "kfold":
+        return config.num_folds
+    if protocol == "official_folds":
+        return len(np.unique(index.folds))
+    return 1
 
 
 def _stratified_folds(indices: np.ndarray, labels: np.ndarray, num_folds: int,
@@ -126,7 +139,7 @@ def _official_fold_parts(index: DatasetIndex, config: DataConfig) -> _Parts:
     folds = index.folds
     everything = np.arange(len(folds))
     fold_ids = np.unique(folds)
-    if len(fold_ids) < 2 or config.fold >= len(fold_ids):
+    if len(fold_ids) < 2 or not 0 <= config.fold < len(fold_ids):
         raise ValueError(
             f"official_folds needs fold < number of official folds {len(fold_ids)}. "
             f"Received: fold={config.fold}")
@@ -136,6 +149,9 @@ def _official_fold_parts(index: DatasetIndex, config: DataConfig) -> _Parts:
 
 
 def _kfold_parts(index: DatasetIndex, config: DataConfig) -> _Parts:
+    if not 0 <= config.fold < config.num_folds:
+        raise ValueError(f"kfold needs a fold in [0, num_folds={config.num_folds}). "
+                         f"Received: fold={config.fold}")
     everything = np.arange(len(index.labels))
     assigned = _stratified_folds(everything, index.labels, config.num_folds, config.split_seed)
     return _Parts(everything[assigned != config.fold], None, everything[assigned == config.fold],

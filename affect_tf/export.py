@@ -1,0 +1,263 @@
+"""The SavedModel for TF Serving: encoded images in, sentiment and affective regions out.
+
+Everything runs in TensorFlow ops (no ``tf.py_function``, OpenCV or scikit-learn), so TF Serving
+runs the model with no Python beside it. Two signatures:
+
+* ``serving_default(images)``: ``images`` string ``[B]``, encoded JPEG / PNG / GIF / BMP of any
+  size. Regions are proposed in the graph (:mod:`affect_tf.graph_proposals`: gradient edges,
+  boxes scored the EdgeBoxes way, normalized-cut selection), then classified and fused.
+* ``predict_with_proposals(images, boxes, objectness, num_valid)``: the same, with the candidate
+  boxes computed offline by the paper's OpenCV path (``affect_tf.proposals.propose``, or a run's
+  proposal cache): ``boxes`` float32 ``[B, m, 4]`` normalized ``[y1, x1, y2, x2]``,
+  ``objectness`` float32 ``[B, m]``, ``num_valid`` int32 ``[B]`` (rows past it are ignored).
+
+Outputs of both (B images, K = ``top_k`` regions):
+
+* ``label`` int64 ``[B]``: 0 negative, 1 positive, -1 for bytes that are not a supported image;
+  ``label_name`` string ``[B]``: ``negative`` / ``positive`` / ``invalid_image``;
+  ``image_ok`` bool ``[B]``.
+* ``probabilities`` float32 ``[B, 2]``: the fused prediction. Max and sum pooling (Eqs. 6-7):
+  the pooled vector normalized to sum 1; concatenation + linear SVM (Eq. 8): the softmax of the
+  SVM's logits ``[0, d]``, i.e. ``sigmoid(d)`` for positive (an SVM margin, not calibrated).
+* ``whole_image_probabilities`` float32 ``[B, 2]``: the fine-tuned CNN on the whole image.
+* ``region_boxes`` float32 ``[B, K, 4]``: ``[y1, x1, y2, x2]`` in pixels of the input image, best
+  region first; ``region_ar``, ``region_objectness``, ``region_senti`` float32 ``[B, K]``: AR
+  (Eq. 5), normalized Obj and Senti (Eq. 4) of each; ``region_valid`` bool ``[B, K]``: False
+  where an image had fewer than K candidates (the slot holds the whole image, DECISIONS.md).
+
+The same views as the evaluation (:func:`affect_tf.evaluate.global_view_probs`, regions cropped
+from the image warped to ``region_image_size``), so a served prediction equals the in-memory one.
+A kernel SVM cannot be served (only a linear SVM is a Dense layer): exporting ``--fusion=concat``
+with ``--svm_kernel=rbf`` stops with an error that says so.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import keras
+import tensorflow as tf
+
+from affect_tf import data as data_lib
+from affect_tf import evaluate as evaluate_lib
+from affect_tf import fusion as fusion_lib
+from affect_tf import graph_proposals
+from affect_tf import regions as regions_lib
+from affect_tf.config import LABEL_NAMES, Config
+
+SERVING_SIGNATURE = "serving_default"
+PROPOSALS_SIGNATURE = "predict_with_proposals"
+INVALID_LABEL = -1
+INVALID_NAME = "invalid_image"
+# The first bytes of the formats tf.io.decode_image reads; anything else is not decoded.
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+# What stands in for an undecodable image (its outputs are masked by image_ok).
+_PLACEHOLDER_SIDE = 1
+
+
+def is_supported_image(encoded: tf.Tensor) -> tf.Tensor:
+    """bool ``[B]``: the bytes start like a JPEG, PNG, GIF or BMP file (empty bytes do not)."""
+    checks = [tf.equal(tf.strings.substr(encoded, 0, len(magic)), magic) for magic in _SIGNATURES]
+    return tf.reduce_any(tf.stack(checks, axis=-1), axis=-1)
+
+
+def _decode(encoded: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
+    """uint8 ``[H, W, 3]`` of one encoded image, or a 1 x 1 grey placeholder when not ``ok``."""
+    def decode():
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        return tf.ensure_shape(image, [None, None, 3])
+
+    def placeholder():
+        return tf.fill([_PLACEHOLDER_SIDE, _PLACEHOLDER_SIDE, 3], tf.constant(128, tf.uint8))
+
+    return tf.cond(ok, decode, placeholder)
+
+
+class ServingGraph:
+    """The served computation, from encoded bytes (and optional boxes) to the outputs above.
+
+    Args:
+        classifier: the fine-tuned CNN (:func:`affect_tf.train.load_classifier`).
+        config: the run's settings (views, m, K, alpha, beta, fusion).
+        svm: the fitted :class:`~affect_tf.fusion.SVMFusion` of the reported selection; needed
+            (and linear) when ``config.fusion.fusion == "concat"``.
+    """
+
+    def __init__(self, classifier: keras.Model, config: Config, svm=None):
+        self.classifier = classifier
+        self.config = config
+        self.region_layer = regions_lib.RegionDiscovery.from_region_config(
+            classifier, config.regions, crop_size=config.model.image_size,
+            context_pixels=config.model.region_context)
+        fusion = config.fusion.fusion
+        if fusion == "concat":
+            if svm is None:
+                raise ValueError("fusion='concat' needs the fitted SVM of the evaluation. "
+                                 "Received: svm=None")
+            self.svm_layer = svm.to_dense_layer()  # Raises for a kernel SVM: not servable.
+            self.pooling = None
+        else:
+            self.svm_layer = None
+            self.pooling = fusion_lib.FusionLayer(fusion, beta=config.fusion.beta)
+
+    def decode(self, images: tf.Tensor):
+        """``(region_images float32 [B, R, R, 3], sizes int32 [B, 2] (H, W), ok bool [B])``."""
+        ok = is_supported_image(images)
+        size = self.config.region_image_size
+
+        def one(pair):
+            encoded, good = pair
+            image = _decode(encoded, good)
+            return data_lib.eval_transform(image, size), tf.shape(image)[:2]
+
+        region_images, sizes = tf.map_fn(
+            one, (images, ok),
+            fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
+                                 tf.TensorSpec([2], tf.int32)))
+        return region_images, sizes, ok
+
+    def propose(self, images: tf.Tensor, ok: tf.Tensor):
+        """In-graph proposals of each encoded image: ``boxes [B, m, 4]``, ``objectness [B, m]``,
+        ``num_valid [B]`` (0 for an undecodable image)."""
+        proposal_config = self.config.proposals
+        m = proposal_config.num_candidates
+
+        def one(pair):
+            encoded, good = pair
+            return graph_proposals.propose_in_graph(_decode(encoded, good), proposal_config)
+
+        boxes, objectness, num_valid = tf.map_fn(
+            one, (images, ok),
+            fn_output_signature=(tf.TensorSpec([m, 4], tf.float32), tf.TensorSpec([m], tf.float32),
+                                 tf.TensorSpec([], tf.int32)))
+        return boxes, objectness, tf.where(ok, num_valid, 0)
+
+    def _fuse(self, global_probs: tf.Tensor, regions: dict) -> tf.Tensor:
+        """Class probabilities ``[B, 2]`` of the configured fusion (module docstring)."""
+        if self.svm_layer is not None:
+            features = fusion_lib.concat_features(global_probs, regions["region_probs"])
+            return tf.nn.softmax(self.svm_layer(features), axis=-1)
+        fused = self.pooling(global_probs, regions["region_probs"], regions["region_valid"])
+        return fused / tf.maximum(tf.reduce_sum(fused, axis=-1, keepdims=True), 1e-12)
+
+    def outputs(self, region_images, sizes, ok, boxes, objectness, num_valid) -> dict:
+        """Classifies, discovers the regions, fuses; the output dict of the module docstring."""
+        num_valid = tf.cast(num_valid, tf.int32)
+        global_probs = evaluate_lib.global_view_probs(self.classifier, region_images, self.config)
+        regions = self.region_layer({
+            "image": region_images, "boxes": tf.cast(boxes, tf.float32),
+            "objectness": tf.cast(objectness, tf.float32), "num_valid": num_valid,
+            "global_probs": global_probs})
+        probabilities = self._fuse(global_probs, regions)
+        label = tf.where(ok, tf.argmax(probabilities, axis=-1), INVALID_LABEL)
+        names = tf.constant(list(LABEL_NAMES) + [INVALID_NAME])
+        valid = regions["region_valid"] & ok[:, None]
+        chosen = tf.maximum(regions["region_indices"], 0)
+
+        def score(key):
+            values = tf.gather(regions[key], chosen, batch_dims=1)
+            return tf.where(valid, values, tf.zeros_like(values))
+
+        scale = tf.cast(tf.concat([sizes, sizes], axis=-1), tf.float32)[:, None, :]
+        return {
+            "label": label,
+            "label_name": tf.gather(names, tf.where(ok, label, len(LABEL_NAMES))),
+            "image_ok": ok,
+            "probabilities": probabilities,
+            "whole_image_probabilities": global_probs,
+            "region_boxes": regions["region_boxes"] * scale,
+            "region_ar": score("ar"),
+            "region_objectness": score("objectness_norm"),
+            "region_senti": score("senti"),
+            "region_valid": valid,
+        }
+
+    def serve(self, images: tf.Tensor) -> dict:
+        """``serving_default``: encoded images ``[B]`` -> outputs, proposals in the graph."""
+        region_images, sizes, ok = self.decode(images)
+        boxes, objectness, num_valid = self.propose(images, ok)
+        return self.outputs(region_images, sizes, ok, boxes, objectness, num_valid)
+
+    def predict_with_proposals(self, images, boxes, objectness, num_valid) -> dict:
+        """``predict_with_proposals``: the paper's OpenCV proposals, computed offline."""
+        region_images, sizes, ok = self.decode(images)
+        return self.outputs(region_images, sizes, ok, boxes, objectness,
+                            tf.where(ok, tf.cast(num_valid, tf.int32), 0))
+
+
+SERVE_SIGNATURE = [tf.TensorSpec([None], tf.string, name="images")]
+PROPOSALS_INPUT_SIGNATURE = [
+    tf.TensorSpec([None], tf.string, name="images"),
+    tf.TensorSpec([None, None, 4], tf.float32, name="boxes"),
+    tf.TensorSpec([None, None], tf.float32, name="objectness"),
+    tf.TensorSpec([None], tf.int32, name="num_valid"),
+]
+
+
+def next_version(export_dir: str | os.PathLike) -> int:
+    """One more than the highest numeric version folder in ``export_dir`` (1 when none)."""
+    directory = pathlib.Path(export_dir)
+    versions = [int(path.name) for path in directory.iterdir()
+                if path.is_dir() and path.name.isdigit()] if directory.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def write_saved_model(graph: ServingGraph, export_dir: str | os.PathLike,
+                      version: int = 0) -> pathlib.Path:
+    """Writes the SavedModel into ``export_dir/<version>/``, the layout TF Serving watches.
+
+    The model is written to a temporary folder beside it and renamed when complete, so a server
+    polling ``export_dir`` never loads half a model.
+
+    Args:
+        graph: what to serve.
+        export_dir: TF Serving's ``model_base_path``.
+        version: the version folder; 0 takes :func:`next_version`. An existing version is never
+            overwritten.
+
+    Returns:
+        The version folder.
+    """
+    export_dir = pathlib.Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    version = version or next_version(export_dir)
+    target = export_dir / str(version)
+    if target.exists():
+        raise FileExistsError(
+            f"{target} exists; TF Serving versions are immutable: choose another "
+            f"--export_version (or 0 for the next one). Received: export_version={version}")
+    temporary = export_dir / f".tmp-{version}-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    archive = keras.export.ExportArchive()
+    archive.track(graph.classifier)
+    archive.track(graph.region_layer)
+    if graph.svm_layer is not None:
+        archive.track(graph.svm_layer)
+    # The first endpoint is also published as serving_default (Keras' ExportArchive).
+    archive.add_endpoint(SERVING_SIGNATURE, graph.serve, input_signature=SERVE_SIGNATURE)
+    archive.add_endpoint(PROPOSALS_SIGNATURE, graph.predict_with_proposals,
+                         input_signature=PROPOSALS_INPUT_SIGNATURE)
+    try:
+        archive.write_out(str(temporary), verbose=False)
+        temporary.rename(target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return target
+
+
+def python_backed_ops(saved_model_dir: str | os.PathLike) -> list[str]:
+    """Names of Python-backed ops (``PyFunc``, ``EagerPyFunc``, ...) anywhere in a SavedModel:
+    its graph and every function of its library. TF Serving cannot run them; expect []."""
+    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
+
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((pathlib.Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    found = []
+    for meta_graph in model.meta_graphs:
+        graph = meta_graph.graph_def
+        nodes = list(graph.node) + [node for function in graph.library.function
+                                    for node in function.node_def]
+        found += [node.op for node in nodes if "PyFunc" in node.op or "PythonFunction" in node.op]
+    return sorted(set(found))

@@ -1,0 +1,809 @@
+"""Candidate regions from TensorFlow ops alone, for a served graph (Algorithm 1, steps 1-3).
+
+The proposal stage of :mod:`affect_tf.proposals` runs OpenCV's EdgeBoxes and scikit-learn's
+k-means, which TF Serving cannot run. This module is its in-graph counterpart, made only of
+TensorFlow kernels (no ``tf.py_function``, OpenCV, scikit-learn or numpy at run time), so it
+traces under ``tf.function`` with unknown image sizes, runs inside ``tf.map_fn`` and exports in a
+SavedModel signature:
+
+1. Resize so the longer side is at most ``proposal_max_side`` (area averaging, never enlarging;
+   the only step that reads the full-size image).
+2. Edges (:func:`gradient_edges`): the colour Sobel gradient of ``proposals/edges.py``, with the
+   same smoothing, surround suppression, non-maximum suppression along the normal and gain.
+   Non-maximum suppression compares each pixel with bilinear samples along the normal taken from
+   shifted copies of the map; convolutions pad by index folding (``tf.image.sobel_edges`` and
+   ``tf.pad(mode="REFLECT")`` fail on 1-pixel images).
+3. Boxes scored the way EdgeBoxes scores them (Zitnick & Dollar, ECCV 2014), approximately
+   (:func:`score_windows`): EdgeBoxes' sliding windows at several scales and aspect ratios (only
+   shapes the geometric filter of step 2 keeps), each scored with integral images
+   (``tf.cumsum``) of the edge map as the edge mass inside, minus the mass of edges that cross
+   its boundary and of its centre, over the perimeter to the power kappa = 1.5; the best are
+   refined by EdgeBoxes' local search (:func:`refine_windows`), then greedy NMS
+   (``tf.image.non_max_suppression``, EdgeBoxes' beta) keeps at most a few hundred.
+4. The paper's normalized-cut selection (:func:`normalized_cut_select`): IoU affinity, normalized
+   Laplacian, ``tf.linalg.eigh``, unit rows, k-means with a deterministic farthest-point start and
+   a fixed number of iterations, the top-objectness box of each cluster.
+
+Conventions: images are RGB ``[H, W, 3]`` (or ``[H, W, 1]``), uint8 or float in [0, 255] (the
+project's float convention, ``regions.py``). Boxes leave as float32 normalized ``[y1, x1, y2, x2]``
+in [0, 1] relative to the input image (``tf.image.crop_and_resize``'s convention); inside, pixel
+boxes are ``[y0, x0, y1, x1]`` pixel-corner coordinates (rows ``y0 .. y1 - 1``), area
+``(y1 - y0) * (x1 - x0)`` pixels at the resized scale, as the OpenCV path counts it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from affect_tf.config import ProposalConfig
+
+# Gradient edges: the settings of proposals/edges.py (GRADIENT_*; a test checks they agree), kept
+# as literals here so that this module never imports OpenCV.
+EDGE_SIGMA = 1.5
+SURROUND_RADIUS = 10
+SURROUND_STRENGTH = 1.0
+EDGE_GAIN = 0.15
+# Gradient magnitudes below this are float rounding on flat areas (proposals/edges.py).
+_GRADIENT_FLOOR = 1e-5
+# edgesNms' border suppression width (Dollar's edgesDetect.m feeds EdgeBoxes with s = 5).
+NMS_BORDER = 5
+
+# EdgeBoxes' score normalization: the box perimeter to this power (Zitnick & Dollar, kappa = 1.5).
+KAPPA = 1.5
+# Half-width, in pixels, of the ring around a box's boundary in which crossing edges are counted.
+RING_HALF_WIDTH = 2
+# Weight of the crossing-edge mass in the score (EdgeBoxes drops a whole edge group that crosses
+# the boundary; a crossing edge's mass in the ring stands for the group). Chosen on 100 demo scenes
+# of seed 777 (the benchmark reports seed 0): weights 0 / 1 / 2 / 4 / 8 found the object
+# (IoU >= 0.5) in 84 / 92 / 97 / 100 / 94 % of them.
+STRADDLE_WEIGHT = 4.0
+# Smallest box area EdgeBoxes generates when the filter is off (proposals/edgeboxes.py).
+MIN_GENERATED_BOX_AREA = 100.0
+# Windows scored before NMS: the best this many (NMS is greedy, its cost grows with its input).
+PRE_NMS_WINDOWS = 2000
+# Rounds of EdgeBoxes' local refinement of the best windows (the step halves each round). On the
+# same tuning scenes, 0 / 1 / 2 / 3 rounds gave a mean best IoU with the object of
+# 0.77 / 0.84 / 0.86 / 0.87 (OpenCV's EdgeBoxes path: 0.81).
+REFINE_ROUNDS = 3
+# Boxes kept for the normalized cut: config.max_boxes capped at this (eigh is cubic in it).
+MAX_GRAPH_BOXES = 300
+# Lloyd iterations of k-means (fixed, so the graph has a bounded cost).
+KMEANS_ITERATIONS = 20
+
+
+# ------------------------------------------------------------------------------------------------
+# Image preparation.
+
+
+def _as_rgb(image) -> tf.Tensor:
+    """uint8 or float ``[H, W, 1 | 3]`` -> the same image with 3 channels (dtype unchanged)."""
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(
+            "image must be a tensor [H, W, 3] (or [H, W, 1]) with a static channel count. "
+            f"Received: shape={image.shape}")
+    if image.dtype not in (tf.uint8, tf.float16, tf.float32, tf.float64):
+        raise ValueError(
+            "image must be uint8, or float in [0, 255]. "
+            f"Received: dtype={image.dtype.name}")
+    if image.shape[-1] == 1:
+        image = tf.tile(image, [1, 1, 3])
+    return image
+
+
+def resize_for_proposals(image, max_side: int) -> tf.Tensor:
+    """Shrinks an image so its longer side is at most ``max_side`` (never enlarges it).
+
+    Area averaging, as the OpenCV path's ``INTER_AREA``; the new size is rounded the same way. The
+    input is cast to float only after the resize, so no full-size float copy is made.
+
+    Args:
+        image: uint8 or float (in [0, 255]) ``[H, W, 3]``, H, W >= 1.
+        max_side: the longest side allowed, pixels.
+
+    Returns:
+        float32 ``[h, w, 3]`` in [0, 255] with ``max(h, w) <= max_side``.
+    """
+    shape = tf.shape(image)
+    height = tf.cast(shape[0], tf.float64)
+    width = tf.cast(shape[1], tf.float64)
+    scale = tf.minimum(tf.constant(1.0, tf.float64), max_side / tf.maximum(height, width))
+
+    def new_side(side):
+        rounded = tf.cast(tf.round(side * scale), tf.int32)
+        return tf.clip_by_value(rounded, 1, max_side)
+
+    def shrink():
+        size = tf.stack([new_side(height), new_side(width)])
+        return tf.image.resize(image, size, method="area")
+
+    small = tf.cond(scale < 1.0, shrink, lambda: tf.cast(image, tf.float32))
+    return tf.ensure_shape(tf.cast(small, tf.float32), [None, None, 3])
+
+
+# ------------------------------------------------------------------------------------------------
+# Edges (the TF twin of proposals/edges.py's gradient_edges).
+
+
+def _reflect_indices(size: tf.Tensor, before: int, after: int) -> tf.Tensor:
+    """Indices of a ``BORDER_REFLECT`` padding (``cba|abcd|dcb``), valid for any size >= 1.
+
+    ``tf.pad(mode="REFLECT")`` needs the padding to be smaller than the size; periodic folding
+    also serves 1-pixel images.
+    """
+    index = tf.range(-before, size + after)
+    period = 2 * size
+    folded = tf.math.floormod(index, period)
+    return tf.where(folded < size, folded, period - 1 - folded)
+
+
+def _filter_axis(maps: tf.Tensor, kernel: list[float], axis: int) -> tf.Tensor:
+    """Correlates every channel of ``maps`` [H, W, C] with a 1-D kernel along ``axis``.
+
+    The border is reflected (OpenCV's ``BORDER_REFLECT``). The channels go to the batch axis so
+    one ``conv2d`` with a single [k, 1] or [1, k] filter serves any C.
+    """
+    radius = len(kernel) // 2
+    size = tf.shape(maps)[axis]
+    padded = tf.gather(maps, _reflect_indices(size, radius, radius), axis=axis)
+    batch = tf.transpose(padded, [2, 0, 1])[..., None]
+    weights = tf.constant(kernel, tf.float32)
+    weights = tf.reshape(weights, [-1, 1, 1, 1] if axis == 0 else [1, -1, 1, 1])
+    result = tf.nn.conv2d(batch, weights, strides=1, padding="VALID")
+    return tf.transpose(result[..., 0], [1, 2, 0])
+
+
+def _gaussian_kernel(sigma: float) -> list[float]:
+    """Normalized Gaussian taps; radius 4 sigma, as OpenCV's GaussianBlur uses for float images."""
+    radius = max(1, int(round(4.0 * sigma)))
+    taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
+    total = sum(taps)
+    return [tap / total for tap in taps]
+
+
+def _colour_gradient(image01: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Sobel derivatives of the channel with the strongest gradient (Dollar's ``gradientMag``).
+
+    Args:
+        image01: float32 [H, W, 3] in [0, 1], smoothed.
+
+    Returns:
+        ``(magnitude, grad_y, grad_x)``, float32 [H, W] each, in intensity change per pixel.
+    """
+    # Sobel 3x3 = smoothing [1, 2, 1] x derivative [-1, 0, 1]; it sums to 8x the per-pixel slope,
+    # hence the 1/8 (as the OpenCV path's scale=0.125).
+    smooth = [0.25, 0.5, 0.25]
+    derivative = [-0.5, 0.0, 0.5]
+    grad_x = _filter_axis(_filter_axis(image01, smooth, 0), derivative, 1)
+    grad_y = _filter_axis(_filter_axis(image01, derivative, 0), smooth, 1)
+    magnitude2 = grad_x * grad_x + grad_y * grad_y
+    best = tf.one_hot(tf.argmax(magnitude2, axis=-1), 3, dtype=tf.float32)
+    pick = lambda maps: tf.reduce_sum(maps * best, axis=-1)  # noqa: E731
+    return tf.sqrt(pick(magnitude2)), pick(grad_y), pick(grad_x)
+
+
+def _shifted(edges: tf.Tensor, d_y: int, d_x: int) -> tf.Tensor:
+    """``edges[y + d_y, x + d_x]`` with the border replicated (``BORDER_REPLICATE``), [H, W]."""
+    height, width = tf.shape(edges)[0], tf.shape(edges)[1]
+    rows = tf.clip_by_value(tf.range(height) + d_y, 0, height - 1)
+    cols = tf.clip_by_value(tf.range(width) + d_x, 0, width - 1)
+    return tf.gather(tf.gather(edges, rows, axis=0), cols, axis=1)
+
+
+def _neighbour_along_normal(edges, cos_o, sin_o, sign: int) -> tf.Tensor:
+    """Bilinear edge strength at ``(x, y) + sign * (cos O, sin O)``, from shifted copies.
+
+    With O in [0, pi), ``sin O >= 0``: the sample lies in the 2 x 2 cell towards row
+    ``y + sign`` and column ``x + sign * sign(cos O)``, whose four corners are shifted maps.
+    """
+    weight_x = tf.abs(cos_o)
+    weight_y = sin_o
+    towards_right = (cos_o * sign) >= 0
+    side = tf.where(towards_right, _shifted(edges, 0, 1), _shifted(edges, 0, -1))
+    below = _shifted(edges, sign, 0)
+    corner = tf.where(towards_right, _shifted(edges, sign, 1), _shifted(edges, sign, -1))
+    return ((1 - weight_x) * (1 - weight_y) * edges + weight_x * (1 - weight_y) * side
+            + (1 - weight_x) * weight_y * below + weight_x * weight_y * corner)
+
+
+def _border_ramp(height: tf.Tensor, width: tf.Tensor, border: int) -> tf.Tensor:
+    """float32 [H, W]: 0 at the image edge, rising linearly to 1 at ``border`` px in (edgesNms)."""
+    border = tf.minimum(tf.constant(border), tf.minimum(height // 2, width // 2))
+
+    def ramp(size):
+        index = tf.range(size)
+        distance = tf.cast(tf.minimum(index, size - 1 - index), tf.float32)
+        return tf.minimum(distance / tf.cast(tf.maximum(border, 1), tf.float32), 1.0)
+
+    weights = ramp(height)[:, None] * ramp(width)[None, :]
+    return tf.where(border > 0, weights, tf.ones_like(weights))
+
+
+def thin_edges(edges: tf.Tensor, orientation: tf.Tensor, border: int = NMS_BORDER) -> tf.Tensor:
+    """Non-maximum suppression along the edge normal (``edgesNms``, radius 1), then border ramp.
+
+    The same tie rule as ``proposals.edges.thin_edges``: a pixel is suppressed by a strictly
+    stronger neighbour ahead or an equal or stronger one behind, so a step edge between two
+    columns keeps one line, not two.
+
+    Args:
+        edges: float32 [H, W] edge strength.
+        orientation: float32 [H, W] edge-normal orientation in [0, pi).
+        border: width of the linear border suppression, pixels.
+
+    Returns:
+        float32 [H, W]: ``edges`` where a maximum along the normal, else 0, times the ramp.
+    """
+    cos_o, sin_o = tf.cos(orientation), tf.sin(orientation)
+    ahead = _neighbour_along_normal(edges, cos_o, sin_o, 1)
+    behind = _neighbour_along_normal(edges, cos_o, sin_o, -1)
+    suppressed = (edges < ahead) | (edges <= behind)
+    thinned = tf.where(suppressed, tf.zeros_like(edges), edges)
+    return thinned * _border_ramp(tf.shape(edges)[0], tf.shape(edges)[1], border)
+
+
+def gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
+    """Thinned colour-gradient edges and their orientation (``proposals.edges.gradient_edges``).
+
+    Gaussian smoothing (sigma 1.5), the Sobel gradient of the strongest channel, surround
+    suppression (Grigorescu et al., IEEE TIP 2003: the mean magnitude over a 21 x 21 window is
+    subtracted, which damps texture more than isolated contours), non-maximum suppression along
+    the normal, then strength ``magnitude / 0.15`` clipped to [0, 1].
+
+    Args:
+        image: float32 [H, W, 3] in [0, 255] (any H, W >= 1).
+
+    Returns:
+        ``(edges, orientation)``: float32 [H, W] in [0, 1], and float32 [H, W] edge-normal
+        orientation in [0, pi) (horizontal edge ~pi/2, vertical edge ~0).
+    """
+    image01 = tf.cast(image, tf.float32) * (1.0 / 255.0)
+    kernel = _gaussian_kernel(EDGE_SIGMA)
+    smooth = _filter_axis(_filter_axis(image01, kernel, 0), kernel, 1)
+    magnitude, grad_y, grad_x = _colour_gradient(smooth)
+    magnitude = tf.where(magnitude < _GRADIENT_FLOOR, tf.zeros_like(magnitude), magnitude)
+    orientation = tf.math.floormod(tf.atan2(grad_y, grad_x), math.pi)
+    # float32(pi) > pi: an angle that rounds up to it is the same line as 0.
+    orientation = tf.where(orientation >= math.pi, tf.zeros_like(orientation), orientation)
+    box = [1.0 / (2 * SURROUND_RADIUS + 1)] * (2 * SURROUND_RADIUS + 1)
+    surround = _filter_axis(_filter_axis(magnitude[..., None], box, 0), box, 1)[..., 0]
+    magnitude = tf.maximum(magnitude - SURROUND_STRENGTH * surround, 0.0)
+    edges = tf.minimum(thin_edges(magnitude, orientation) * (1.0 / EDGE_GAIN), 1.0)
+    return edges, orientation
+
+
+# ------------------------------------------------------------------------------------------------
+# EdgeBoxes-style windows and scores.
+
+
+def window_shapes(config: ProposalConfig, alpha: float | None = None) -> list[tuple[int, int]]:
+    """The (height, width) of EdgeBoxes' sliding windows that pass the geometric filter.
+
+    As EdgeBoxes: aspect ratios in steps of ``(1 + alpha) / (2 alpha)`` up to
+    ``max_aspect_ratio`` (and that bound itself), and box sides in steps of ``sqrt(1 / alpha)``
+    from the smallest area generated, so that neighbouring windows overlap with IoU about
+    ``alpha``. Only shapes that the filter of Algorithm 1, step 2 keeps (area, aspect, the
+    authors' side bounds) and that fit in a ``proposal_max_side`` square are listed. Computed at
+    trace time (plain Python).
+
+    Args:
+        config: reads ``edge_boxes_alpha``, ``min_box_area``, ``max_aspect_ratio``,
+            ``min_box_side``, ``max_box_side`` and ``proposal_max_side``.
+        alpha: overrides ``config.edge_boxes_alpha``.
+
+    Returns:
+        Distinct ``(height, width)`` pairs in pixels at the resized scale.
+    """
+    alpha = config.edge_boxes_alpha if alpha is None else alpha
+    ratio_step = (1.0 + alpha) / (2.0 * alpha)
+    scale_step = math.sqrt(1.0 / alpha)
+    min_area, max_ratio = _generation_limits(config)
+    num_ratios = int(math.floor(math.log(max_ratio) / math.log(ratio_step) + 1e-9))
+    ratios = [ratio_step ** k for k in range(-num_ratios, num_ratios + 1)]
+    if max_ratio > ratios[-1] * 1.01:  # Reach the filter's bound itself (the paper: 6).
+        ratios += [max_ratio, 1.0 / max_ratio]
+    max_side = config.proposal_max_side
+    shapes = set()
+    size = math.sqrt(min_area)
+    while size <= max_side * math.sqrt(max_ratio):
+        for ratio in ratios:  # width / height
+            root = math.sqrt(ratio)
+            height, width = int(round(size / root)), int(round(size * root))
+            if _passes_filter(height, width, min_area, max_ratio, config) and max(
+                    height, width) <= max_side:
+                shapes.add((height, width))
+        size *= scale_step
+    return sorted(shapes)
+
+
+def _generation_limits(config: ProposalConfig) -> tuple[float, float]:
+    """(smallest box area generated, largest aspect ratio), as ``edgeboxes.generation_limits``."""
+    min_area = max(float(config.min_box_area), float(config.min_box_side) ** 2,
+                   MIN_GENERATED_BOX_AREA)
+    return min_area, float(config.max_aspect_ratio)
+
+
+def _passes_filter(height: int, width: int, min_area: float, max_ratio: float,
+                   config: ProposalConfig) -> bool:
+    """The geometric filter of Algorithm 1, step 2 on one window shape (edgeboxes.py's rules)."""
+    keep = height > 0 and width > 0 and height * width >= min_area
+    keep = keep and width <= max_ratio * height and height <= max_ratio * width
+    if config.min_box_side > 0:
+        keep = keep and min(height, width) >= config.min_box_side
+    if config.max_box_side > 0:
+        keep = keep and max(height, width) <= config.max_box_side
+    return keep
+
+
+def sliding_windows(height, width, shapes: list[tuple[int, int]],
+                    alpha: float) -> tf.Tensor:
+    """Every window of every shape that fits in an ``height x width`` image, on EdgeBoxes' grid.
+
+    Windows of a shape are placed every ``side * (1 - alpha) / (1 + alpha)`` pixels (a shift
+    with IoU ``alpha`` with its neighbour, as EdgeBoxes), rounded to whole pixels, the grid
+    centred in the image. Integer arithmetic throughout, so eager and graph execution (whose
+    optimizer may rewrite float divisions) enumerate the same windows. The number of windows
+    depends on the image size: they are enumerated with one flat ``tf.range``.
+
+    Args:
+        height, width: int32 scalars, the image size.
+        shapes: ``(h, w)`` pairs from :func:`window_shapes`.
+        alpha: the IoU between neighbouring windows.
+
+    Returns:
+        int32 [n, 4] pixel boxes ``[y0, x0, y1, x1]`` (pixel-corner coordinates).
+    """
+    if not shapes:
+        return tf.zeros([0, 4], tf.int32)
+    step_ratio = (1.0 - alpha) / (1.0 + alpha)
+    box_h = tf.constant([h for h, _ in shapes], tf.int32)
+    box_w = tf.constant([w for _, w in shapes], tf.int32)
+    step_y = tf.constant([max(1, int(round(h * step_ratio))) for h, _ in shapes], tf.int32)
+    step_x = tf.constant([max(1, int(round(w * step_ratio))) for _, w in shapes], tf.int32)
+    free_y, free_x = height - box_h, width - box_w
+    fits = (free_y >= 0) & (free_x >= 0)
+    rows = tf.where(fits, free_y // step_y + 1, 0)
+    cols = tf.where(fits, free_x // step_x + 1, 0)
+    # Centre the grid: the leftover margin is split on both sides.
+    top = (free_y - (rows - 1) * step_y) // 2
+    left = (free_x - (cols - 1) * step_x) // 2
+    counts = rows * cols
+    ends = tf.cumsum(counts)
+    index = tf.range(ends[-1])
+    shape = tf.searchsorted(ends, index, side="right", out_type=tf.int32)
+    local = index - tf.gather(ends - counts, shape)
+    per_row = tf.gather(cols, shape)
+    y0 = tf.gather(top, shape) + (local // per_row) * tf.gather(step_y, shape)
+    x0 = tf.gather(left, shape) + (local % per_row) * tf.gather(step_x, shape)
+    return tf.stack([y0, x0, y0 + tf.gather(box_h, shape), x0 + tf.gather(box_w, shape)], axis=1)
+
+
+def _integral_image(values: tf.Tensor) -> tf.Tensor:
+    """Summed-area table [H + 1, W + 1] (float64) of a map [H, W]; row and column 0 are 0.
+
+    float64: in float32 the difference of two large running sums would lose the small boxes' mass.
+    """
+    sums = tf.cumsum(tf.cumsum(tf.cast(values, tf.float64), axis=0), axis=1)
+    return tf.pad(sums, [[1, 0], [1, 0]])
+
+
+def _rect_sums(integral: tf.Tensor, y0, x0, y1, x1) -> tf.Tensor:
+    """Sums [n] over the pixel rectangles ``[y0, y1) x [x0, x1)``, clipped to the image.
+
+    Four flat gathers per rectangle (the corners of the summed-area table), whatever its size.
+    """
+    height = tf.shape(integral)[0] - 1
+    width = tf.shape(integral)[1] - 1
+    y0, y1 = tf.clip_by_value(y0, 0, height), tf.clip_by_value(y1, 0, height)
+    x0, x1 = tf.clip_by_value(x0, 0, width), tf.clip_by_value(x1, 0, width)
+    y1, x1 = tf.maximum(y0, y1), tf.maximum(x0, x1)
+    flat = tf.reshape(integral, [-1])
+
+    def at(y, x):
+        return tf.gather(flat, y * (width + 1) + x)
+
+    return at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
+
+
+def edge_integrals(edges: tf.Tensor, orientation: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """The three summed-area tables that :func:`score_windows` reads, [H + 1, W + 1] each.
+
+    ``E`` (edge mass), ``E sin^2 O`` (edges running horizontally, which cross a box's vertical
+    sides) and ``E cos^2 O`` (edges running vertically, which cross its horizontal sides).
+    """
+    sin2 = tf.square(tf.sin(orientation))
+    return (_integral_image(edges), _integral_image(edges * sin2),
+            _integral_image(edges * (1.0 - sin2)))
+
+
+def score_windows(integrals: tuple[tf.Tensor, ...], windows: tf.Tensor,
+                  straddle_weight: float = STRADDLE_WEIGHT) -> tf.Tensor:
+    """EdgeBoxes objectness of each window, approximated with integral images.
+
+    EdgeBoxes (Zitnick & Dollar, ECCV 2014, Eqs. 2-4) sums the magnitude of the edge groups wholly
+    inside a box, drops groups that cross its boundary, subtracts the magnitude in the box's
+    centre (half its width and height), and divides by ``(2 (w + h))^kappa``, kappa = 1.5. Edge
+    groups are not formed here; instead the mass of edges that *cross* the boundary is measured in
+    a thin ring around it (``RING_HALF_WIDTH`` px on both sides) and subtracted, weighted by
+    ``straddle_weight``. An edge crosses a vertical side when it runs horizontally (normal near
+    pi/2), so the left and right strips count ``E sin^2 O`` and the top and bottom strips
+    ``E cos^2 O``: a contour that runs along the boundary (a box that hugs an object) costs
+    nothing.
+
+    Args:
+        integrals: from :func:`edge_integrals`.
+        windows: int32 [n, 4] pixel boxes ``[y0, x0, y1, x1]``.
+        straddle_weight: weight of the crossing-edge mass.
+
+    Returns:
+        float32 [n] scores (0 for an edgeless window; negative where crossing edges dominate).
+    """
+    mass, across_rows, across_cols = integrals
+    y0, x0, y1, x1 = tf.unstack(windows, axis=1)
+    height, width = y1 - y0, x1 - x0
+    inside = _rect_sums(mass, y0, x0, y1, x1)
+    centre = _rect_sums(mass, y0 + height // 4, x0 + width // 4, y1 - height // 4,
+                        x1 - width // 4)
+    r = RING_HALF_WIDTH
+    crossing = (_rect_sums(across_rows, y0, x0 - r, y1, x0 + r)
+                + _rect_sums(across_rows, y0, x1 - r, y1, x1 + r)
+                + _rect_sums(across_cols, y0 - r, x0, y0 + r, x1)
+                + _rect_sums(across_cols, y1 - r, x0, y1 + r, x1))
+    perimeter = tf.cast(tf.maximum(2 * (height + width), 1), tf.float64)
+    score = (inside - centre - straddle_weight * crossing) / tf.pow(perimeter, KAPPA)
+    return tf.cast(score, tf.float32)
+
+
+def _allowed(windows: tf.Tensor, height, width, config: ProposalConfig) -> tf.Tensor:
+    """bool [n]: the window lies in the image and passes the geometric filter (step 2)."""
+    y0, x0, y1, x1 = tf.unstack(windows, axis=1)
+    box_h, box_w = tf.cast(y1 - y0, tf.float32), tf.cast(x1 - x0, tf.float32)
+    min_area, max_ratio = _generation_limits(config)
+    keep = (y0 >= 0) & (x0 >= 0) & (y1 <= height) & (x1 <= width) & (box_h > 0) & (box_w > 0)
+    keep &= (box_h * box_w >= min_area) & (box_w <= max_ratio * box_h)
+    keep &= box_h <= max_ratio * box_w
+    if config.min_box_side > 0:
+        keep &= tf.minimum(box_h, box_w) >= config.min_box_side
+    if config.max_box_side > 0:
+        keep &= tf.maximum(box_h, box_w) <= config.max_box_side
+    return keep
+
+
+def refine_windows(integrals: tuple[tf.Tensor, ...], windows: tf.Tensor, scores: tf.Tensor,
+                   config: ProposalConfig, rounds: int = REFINE_ROUNDS,
+                   ) -> tuple[tf.Tensor, tf.Tensor]:
+    """EdgeBoxes' box refinement: a local search that moves each side while the score rises.
+
+    EdgeBoxes refines every window of its coarse sliding search by moving its sides in steps that
+    halve each round. Here every window, in parallel, tries the 8 moves (each side in or out by
+    half the current grid step) and keeps the best-scoring of them and itself, for ``rounds``
+    rounds; moves that leave the image or break the geometric filter are not taken.
+
+    Args:
+        integrals: from :func:`edge_integrals`.
+        windows: int32 [n, 4] pixel boxes ``[y0, x0, y1, x1]``.
+        scores: float32 [n], their scores.
+        config: the filter bounds and ``edge_boxes_alpha`` (the grid step).
+        rounds: refinement rounds.
+
+    Returns:
+        ``(windows, scores)``, the refined boxes (int32 [n, 4]) and their scores (float32 [n]).
+    """
+    height, width = tf.shape(integrals[0])[0] - 1, tf.shape(integrals[0])[1] - 1
+    step_ratio = (1.0 - config.edge_boxes_alpha) / (1.0 + config.edge_boxes_alpha)
+    for round_index in range(rounds):
+        sides = tf.cast(windows[:, 2:] - windows[:, :2], tf.float32)
+        # One multiplication by a Python constant: rounds the same eagerly and in a graph.
+        step = tf.cast(tf.maximum(1.0, tf.round(sides * (step_ratio / 2 ** (round_index + 1)))),
+                       tf.int32)
+        step4 = tf.concat([step, step], axis=1)  # [n, 4]: per coordinate
+        moves = tf.constant([[s if j == i else 0 for j in range(4)]
+                             for i in range(4) for s in (-1, 1)], tf.int32)  # [8, 4]
+        trials = windows[:, None, :] + moves[None, :, :] * step4[:, None, :]  # [n, 8, 4]
+        flat = tf.reshape(trials, [-1, 4])
+        trial_scores = tf.where(_allowed(flat, height, width, config),
+                                score_windows(integrals, flat), -float("inf"))
+        trial_scores = tf.reshape(trial_scores, [-1, 8])
+        best = tf.argmax(trial_scores, axis=1, output_type=tf.int32)
+        best_score = tf.reduce_max(trial_scores, axis=1)
+        better = best_score > scores
+        windows = tf.where(better[:, None], tf.gather(trials, best, batch_dims=1), windows)
+        scores = tf.where(better, best_score, scores)
+    return windows, scores
+
+
+def edge_box_candidates(edges: tf.Tensor, orientation: tf.Tensor, config: ProposalConfig,
+                        max_boxes: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Scored, non-overlapping windows of one edge map: the in-graph EdgeBoxes (steps 1-2).
+
+    All windows of :func:`window_shapes` on EdgeBoxes' grid are scored; the ``PRE_NMS_WINDOWS``
+    best are refined (:func:`refine_windows`) and go through greedy NMS at EdgeBoxes' ``beta``
+    (``edge_boxes_beta``). Windows with a score <= 0 (no edges, or crossed more than filled) are
+    dropped, so a flat image gives no box, as with OpenCV.
+
+    Args:
+        edges, orientation: float32 [H, W] maps from :func:`gradient_edges`.
+        config: window shapes (:func:`window_shapes`), ``edge_boxes_alpha``, ``edge_boxes_beta``.
+        max_boxes: the most boxes returned.
+
+    Returns:
+        ``(boxes, scores)``: float32 [n, 4] pixel boxes ``[y0, x0, y1, x1]`` and float32 [n]
+        scores, sorted by score descending; ``n <= max_boxes``.
+    """
+    integrals = edge_integrals(edges, orientation)
+    windows = sliding_windows(tf.shape(edges)[0], tf.shape(edges)[1], window_shapes(config),
+                              config.edge_boxes_alpha)
+    scores = score_windows(integrals, windows)
+    scores, best = tf.math.top_k(scores, k=tf.minimum(PRE_NMS_WINDOWS, tf.size(scores)))
+    windows, scores = refine_windows(integrals, tf.gather(windows, best), scores, config,
+                                     rounds=REFINE_ROUNDS)
+    boxes = tf.cast(windows, tf.float32)
+    keep = tf.image.non_max_suppression(
+        boxes, scores, max_output_size=max_boxes, iou_threshold=config.edge_boxes_beta,
+        score_threshold=0.0)
+    return tf.gather(boxes, keep), tf.gather(scores, keep)
+
+
+# ------------------------------------------------------------------------------------------------
+# Normalized-cut selection (the TF twin of proposals/selection.py).
+
+
+def box_affinity(boxes: tf.Tensor, kind: str = "iou") -> tf.Tensor:
+    """Affinity W [n, n] of pixel boxes ``[y0, x0, y1, x1]`` (Algorithm 1, step 3).
+
+    Args:
+        boxes: float [n, 4].
+        kind: ``iou`` (the paper: W_ij = IoU(b_i, b_j)) or ``authors`` (the released code:
+            intersection over the first box's area, symmetrized as ``A + A^T``).
+
+    Returns:
+        float64 [n, n], symmetric.
+    """
+    boxes = tf.cast(boxes, tf.float64)
+    y0, x0, y1, x1 = tf.unstack(boxes, axis=1)
+    overlap_h = tf.maximum(tf.minimum(y1[:, None], y1) - tf.maximum(y0[:, None], y0), 0.0)
+    overlap_w = tf.maximum(tf.minimum(x1[:, None], x1) - tf.maximum(x0[:, None], x0), 0.0)
+    intersection = overlap_h * overlap_w
+    areas = tf.maximum(y1 - y0, 0.0) * tf.maximum(x1 - x0, 0.0)
+    if kind == "iou":
+        return tf.math.divide_no_nan(intersection, areas[:, None] + areas - intersection)
+    if kind == "authors":
+        ratio = tf.math.divide_no_nan(intersection, areas[:, None])
+        return ratio + tf.transpose(ratio)
+    raise ValueError(f"affinity must be one of iou, authors. Received: affinity={kind!r}")
+
+
+def spectral_rows(affinity: tf.Tensor, num_clusters: int) -> tf.Tensor:
+    """Unit rows of V, the m eigenvectors of L = D^-1/2 (D - W) D^-1/2 of smallest eigenvalue.
+
+    Rows are scaled to unit length (Ng, Jordan & Weiss, NIPS 2001), as ``proposals/selection.py``
+    does, so that each connected component of the box graph sits on its own point.
+
+    Args:
+        affinity: float64 [n, n] symmetric non-negative W, n > num_clusters.
+        num_clusters: m.
+
+    Returns:
+        float64 [n, m]; a zero-degree box keeps a zero row.
+    """
+    degree = tf.reduce_sum(affinity, axis=1)
+    inv_sqrt = tf.math.divide_no_nan(tf.ones_like(degree), tf.sqrt(degree))
+    normalized = affinity * inv_sqrt[:, None] * inv_sqrt[None, :]
+    laplacian = tf.linalg.diag(tf.cast(degree > 0, tf.float64)) - normalized
+    _, vectors = tf.linalg.eigh(laplacian)  # Eigenvalues ascending.
+    vectors = vectors[:, :num_clusters]
+    norms = tf.norm(vectors, axis=1, keepdims=True)
+    return tf.math.divide_no_nan(vectors, norms)
+
+
+def _farthest_point_centres(points: tf.Tensor, num_clusters: int) -> tf.Tensor:
+    """Deterministic k-means start: row 0, then repeatedly the row farthest from those chosen.
+
+    Row 0 is the top-objectness box (rows come sorted by score). With unit rows, boxes of
+    different components are sqrt(2) apart, so each component gets a centre early.
+
+    Returns:
+        float64 [m, d] initial centres (repeats where fewer than m distinct rows exist).
+    """
+    def step(i, chosen, nearest):
+        last = points[chosen[i - 1]]
+        nearest = tf.minimum(nearest, tf.reduce_sum(tf.square(points - last), axis=1))
+        chosen = tf.tensor_scatter_nd_update(
+            chosen, [[i]], [tf.argmax(nearest, output_type=tf.int32)])
+        return i + 1, chosen, nearest
+
+    n = tf.shape(points)[0]
+    chosen = tf.zeros([num_clusters], tf.int32)
+    nearest = tf.fill([n], tf.constant(float("inf"), tf.float64))
+    _, chosen, _ = tf.while_loop(lambda i, *_: i < num_clusters, step,
+                                 (tf.constant(1), chosen, nearest))
+    return tf.gather(points, chosen)
+
+
+def kmeans_labels(points: tf.Tensor, num_clusters: int,
+                  iterations: int = KMEANS_ITERATIONS) -> tf.Tensor:
+    """k-means (Lloyd) with a farthest-point start and a fixed number of iterations.
+
+    Deterministic: no random start, ties go to the lower cluster index. A cluster that loses all
+    its rows keeps its centre (and may stay empty; the caller fills empty clusters).
+
+    Args:
+        points: float64 [n, d].
+        num_clusters: m.
+        iterations: Lloyd iterations.
+
+    Returns:
+        int32 [n] cluster index per row, in [0, m).
+    """
+    def assign(centres):
+        distances = (tf.reduce_sum(tf.square(points), axis=1, keepdims=True)
+                     - 2.0 * tf.matmul(points, centres, transpose_b=True)
+                     + tf.reduce_sum(tf.square(centres), axis=1)[None, :])
+        return tf.argmin(distances, axis=1, output_type=tf.int32)
+
+    def step(i, centres):
+        labels = assign(centres)
+        sums = tf.math.unsorted_segment_sum(points, labels, num_clusters)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(points[:, :1]), labels, num_clusters)
+        return i + 1, tf.where(counts > 0, sums / tf.maximum(counts, 1.0), centres)
+
+    centres = _farthest_point_centres(points, num_clusters)
+    _, centres = tf.while_loop(lambda i, _: i < iterations, step, (tf.constant(0), centres))
+    return assign(centres)
+
+
+def pick_per_cluster(labels: tf.Tensor, num_clusters: int) -> tf.Tensor:
+    """Indices [m] (ascending) of the first row of each cluster, empty clusters filled in order.
+
+    Rows are sorted by objectness, so the first row of a cluster is its argmax (ties go to the
+    lower index, as ``proposals/selection.py``). Where k-means left clusters empty, the
+    best-ranked rows not yet chosen fill them, so exactly m distinct indices come out.
+
+    Args:
+        labels: int32 [n] cluster index per row (rows ranked by objectness), n >= m.
+        num_clusters: m.
+
+    Returns:
+        int32 [m] distinct row indices, ascending.
+    """
+    n = tf.shape(labels)[0]
+    firsts = tf.math.unsorted_segment_min(tf.range(n), labels, num_clusters)
+    firsts = tf.boolean_mask(firsts, firsts < n)  # Empty clusters give the dtype's maximum.
+    chosen = tf.scatter_nd(firsts[:, None], tf.ones_like(firsts, tf.bool), [n])
+    fill = tf.cast(tf.where(~chosen)[:, 0], tf.int32)[:num_clusters - tf.size(firsts)]
+    selected = tf.sort(tf.concat([firsts, fill], axis=0))
+    with tf.control_dependencies([tf.debugging.assert_equal(
+            tf.size(selected), num_clusters,
+            message="Normalized cut must select exactly m boxes.")]):
+        return tf.identity(selected)
+
+
+def _cluster_and_pick(boxes: tf.Tensor, num_clusters: int, affinity: str,
+                      iterations: int) -> tf.Tensor:
+    """Normalized cut of boxes ranked by objectness: indices [m] of the kept rows, ascending."""
+    embedding = spectral_rows(box_affinity(boxes, affinity), num_clusters)
+    return pick_per_cluster(kmeans_labels(embedding, num_clusters, iterations), num_clusters)
+
+
+def normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int, *,
+                          affinity: str = "iou",
+                          iterations: int = KMEANS_ITERATIONS) -> tf.Tensor:
+    """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
+
+    Args:
+        boxes: float [n, 4] pixel boxes ``[y0, x0, y1, x1]``.
+        scores: float [n] objectness; the best box of each cluster is kept.
+        num_clusters: m (paper: 50).
+        affinity: ``iou`` (paper) or ``authors`` (released code).
+        iterations: k-means iterations.
+
+    Returns:
+        int32 [min(n, m)] distinct indices into ``boxes``, ordered by score descending (ties by
+        index). With n <= m every box is kept and no clustering runs.
+    """
+    if num_clusters < 1:
+        raise ValueError(f"num_clusters must be >= 1. Received: num_clusters={num_clusters}")
+    order = tf.cast(tf.argsort(scores, direction="DESCENDING", stable=True), tf.int32)
+    n = tf.shape(order)[0]
+    ranked = tf.gather(boxes, order)
+    picked = tf.cond(n <= num_clusters, lambda: tf.range(n),
+                     lambda: _cluster_and_pick(ranked, num_clusters, affinity, iterations))
+    return tf.gather(order, picked)
+
+
+# ------------------------------------------------------------------------------------------------
+# Public entry points.
+
+
+def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = None,
+                     edge_fn=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The m candidate regions of one image from TF ops alone (Algorithm 1, steps 1-3).
+
+    The in-graph counterpart of ``affect_tf.proposals.propose`` (module docstring). Traceable
+    under ``tf.function`` with unknown H and W; every per-pixel step runs on the image resized to
+    ``proposal_max_side``. A given graph gives the same answer every time; eager and graph runs
+    (or other hardware) may round scores differently and so break exact ties between windows
+    differently. Objectness is on this module's scale, not OpenCV's (both are normalized per
+    image downstream, ``regions.normalize_objectness``).
+
+    Args:
+        image: uint8, or float in [0, 255], RGB ``[H, W, 3]`` (or gray ``[H, W, 1]``); H, W >= 1.
+        config: proposal settings: ``proposal_max_side``, the filter bounds, ``edge_boxes_alpha``,
+            ``edge_boxes_beta``, ``max_boxes``, ``num_candidates`` (m) and ``affinity``. Edges are
+            always the gradient edges (``edge_source`` is not read); ``kmeans_n_init`` and
+            ``proposal_seed`` are not used (one deterministic k-means run).
+        max_boxes: boxes kept for the normalized cut; default ``min(config.max_boxes,
+            MAX_GRAPH_BOXES)`` (its eigen-decomposition is cubic in this).
+        edge_fn: optional TF callable image float32 [h, w, 3] in [0, 255] ->
+            ``(edges, orientation)`` float32 [h, w] each; default :func:`gradient_edges`.
+
+    Returns:
+        ``(boxes, objectness, num_valid)``: float32 [m, 4] normalized ``[y1, x1, y2, x2]`` in
+        [0, 1] relative to the input image, float32 [m] sorted descending, and the int32 scalar
+        k = min(m, n) of valid rows (n: boxes after NMS); rows k.. are zero. k = 0 for a flat
+        image or one too small to hold a box that passes the filter.
+
+    Raises:
+        ValueError: a wrong rank, channel count or dtype, or max_boxes < 1 (when traced).
+        tf.errors.InvalidArgumentError: an empty image (at run time).
+    """
+    image = _as_rgb(image)
+    num_candidates = int(config.num_candidates)
+    max_boxes = min(int(config.max_boxes), MAX_GRAPH_BOXES) if max_boxes is None else max_boxes
+    if max_boxes < 1:
+        raise ValueError(f"max_boxes must be >= 1. Received: max_boxes={max_boxes}")
+    shape = tf.shape(image)
+    with tf.control_dependencies([tf.debugging.Assert(
+            tf.reduce_all(shape[:2] > 0), ["image must not be empty. Received: shape=", shape])]):
+        small = resize_for_proposals(image, config.proposal_max_side)
+    edges, orientation = (edge_fn or gradient_edges)(small)
+    boxes, scores = edge_box_candidates(edges, orientation, config, max_boxes)
+    keep = normalized_cut_select(boxes, scores, num_candidates, affinity=config.affinity)
+    size = tf.cast(tf.shape(small)[:2], tf.float32)
+    boxes = tf.clip_by_value(tf.gather(boxes, keep) / tf.tile(size, [2]), 0.0, 1.0)
+    num_valid = tf.size(keep)
+    pad = [[0, num_candidates - num_valid]]
+    boxes = tf.ensure_shape(tf.pad(boxes, pad + [[0, 0]]), [num_candidates, 4])
+    objectness = tf.ensure_shape(tf.pad(tf.gather(scores, keep), pad), [num_candidates])
+    return boxes, objectness, num_valid
+
+
+def propose_batch_in_graph(images, config: ProposalConfig, *, max_boxes: int | None = None,
+                           edge_fn=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """:func:`propose_in_graph` over a batch, with fixed output shapes (for a SavedModel).
+
+    Args:
+        images: either string [B], encoded images (JPEG, PNG, GIF (first frame), BMP; decoded
+            by content, each of any size), or uint8 / float (in [0, 255]) ``[B, H, W, 3]``.
+        config, max_boxes, edge_fn: as :func:`propose_in_graph`.
+
+    Returns:
+        ``(boxes, objectness, num_valid)``: float32 [B, m, 4] normalized ``[y1, x1, y2, x2]``,
+        float32 [B, m], int32 [B]; rows ``>= num_valid[b]`` are zero.
+
+    Raises:
+        ValueError: a wrong rank or dtype (when traced).
+        tf.errors.InvalidArgumentError: bytes that are not an image, or an empty image.
+    """
+    images = tf.convert_to_tensor(images)
+    m = int(config.num_candidates)
+    if images.dtype == tf.string:
+        if images.shape.rank != 1:
+            raise ValueError(f"Encoded images must be a vector [B]. Received: shape={images.shape}")
+
+        def one(encoded):
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+            image = tf.ensure_shape(image, [None, None, 3])
+            return propose_in_graph(image, config, max_boxes=max_boxes, edge_fn=edge_fn)
+    else:
+        if images.shape.rank != 4:
+            raise ValueError(
+                f"Decoded images must be a batch [B, H, W, C]. Received: shape={images.shape}")
+
+        def one(image):
+            return propose_in_graph(image, config, max_boxes=max_boxes, edge_fn=edge_fn)
+    signature = (tf.TensorSpec([m, 4], tf.float32), tf.TensorSpec([m], tf.float32),
+                 tf.TensorSpec([], tf.int32))
+    return tf.map_fn(one, images, fn_output_signature=signature)

@@ -1,0 +1,179 @@
+"""The SavedModel for TF Serving: signatures, no Python ops, a fresh-process reload that matches
+the in-memory evaluation, the REST / gRPC request shapes, and bad input."""
+
+import base64
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from affect_tf import evaluate as evaluate_lib
+from affect_tf import export as export_lib
+from affect_tf import fusion as fusion_lib
+from affect_tf import io as io_lib
+from affect_tf.testing import replace_config, tiny_config
+
+_RELOAD = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+
+model = tf.saved_model.load(sys.argv[1])
+inputs = dict(np.load(sys.argv[2], allow_pickle=True))  # The test's own file: object array of bytes.
+with_proposals = model.signatures["predict_with_proposals"](
+    images=tf.constant(inputs["images"]), boxes=tf.constant(inputs["boxes"]),
+    objectness=tf.constant(inputs["objectness"]), num_valid=tf.constant(inputs["num_valid"]))
+served = model.signatures["serving_default"](images=tf.constant(inputs["images"]))
+arrays = {f"proposals_{key}": value.numpy() for key, value in with_proposals.items()}
+arrays.update({f"served_{key}": value.numpy() for key, value in served.items()})
+np.savez(sys.argv[3], **arrays)
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A finished tiny run, its export, and the evaluation's test predictions and images."""
+    from affect_tf import stages
+
+    root = tmp_path_factory.mktemp("export")
+    config = tiny_config(root)
+    stages.run(config)
+    run = stages.run(replace_config(config, mode="export"))
+    with np.load(run.predict_dir / "predictions_test.npz") as stored:
+        predictions = dict(stored)
+    names = set(predictions["filename"].tolist())
+    images = {}
+    for example in stages.data_lib.examples(run.builder, names).as_numpy_iterator():
+        images[example["image/filename"].decode()] = example["image"]
+    encoded = np.array([images[name] for name in predictions["filename"]], dtype=object)
+    return config, run, root / "run" / "export" / "1", predictions, encoded
+
+
+def _reload(saved_model, inputs, tmp_path):
+    """Runs both signatures in a fresh Python process (as a server would load the model)."""
+    import affect_tf
+
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    (tmp_path / "reload.py").write_text(_RELOAD)
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(affect_tf.__file__).parents[1]),
+               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "reload.py"), str(saved_model),
+         str(tmp_path / "inputs.npz"), str(tmp_path / "outputs.npz")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(tmp_path / "outputs.npz", allow_pickle=True) as stored:  # label_name: bytes.
+        return dict(stored)
+
+
+def test_reloaded_model_matches_the_in_memory_evaluation(exported, tmp_path):
+    config, run, saved_model, predictions, encoded = exported
+    inputs = {"images": encoded, "boxes": predictions["boxes"],
+              "objectness": predictions["objectness"],
+              "num_valid": predictions["num_valid"].astype(np.int32)}
+    outputs = _reload(saved_model, inputs, tmp_path)
+
+    # The evaluation's own numbers: the reported selection's top K, fused by the fitted SVM.
+    selected = evaluate_lib.select(predictions, config.regions, config.regions.selection)
+    svm = fusion_lib.SVMFusion.load(str(run.eval_dir / f"svm_{config.regions.selection}"))
+    labels = evaluate_lib.fuse(config.fusion.fusion, predictions["global_probs"], selected,
+                               config.fusion, svm=svm)
+    np.testing.assert_array_equal(outputs["proposals_label"], labels)
+    np.testing.assert_allclose(outputs["proposals_whole_image_probabilities"],
+                               predictions["global_probs"], atol=1e-4)
+    sizes = np.array([io_lib.decode_image_bytes(data).shape[:2] for data in encoded])
+    scale = np.concatenate([sizes, sizes], axis=1)[:, None, :].astype(np.float32)
+    np.testing.assert_allclose(outputs["proposals_region_boxes"],
+                               selected["region_boxes"] * scale, atol=1e-3)
+    np.testing.assert_array_equal(outputs["proposals_region_valid"], selected["region_valid"])
+    np.testing.assert_allclose(outputs["proposals_region_ar"],
+                               np.where(selected["region_valid"], selected["region_scores"], 0),
+                               atol=1e-4)
+
+    # serving_default proposes in the graph: defined outputs for every image.
+    assert set(outputs["served_label"].tolist()) <= {0, 1}
+    assert np.all(outputs["served_image_ok"])
+    boxes = outputs["served_region_boxes"]
+    assert np.all(boxes >= -1e-3) and np.all(boxes <= scale + 1e-3)
+    np.testing.assert_allclose(outputs["served_probabilities"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_the_saved_model_holds_no_python_backed_op(exported, tmp_path):
+    saved_model = exported[2]
+    assert export_lib.python_backed_ops(saved_model) == []
+
+    # The check finds one where there is one.
+    class WithPython(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            return tf.py_function(lambda v: v * 2, [x], tf.float32)
+
+    tf.saved_model.save(WithPython(), str(tmp_path / "python"))
+    assert export_lib.python_backed_ops(tmp_path / "python") == ["EagerPyFunc"]
+
+
+def test_saved_model_cli_lists_both_signatures(exported):
+    saved_model = exported[2]
+    cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    command = [str(cli)] if cli.exists() else [
+        sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    result = subprocess.run([*command, "show", "--dir", str(saved_model), "--all"],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for text in ("signature_def['serving_default']", "signature_def['predict_with_proposals']",
+                 "inputs['images'] tensor_info:", "dtype: DT_STRING",
+                 "outputs['region_boxes'] tensor_info:", "outputs['label_name'] tensor_info:"):
+        assert text in result.stdout, text
+
+
+def test_the_clients_predict_request_feeds_the_signature(exported):
+    from affect_tf import serving_client
+
+    _, _, saved_model, _, encoded = exported
+    images = [bytes(data) for data in encoded[:2]]
+    request = serving_client.predict_request(images)
+    assert request.model_spec.name == "affect_tf"
+    # TF Serving turns each input TensorProto back into a tensor and calls the signature.
+    model = tf.saved_model.load(str(saved_model))
+    signature = model.signatures[request.model_spec.signature_name]
+    feeds = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
+    outputs = signature(**feeds)
+    assert outputs["label"].shape == [2] and outputs["region_boxes"].shape[:2] == [2, 2]
+    direct = signature(images=tf.constant(images))
+    np.testing.assert_array_equal(outputs["label"], direct["label"])
+    # The REST body of the same request carries the same bytes.
+    body = json.loads(json.dumps(serving_client.rest_body(images)))
+    assert body["signature_name"] == "serving_default"
+    assert [base64.b64decode(item["b64"]) for item in body["instances"]] == images
+
+
+def test_bad_input_gets_a_defined_result(exported):
+    _, _, saved_model, _, encoded = exported
+    model = tf.saved_model.load(str(saved_model))
+    one_pixel = io_lib.encode_png(np.full((1, 1, 3), 200, np.uint8))
+    huge = tf.io.encode_jpeg(tf.zeros([10_000, 120, 3], tf.uint8)).numpy()  # 10,000 px tall.
+    batch = [b"this is not an image", b"", one_pixel, huge, bytes(encoded[0])]
+    outputs = model.signatures["serving_default"](images=tf.constant(batch))
+    np.testing.assert_array_equal(outputs["image_ok"].numpy(), [False, False, True, True, True])
+    assert outputs["label"].numpy().tolist()[:2] == [-1, -1]
+    assert outputs["label_name"].numpy().tolist()[:2] == [b"invalid_image", b"invalid_image"]
+    assert set(outputs["label"].numpy().tolist()[2:]) <= {0, 1}
+    assert not outputs["region_valid"].numpy()[:3].any()  # No region in 1 pixel.
+    assert np.all(np.isfinite(outputs["probabilities"].numpy()))
+    # Bytes that look like a JPEG but are truncated cannot be decoded: a clear error, no hang.
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        model.signatures["serving_default"](images=tf.constant([bytes(huge[:300])]))
+
+
+def test_kernel_svm_concatenation_is_refused_before_any_stage(tmp_path):
+    from affect_tf import preflight
+
+    config = tiny_config(tmp_path, mode="export", fusion={"svm_kernel": "rbf"})
+    with pytest.raises(preflight.PreflightError, match="kernel SVM is evaluation-only"):
+        preflight.check(config)

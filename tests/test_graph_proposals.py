@@ -1,0 +1,312 @@
+"""Tests of affect_tf.graph_proposals: in-graph proposals for a served model (issue 8).
+
+The traced functions are built once per module (tracing costs seconds); every image goes through
+the same concrete function with unknown H and W, as a SavedModel signature would.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from affect_tf import graph_proposals as gp
+from affect_tf.config import ProposalConfig
+from affect_tf.io import encode_png
+from affect_tf.metrics import box_iou
+from affect_tf.testing import rectangles_scene
+
+M = 50  # The paper's m.
+CONFIG = ProposalConfig(num_candidates=M)
+PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+
+
+@pytest.fixture(scope="module")
+def single():
+    """propose_in_graph under tf.function with an unknown image size (one trace)."""
+    return tf.function(lambda image: gp.propose_in_graph(image, CONFIG),
+                       input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
+                       autograph=False)
+
+
+@pytest.fixture(scope="module")
+def single_float():
+    """propose_in_graph on float images in [0, 255] with an unknown size (one trace)."""
+    return tf.function(lambda image: gp.propose_in_graph(image, CONFIG),
+                       input_signature=[tf.TensorSpec([None, None, 3], tf.float32)],
+                       autograph=False)
+
+
+@pytest.fixture(scope="module")
+def decoded_batch():
+    """propose_batch_in_graph on decoded uint8 images [B, H, W, 3] (one trace)."""
+    return tf.function(lambda images: gp.propose_batch_in_graph(images, CONFIG),
+                       input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
+                       autograph=False)
+
+
+@pytest.fixture(scope="module")
+def encoded_batch():
+    """propose_batch_in_graph on encoded images [B] (one trace)."""
+    return tf.function(lambda encoded: gp.propose_batch_in_graph(encoded, CONFIG),
+                       input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+
+
+def _check_output(boxes, objectness, num_valid, m=M):
+    boxes, objectness, k = boxes.numpy(), objectness.numpy(), int(num_valid)
+    assert boxes.shape == (m, 4) and boxes.dtype == np.float32
+    assert objectness.shape == (m,) and objectness.dtype == np.float32
+    assert num_valid.dtype == tf.int32 and 0 <= k <= m
+    assert np.all((boxes >= 0.0) & (boxes <= 1.0))
+    valid = boxes[:k]
+    assert np.all(valid[:, 2] > valid[:, 0]) and np.all(valid[:, 3] > valid[:, 1])
+    assert np.all(np.diff(objectness[:k]) <= 0)
+    assert np.all(boxes[k:] == 0) and np.all(objectness[k:] == 0)
+    return k
+
+
+_RNG = np.random.default_rng(0)
+IMAGES = {
+    "random": (_RNG.integers(0, 256, (90, 70, 3), dtype=np.uint8), M),
+    "flat": (np.full((100, 120, 3), 77, np.uint8), 0),
+    "1x1": (np.zeros((1, 1, 3), np.uint8), 0),
+    "2x3": (np.full((2, 3, 3), 200, np.uint8), 0),
+    "tall_thin": (_RNG.integers(0, 256, (2000, 10, 3), dtype=np.uint8), 0),
+    "tall": (np.tile(rectangles_scene(1)[:, :60], (4, 1, 1)), M),
+    "2000x3000": (_RNG.integers(0, 256, (2000, 3000, 3), dtype=np.uint8), M),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_shapes_and_ranges(single, name):
+    image, expected_valid = IMAGES[name]
+    assert _check_output(*single(image)) == expected_valid
+
+
+def test_deterministic(single):
+    image = rectangles_scene(2)
+    first, second = single(image), single(image)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_float_input_matches_uint8(single, single_float):
+    image = rectangles_scene(3)
+    for a, b in zip(single(image), single_float(image.astype(np.float32))):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_traces_with_unknown_shapes(single, single_float, decoded_batch, encoded_batch):
+    gray = tf.function(lambda x: gp.propose_in_graph(x, CONFIG), autograph=False)
+    for function, spec in ((single, None), (single_float, None),
+                           (gray, tf.TensorSpec([None, None, 1], tf.uint8))):
+        concrete = function.get_concrete_function(*([spec] if spec else []))
+        shapes = [o.shape.as_list() for o in concrete.structured_outputs]
+        assert shapes == [[M, 4], [M], []]
+    for function in (decoded_batch, encoded_batch):
+        shapes = [o.shape.as_list() for o in function.get_concrete_function().structured_outputs]
+        assert shapes == [[None, M, 4], [None, M], [None]]
+
+
+def _boxes_after_nms(image, config):
+    """n, the number of boxes that reach the normalized cut, computed step by step."""
+    small = gp.resize_for_proposals(tf.constant(image), config.proposal_max_side)
+    edges, orientation = gp.gradient_edges(small)
+    boxes, _ = gp.edge_box_candidates(edges, orientation, config, min(config.max_boxes,
+                                                                       gp.MAX_GRAPH_BOXES))
+    return int(tf.shape(boxes)[0])
+
+
+@pytest.mark.parametrize("m, max_boxes", [(5, 300), (50, 30)])
+def test_exactly_min_m_n_valid(m, max_boxes):
+    config = ProposalConfig(num_candidates=m, max_boxes=max_boxes)
+    image = rectangles_scene(4)
+    n = _boxes_after_nms(image, config)
+    boxes, objectness, num_valid = gp.propose_in_graph(image, config)
+    assert n > 0 and int(num_valid) == min(m, n)
+    _check_output(boxes, objectness, num_valid, m)
+    valid = boxes.numpy()[:int(num_valid)]
+    assert len(np.unique(valid, axis=0)) == len(valid)
+
+
+def test_normalized_cut_select_counts():
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 100, (40, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(10, 50, (40, 2))], axis=1)
+    scores = rng.uniform(size=40)
+    for m in (1, 10, 40, 60):
+        picked = gp.normalized_cut_select(tf.constant(boxes), tf.constant(scores), m).numpy()
+        assert len(picked) == min(m, 40) and len(set(picked.tolist())) == len(picked)
+        assert np.all(np.diff(scores[picked]) <= 0)
+    # Identical boxes (a degenerate spectrum): still exactly m distinct boxes.
+    same = np.tile([[0.0, 0.0, 10.0, 10.0]], (12, 1))
+    picked = gp.normalized_cut_select(tf.constant(same), tf.constant(scores[:12]), 5).numpy()
+    assert len(set(picked.tolist())) == 5 and np.all(np.diff(scores[:12][picked]) <= 0)
+
+
+@pytest.mark.parametrize("kind", ["iou", "authors"])
+def test_affinity_matches_opencv_path(kind):
+    from affect_tf.proposals import selection
+
+    rng = np.random.default_rng(2)
+    corners = rng.uniform(0, 100, (30, 2))
+    boxes_yxyx = np.concatenate([corners, corners + rng.uniform(5, 60, (30, 2))], axis=1)
+    boxes_xyxy = boxes_yxyx[:, [1, 0, 3, 2]]
+    expected = selection.AFFINITY_FUNCTIONS[kind](boxes_xyxy)
+    np.testing.assert_allclose(gp.box_affinity(tf.constant(boxes_yxyx), kind).numpy(), expected,
+                               atol=1e-12)
+
+
+def test_pick_per_cluster_fills_empty_clusters():
+    # Rows ranked by objectness; clusters 1 and 3 of 4 are empty: rows 0 and 2 head clusters 0
+    # and 2, the best remaining rows (1, 3) fill the two empty ones.
+    labels = tf.constant([2, 2, 0, 0, 2, 0], tf.int32)
+    np.testing.assert_array_equal(gp.pick_per_cluster(labels, 4).numpy(), [0, 1, 2, 3])
+    labels = tf.constant([1, 0, 1, 2], tf.int32)
+    np.testing.assert_array_equal(gp.pick_per_cluster(labels, 3).numpy(), [0, 1, 3])
+
+
+def test_kmeans_deterministic_and_separates_groups():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = np.concatenate([centre + rng.normal(0, 0.5, (20, 2)) for centre in centres])
+    labels = gp.kmeans_labels(tf.constant(points), 3).numpy()
+    assert len(set(labels.tolist())) == 3
+    for group in range(3):
+        assert len(set(labels[group * 20:(group + 1) * 20].tolist())) == 1
+    np.testing.assert_array_equal(labels, gp.kmeans_labels(tf.constant(points), 3).numpy())
+
+
+def test_normalized_cut_one_box_per_separate_group():
+    # Three far-apart groups of overlapping boxes, m = 3: one box from each, the group's best.
+    base = np.array([[0, 0, 20, 20], [1, 1, 21, 21], [2, 0, 22, 20]], np.float64)
+    boxes = np.concatenate([base + offset for offset in (0, 100, 200)])
+    scores = np.array([0.9, 0.5, 0.4, 0.3, 0.8, 0.2, 0.1, 0.6, 0.7])
+    picked = gp.normalized_cut_select(tf.constant(boxes), tf.constant(scores), 3).numpy()
+    np.testing.assert_array_equal(picked, [0, 4, 8])
+
+
+def _visible_rectangles(image):
+    """Normalized boxes of the fully visible rectangles of a rectangles_scene (one colour each)."""
+    height, width = image.shape[:2]
+    colours = np.unique(image.reshape(-1, 3), axis=0)
+    boxes = []
+    for colour in colours:
+        if np.all(colour == 30):  # The background.
+            continue
+        mask = np.all(image == colour, axis=2)
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        if mask.sum() == (bottom - top) * (right - left):
+            boxes.append([top / height, left / width, bottom / height, right / width])
+    return np.array(boxes)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3, 8])
+def test_finds_bright_rectangles(single, seed):
+    image = rectangles_scene(seed)
+    truth = _visible_rectangles(image)
+    assert len(truth) >= 1
+    boxes, _, num_valid = single(image)
+    boxes = boxes.numpy()[:int(num_valid)]
+    best = box_iou(truth[:, None, :], boxes[None, :, :]).max(axis=1)
+    assert np.all(best >= 0.5), best
+
+
+def test_batched_matches_single(single, encoded_batch, decoded_batch):
+    images = [rectangles_scene(seed) for seed in (6, 7)] + [np.full((40, 50, 3), 9, np.uint8)]
+    outputs = encoded_batch(tf.constant([encode_png(image) for image in images]))
+    assert [o.shape.as_list() for o in outputs] == [[3, M, 4], [3, M], [3]]
+    for index, image in enumerate(images):
+        for batched, alone in zip(outputs, single(image)):
+            np.testing.assert_allclose(batched[index].numpy(), alone.numpy(), atol=1e-6)
+    decoded = decoded_batch(np.stack(images[:2]))
+    np.testing.assert_allclose(decoded[0].numpy(), outputs[0].numpy()[:2], atol=1e-6)
+
+
+def _all_ops(concrete_function):
+    graph_def = concrete_function.graph.as_graph_def()
+    ops = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:
+        ops.update(node.op for node in function.node_def)
+    return ops, len(graph_def.library.function)
+
+
+def test_batched_graph_has_no_python_ops(encoded_batch, decoded_batch):
+    for function in (encoded_batch, decoded_batch):
+        ops, num_functions = _all_ops(function.get_concrete_function())
+        assert num_functions > 0  # The map_fn body, loops and conds are library functions.
+        # These live in the map_fn body, a library function: the listing reaches nested graphs.
+        assert {"NonMaxSuppressionV3", "SelfAdjointEigV2", "ResizeArea"} <= ops
+        assert not ops & PYTHON_OPS
+        assert not any("py" in op.lower() and "func" in op.lower() for op in ops), ops
+
+
+def test_saved_model_round_trip(tmp_path, encoded_batch):
+    module = tf.Module()
+    module.propose = encoded_batch
+    signature = encoded_batch.get_concrete_function(tf.TensorSpec([None], tf.string))
+    tf.saved_model.save(module, str(tmp_path), signatures={"propose": signature})
+    loaded = tf.saved_model.load(str(tmp_path))
+    encoded = tf.constant([encode_png(rectangles_scene(9)), encode_png(rectangles_scene(10))])
+    served = loaded.signatures["propose"](encoded)
+    expected = encoded_batch(encoded)
+    for index, key in enumerate(("output_0", "output_1", "output_2")):
+        np.testing.assert_allclose(served[key].numpy(), expected[index].numpy(), atol=1e-6)
+
+
+def test_edges_match_opencv_path():
+    from affect_tf.datasets.affect_demo import scenes
+    from affect_tf.proposals import edges as cv_edges  # The reference; imports OpenCV.
+
+    assert (gp.EDGE_SIGMA, gp.SURROUND_RADIUS, gp.SURROUND_STRENGTH, gp.EDGE_GAIN) == (
+        cv_edges.GRADIENT_SIGMA, cv_edges.GRADIENT_SURROUND_RADIUS,
+        cv_edges.GRADIENT_SURROUND_STRENGTH, cv_edges.GRADIENT_GAIN)
+    image = next(scenes.generate_scenes(3, 1))[1]
+    expected, expected_orientation = cv_edges.gradient_edges(image)
+    edges, orientation = gp.gradient_edges(tf.constant(image, tf.float32))
+    edges = edges.numpy()
+    assert np.corrcoef(expected.ravel(), edges.ravel())[0, 1] > 0.99
+    assert abs(float(edges.sum()) - float(expected.sum())) < 1e-3 * float(expected.sum())
+    strong = expected > 0.1
+    difference = np.abs(orientation.numpy() - expected_orientation)[strong]
+    assert np.median(np.minimum(difference, np.pi - difference)) < 1e-3
+
+
+def test_window_shapes_pass_filter():
+    config = ProposalConfig(min_box_area=800, max_aspect_ratio=6, min_box_side=28,
+                            max_box_side=300, proposal_max_side=500)
+    shapes = np.array(gp.window_shapes(config), np.float64)
+    heights, widths = shapes[:, 0], shapes[:, 1]
+    assert len(shapes) > 50
+    assert np.all(heights * widths >= 800)
+    assert np.all(np.maximum(heights / widths, widths / heights) <= 6)
+    assert np.all(np.minimum(heights, widths) >= 28) and np.all(np.maximum(heights, widths) <= 300)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="Received: shape"):
+        gp.propose_in_graph(np.zeros((4, 4), np.uint8), CONFIG)
+    with pytest.raises(ValueError, match="Received: dtype"):
+        gp.propose_in_graph(np.zeros((4, 4, 3), np.int32), CONFIG)
+    with pytest.raises(ValueError, match="Received: shape"):
+        gp.propose_batch_in_graph(tf.constant([["a"]]), CONFIG)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must not be empty"):
+        gp.propose_in_graph(np.zeros((0, 5, 3), np.uint8), CONFIG)
+
+
+@pytest.mark.slow
+def test_demo_scene_hit_rate_close_to_opencv():
+    """On demo scenes the in-graph candidates find the object about as often as OpenCV's."""
+    from affect_tf.datasets.affect_demo import scenes
+    from affect_tf.proposals import pipeline
+
+    config = ProposalConfig()
+    function = tf.function(lambda x: gp.propose_in_graph(x, config),
+                           input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
+                           autograph=False)
+    hits = {"graph": [], "opencv": []}
+    for _, image, _, box in scenes.generate_scenes(11, 16):
+        boxes, _, num_valid = function(image)
+        hits["graph"].append(box_iou(boxes.numpy()[:int(num_valid)], box).max() >= 0.5)
+        hits["opencv"].append(box_iou(pipeline.propose(image, config).boxes, box).max() >= 0.5)
+    assert np.mean(hits["graph"]) >= 0.8
+    assert np.mean(hits["graph"]) >= np.mean(hits["opencv"]) - 0.15

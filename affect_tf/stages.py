@@ -37,6 +37,7 @@ import shutil
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from affect_tf import artifacts
 from affect_tf import data as data_lib
@@ -379,7 +380,9 @@ def _train(run: Run) -> None:
     config = run.config
     existed = run.train_dir.exists()
     try:
-        trainer = train_lib.Trainer(config.model, config.train, str(run.train_dir))
+        trainer = train_lib.Trainer(
+            config.model, config.train, str(run.train_dir),
+            summary_dir=str(run.workdir / "tensorboard" / run.train_dir.name))
         io_lib.atomic_write_json(run.train_dir / "config.json", dataclasses.asdict(config))
         start_step = trainer.restore()
         dataset = data_lib.training_pipeline(
@@ -504,11 +507,24 @@ def evaluate_stage(run: Run) -> None:
         payload["region_hit_rate"] = evaluate_lib.region_hit_rates(predictions["test"],
                                                                    config.regions)
     io_lib.atomic_write_json(directory / "metrics.json", payload)
+    _write_eval_summaries(run.workdir / "tensorboard" / directory.name, payload, config.train.steps)
     artifacts.write_manifest(directory, "evaluate", stage_fingerprint, outputs=outputs,
                              inputs={"predictions": predictions_manifest.content_id})
     reported = results[payload["reported"]]
     logging.info("evaluate: global accuracy %.4f, %s accuracy %.4f", results["global"]["accuracy"],
                  payload["reported"], reported["accuracy"])
+
+
+def _write_eval_summaries(directory: pathlib.Path, metrics: dict, step: int) -> None:
+    """TensorBoard scalars of an evaluation: every row's metrics, at the training's last step."""
+    writer = tf.summary.create_file_writer(str(directory))
+    with writer.as_default(step=step):
+        for row, values in metrics["results"].items():
+            for key in ("accuracy", "balanced_accuracy", "recall_negative", "recall_positive"):
+                tf.summary.scalar(f"test/{row}/{key}", values[key])
+        for name, value in metrics.get("region_hit_rate", {}).items():
+            tf.summary.scalar(f"test/region_hit_rate/{name}", value)
+    writer.close()
 
 
 def report_stage(run: Run) -> None:

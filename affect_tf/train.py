@@ -38,15 +38,35 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def _layer_multipliers(config: TrainConfig) -> tuple[float, float]:
+    """(new layers, pretrained layers) multipliers of the base rate of :func:`learning_rate_schedule`.
+
+    The base is the conv rate, so new layers get head / conv; with a conv rate of 0 the base is
+    the head rate and the pretrained layers are frozen (multiplier 0).
+    """
+    if config.conv_learning_rate > 0:
+        return config.head_learning_rate / config.conv_learning_rate, 1.0
+    return 1.0, 0.0
+
+
 def learning_rate_multipliers(model: keras.Model, config: TrainConfig) -> list[float]:
-    """Per trainable variable: head / conv learning rate for new layers, 1 for pretrained ones."""
+    """Per trainable variable: its learning rate over the schedule's base (``lr_mult``)."""
     new_layers = model_lib.new_layer_names(model)
-    ratio = config.head_learning_rate / max(config.conv_learning_rate, 1e-12)
+    new, pretrained = _layer_multipliers(config)
     multipliers = []
     for variable in model.trainable_variables:
         layer_name = variable.path.split("/")[-2] if "/" in variable.path else ""
-        multipliers.append(ratio if layer_name in new_layers else 1.0)
+        multipliers.append(new if layer_name in new_layers else pretrained)
     return multipliers
+
+
+def learning_rates_at(config: TrainConfig, step: int) -> dict[str, float]:
+    """The conv-layer and new-layer learning rates in force at ``step`` (for TensorBoard)."""
+    schedule = learning_rate_schedule(config)
+    base = float(schedule(step)) if callable(schedule) else float(schedule)
+    new, pretrained = _layer_multipliers(config)
+    return {"learning_rate/pretrained_layers": base * pretrained,
+            "learning_rate/new_layers": base * new}
 
 
 def learning_rate_schedule(config: TrainConfig):
@@ -70,9 +90,13 @@ class Trainer:
         model_config: the classifier to build.
         train_config: the optimization.
         directory: where checkpoints and the final weights go.
+        summary_dir: where TensorBoard event files go (loss, accuracy, learning rates at each
+            progress line); None writes none.
     """
 
-    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, directory: str):
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, directory: str,
+                 summary_dir: str | None = None):
+        self.summary_dir = summary_dir
         self.model_config = model_config
         self.config = train_config
         self.directory = pathlib.Path(directory)
@@ -192,6 +216,19 @@ class Trainer:
                 f"rates. Received: conv_learning_rate={self.config.conv_learning_rate}, "
                 f"head_learning_rate={self.config.head_learning_rate}")
 
+    def _write_summaries(self, step: int, summary: dict) -> None:
+        if self.summary_dir is None:
+            return
+        if getattr(self, "_writer", None) is None:
+            self._writer = tf.summary.create_file_writer(self.summary_dir)
+        values = {"train/loss": summary["loss"], "train/accuracy": summary["accuracy"],
+                  "train/images_per_second": summary["images_per_second"],
+                  **learning_rates_at(self.config, step)}
+        with self._writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+        self._writer.flush()
+
     def fit(self, dataset: tf.data.Dataset, *, start_step: int | None = None,
             log=logging.info) -> dict:
         """Runs SGD until ``config.steps``, resuming from the latest checkpoint.
@@ -234,6 +271,7 @@ class Trainer:
             window.add(float(loss), float(correct))
             if step % config.log_every == 0 or step == total:
                 summary = window.close(step, log)
+                self._write_summaries(step, summary)
             if step % config.checkpoint_every == 0 or step == total:
                 self.manager.save(checkpoint_number=step)
         summary.update({"steps_run": step - start_step, "step": step,

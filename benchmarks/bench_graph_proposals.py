@@ -29,14 +29,20 @@ import sys
 import time
 
 
+# (flag, default, help); every flag is an integer.
+_FLAGS = (
+    ("--scenes", 200, "demo scenes."),
+    ("--seed", 0, "seed of the scenes."),
+    ("--size", 256, "scene side (the demo's: 256)."),
+    ("--batch", 32, "batch of the batched graph."),
+    ("--threads", 1, "CPU threads for TensorFlow, OpenCV and BLAS (default: one core)."),
+)
+
+
 def _parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenes", type=int, default=200, help="demo scenes.")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the scenes.")
-    parser.add_argument("--size", type=int, default=256, help="scene side (the demo's: 256).")
-    parser.add_argument("--batch", type=int, default=32, help="batch of the batched graph.")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for TensorFlow, OpenCV and BLAS (default: one core).")
+    for flag, default, help_text in _FLAGS:
+        parser.add_argument(flag, type=int, default=default, help=help_text)
     return parser.parse_args(argv)
 
 

@@ -197,3 +197,17 @@ def test_tensorflow_start_up_logs_follow_verbosity(user_level, verbosity, expect
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", user_level or "3")
     main._quiet_tensorflow_unless_verbose(verbosity)
     assert main.os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected
+
+
+@pytest.mark.parametrize("flagfile", [f for f in FLAGFILES if f != "demo.flags"])
+def test_the_authors_code_overlay_follows_any_dataset_flagfile(flagfile, parsed_flags):
+    parsed_flags(["affect_tf", f"--flagfile=configs/{flagfile}",
+                  "--flagfile=configs/variants/authors_code.flags"])
+    config = main.config_from_flags(parsed_flags)
+    assert (config.proposals.affinity, config.proposals.num_candidates) == ("authors", 20)
+    assert (config.proposals.min_box_side, config.proposals.max_box_side) == (28, 500)
+    assert config.regions.ar_formula == "authors" and config.model.region_context == 16
+    assert config.ten_crop and config.train.batch_size == 32 and config.train.steps == 20_000
+    assert config.train.head_learning_rate / config.train.conv_learning_rate == pytest.approx(10)
+    assert config.train.lr_decay_every == 4000
+    assert config.regions.top_k == 8  # K = 8, as in both the paper and the code.

@@ -212,3 +212,25 @@ def test_no_cv2_or_sklearn_imports():
         with open(path, encoding="utf-8") as f:
             text = f.read()
         assert "import cv2" not in text and "sklearn" not in text, module
+
+
+@pytest.mark.parametrize("conv, head, pretrained_rate, new_rate", [
+    (0.001, 0.01, 0.001, 0.01),   # The paper: new layers at 10x (Caffe's lr_mult).
+    (0.0, 0.01, 0.0, 0.01),       # conv rate 0 freezes the pretrained layers.
+])
+def test_per_layer_learning_rates(gap32, conv, head, pretrained_rate, new_rate):
+    from affect_tf import train as train_lib
+    from affect_tf.config import TrainConfig
+
+    config = TrainConfig(conv_learning_rate=conv, head_learning_rate=head)
+    rates = train_lib.learning_rates_at(config, step=0)
+    assert rates["learning_rate/pretrained_layers"] == pytest.approx(pretrained_rate)
+    assert rates["learning_rate/new_layers"] == pytest.approx(new_rate)
+    schedule = train_lib.learning_rate_schedule(config)
+    base = schedule(0) if callable(schedule) else schedule
+    multipliers = train_lib.learning_rate_multipliers(gap32, config)
+    names = [variable.path.split("/")[-2] for variable in gap32.trainable_variables]
+    new_layers = model_lib.new_layer_names(gap32)
+    for name, multiplier in zip(names, multipliers):
+        expected = new_rate if name in new_layers else pretrained_rate
+        assert base * multiplier == pytest.approx(expected), name

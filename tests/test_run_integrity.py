@@ -338,3 +338,19 @@ def test_second_cli_run_on_a_locked_workdir_exits_2_naming_the_holder(copy_of):
                                "--dataset=affect_demo/tiny", f"--data_dir={config.data.data_dir}")
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"pid {os.getpid()}" in result.stderr
+
+
+def test_tensorboard_events_for_training_and_evaluation(finished):
+    import tensorflow as tf
+
+    config, _ = finished
+    root = pathlib.Path(config.workdir) / "tensorboard"
+    tags = {}
+    for events in root.rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                tags.setdefault(events.parent.name.split("-")[0], set()).add(value.tag)
+    assert {"train/loss", "train/accuracy", "learning_rate/new_layers",
+            "learning_rate/pretrained_layers"} <= tags["train"]
+    assert {"test/global/accuracy", "test/ar+concat/accuracy",
+            "test/region_hit_rate/ar"} <= tags["eval"]

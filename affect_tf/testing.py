@@ -35,6 +35,26 @@ def rectangles_scene(seed: int, height: int = 150, width: int = 200, count: int 
     return image
 
 
+def synthetic_photo(rng: np.random.Generator, height: int = 375, width: int = 500,
+                    shapes: int = 12) -> np.ndarray:
+    """Photo-like uint8 RGB [H, W, 3]: a smooth background, noise, and ellipses with hard edges.
+
+    For benchmarks of decoding and resizing, whose cost depends on size more than on content.
+    Proposal speed depends on content: measure it on real photographs (bench_proposals.py).
+    """
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    image = np.stack([np.sin(3 * x + rng.random() * 6), np.cos(2 * y + rng.random() * 6),
+                      np.sin(2 * (x + y))], axis=-1) * 50 + 120
+    for _ in range(shapes):
+        cy, cx = rng.integers(0, height), rng.integers(0, width)
+        ry, rx = rng.integers(10, max(11, height // 4)), rng.integers(10, max(11, width // 4))
+        mask = ((np.arange(height)[:, None] - cy) / ry) ** 2 + (
+            (np.arange(width)[None] - cx) / rx) ** 2 < 1
+        image[mask] = rng.integers(0, 255, 3)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 def encoded_examples(count: int, start: int = 0, prefix: str = "images",
                      **scene_args) -> list[tuple[str, bytes]]:
     """``(image/filename, PNG bytes)`` pairs of :func:`rectangles_scene` ``start..count-1``."""

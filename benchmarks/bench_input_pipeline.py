@@ -28,21 +28,9 @@ import tensorflow as tf  # noqa: E402
 from affect_tf import data  # noqa: E402
 from affect_tf.io import encode_jpeg  # noqa: E402
 from affect_tf.proposals.cache import ProposalArrays  # noqa: E402
+from affect_tf.testing import synthetic_photo  # noqa: E402
 
 TARGET_RATIO = 0.8
-
-
-def photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    base = np.stack([np.sin(3 * x + rng.random() * 6), np.cos(2 * y + rng.random() * 6),
-                     np.sin(2 * (x + y))], axis=-1) * 60 + 120
-    base += rng.normal(0, 12, base.shape)
-    for _ in range(6):
-        cy, cx = rng.integers(0, height), rng.integers(0, width)
-        r = rng.integers(10, max(height, width) // 4)
-        mask = (np.arange(height)[:, None] - cy) ** 2 + (np.arange(width)[None] - cx) ** 2 < r * r
-        base[mask] = rng.integers(0, 255, 3)
-    return np.clip(base, 0, 255).astype(np.uint8)
 
 
 def write_records(path: str, count: int, height: int, width: int) -> list[str]:
@@ -54,7 +42,7 @@ def write_records(path: str, count: int, height: int, width: int) -> list[str]:
             names.append(name)
             feature = {
                 "image": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[encode_jpeg(photo(rng, height, width), quality=90)])),
+                    value=[encode_jpeg(synthetic_photo(rng, height, width), quality=90)])),
                 "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(
                     value=[name.encode()])),
                 "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 2])),

@@ -30,23 +30,9 @@ from affect_tf.io import encode_jpeg  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.proposals import cache as cache_lib  # noqa: E402
 from affect_tf.proposals import local_runner  # noqa: E402
+from affect_tf.testing import synthetic_photo  # noqa: E402
 
 TARGET_RATIO = 1.8
-
-
-def photo(rng: np.random.Generator, height: int = 375, width: int = 500) -> np.ndarray:
-    """Photo-like: a smooth background, noise, and a dozen shapes with soft and hard edges."""
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    image = np.stack([np.sin(3 * x + rng.random() * 6), np.cos(2 * y + rng.random() * 6),
-                      np.sin(2 * (x + y))], axis=-1) * 50 + 120
-    for _ in range(12):
-        cy, cx = rng.integers(0, height), rng.integers(0, width)
-        ry, rx = rng.integers(10, height // 4), rng.integers(10, width // 4)
-        mask = ((np.arange(height)[:, None] - cy) / ry) ** 2 + (
-            (np.arange(width)[None] - cx) / rx) ** 2 < 1
-        image[mask] = rng.integers(0, 255, 3)
-    image += rng.normal(0, 6, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def run(examples, workers: int, config: ProposalConfig) -> float:
@@ -66,7 +52,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    examples = [(f"img_{i:04d}.jpg", encode_jpeg(photo(rng))) for i in range(args.images)]
+    examples = [(f"img_{i:04d}.jpg", encode_jpeg(synthetic_photo(rng))) for i in range(args.images)]
     config = ProposalConfig()
     cv2.setNumThreads(1)
     # Warm-up in this process (imports, OpenCV init) so the 1-worker figure is not penalized.

@@ -177,3 +177,19 @@ def test_kernel_svm_concatenation_is_refused_before_any_stage(tmp_path):
     config = tiny_config(tmp_path, mode="export", fusion={"svm_kernel": "rbf"})
     with pytest.raises(preflight.PreflightError, match="kernel SVM is evaluation-only"):
         preflight.check(config)
+
+
+@pytest.mark.parametrize("fusion", ["max", "sum"])
+def test_pooling_fusions_run_in_the_graph_as_in_the_evaluation(exported, fusion):
+    from affect_tf import train as train_lib
+
+    config, run, _, predictions, encoded = exported
+    config = replace_config(config, fusion={"fusion": fusion, "beta": 0.5})
+    classifier = train_lib.load_classifier(config.model, str(run.train_dir))
+    graph = export_lib.ServingGraph(classifier, config)
+    outputs = tf.function(graph.predict_with_proposals)(
+        tf.constant(list(encoded)), tf.constant(predictions["boxes"]),
+        tf.constant(predictions["objectness"]), tf.constant(predictions["num_valid"]))
+    selected = evaluate_lib.select(predictions, config.regions, config.regions.selection)
+    labels = evaluate_lib.fuse(fusion, predictions["global_probs"], selected, config.fusion)
+    np.testing.assert_array_equal(outputs["label"].numpy(), labels)

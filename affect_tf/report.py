@@ -72,6 +72,15 @@ def results_table(metrics: dict) -> list[str]:
     return lines
 
 
+def _k1_table(metrics: dict) -> list[str]:
+    """The same rows with one region (K = 1), as most rows of the paper's Tables 2-3."""
+    if "results_k1" not in metrics:
+        return []
+    rows = {row: value for row, value in metrics["results_k1"].items() if row != "global"}
+    return ["", "With one region (K = 1):", "",
+            *results_table({**metrics, "results": rows, "top_k": 1, "reported": None})]
+
+
 def _figure(workdir: pathlib.Path, predictions_dir: pathlib.Path, config: Config, count: int = 8):
     """Top-1 region by AR, Obj and Senti on test images (half positive, half negative)."""
     with np.load(predictions_dir / "predictions_test.npz") as stored:
@@ -126,6 +135,7 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config) -> pathlib.
         "## Test accuracy (%)",
         "",
         *results_table(metrics),
+        *_k1_table(metrics),
         "",
         "Rows: region choice (AR score, objectness only, sentiment only) + fusion (concatenation "
         "with a linear SVM trained on the validation split, sum pooling, max pooling). The paper "
@@ -182,6 +192,11 @@ def summarize_folds(per_fold: dict[int, dict]) -> dict:
         for key in METRIC_KEYS:
             mean, sd = _mean_sd([m["results"][row][key] for m in per_fold.values()])
             summary["mean"][row][key], summary["sd"][row][key] = mean, sd
+    if all("results_k1" in m for m in per_fold.values()):
+        one_region = {fold: {key: value for key, value in m.items() if key != "results_k1"}
+                      | {"results": m["results_k1"]} for fold, m in per_fold.items()}
+        k1 = summarize_folds(one_region)
+        summary["mean_k1"], summary["sd_k1"] = k1["mean"], k1["sd"]
     if all("region_hit_rate" in m for m in per_fold.values()):
         rates = {name: _mean_sd([m["region_hit_rate"][name] for m in per_fold.values()])
                  for name in first["region_hit_rate"]}
@@ -246,6 +261,13 @@ def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Confi
         "",
         *fold_table(summary),
     ]
+    if "mean_k1" in summary:
+        one_region = {**summary, "top_k": 1, "reported": None,
+                      "mean": {r: v for r, v in summary["mean_k1"].items() if r != "global"},
+                      "sd": summary["sd_k1"],
+                      "folds": {fold: {**m, "results": m["results_k1"]}
+                                for fold, m in summary["folds"].items()}}
+        lines += ["", "With one region (K = 1):", "", *fold_table(one_region)]
     if "region_hit_rate_mean" in summary:
         mean, sd = summary["region_hit_rate_mean"], summary["region_hit_rate_sd"]
         lines += ["", "## Top-1 region on the ground-truth object (IoU >= 0.5)", "",

@@ -503,6 +503,12 @@ def evaluate_stage(run: Run) -> None:
         "fold": config.data.fold if run.protocol in data_lib.FOLD_PROTOCOLS else None,
         "results": results,
     }
+    if config.regions.top_k != 1:
+        # The K = 1 rows of the paper's Tables 2-3, from the same predictions (no CNN call).
+        one_region = dataclasses.replace(config, regions=dataclasses.replace(config.regions,
+                                                                             top_k=1))
+        payload["results_k1"], _ = evaluate_lib.evaluate_all(
+            predictions["validation"], predictions["test"], one_region)
     if "object_box" in predictions["test"]:
         payload["region_hit_rate"] = evaluate_lib.region_hit_rates(predictions["test"],
                                                                    config.regions)

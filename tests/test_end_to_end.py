@@ -29,6 +29,7 @@ def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):
     assert set(metrics["region_hit_rate"]) == {"ar", "obj", "senti", "best_candidate"}
     report = (workdir / "report.md").read_text()
     assert "ar+concat (K=2)" in report and "top-1 region" in report.lower()
+    assert set(metrics["results_k1"]) == set(rows) and "ar+concat (K=1)" in report
     assert (workdir / "figures" / "top_regions.png").stat().st_size > 1000
     assert (workdir / "classifier.weights.h5").is_file()
     assert (run.eval_dir / "svm_ar" / "svm.npz").is_file()

@@ -47,6 +47,9 @@ def test_every_fold_runs_resumes_between_folds_and_is_summarized(tmp_path, monke
     assert len(tests[0] | tests[1] | tests[2]) == 48, "every image is a test image once"
     report = (workdir / "report.md").read_text()
     assert "3 folds" in report and "±" in report
+    # The paper's K = 1 rows come from the same predictions, summarized the same way.
+    assert set(summary["mean_k1"]) >= {"ar+concat", "obj+concat", "senti+concat", "ar+sum"}
+    assert "ar+concat (K=1)" in report
     # The proposals were computed once, for every image, and shared by the folds.
     assert len(list((workdir / "proposals").iterdir())) == 1
     assert not list(workdir.glob("fold-*/proposals"))

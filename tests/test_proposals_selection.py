@@ -1,8 +1,11 @@
 """Normalized-cut selection (affect_tf/proposals/selection.py)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from affect_tf.config import ProposalConfig
 from affect_tf.proposals import selection
 
 
@@ -149,3 +152,57 @@ def test_normalized_cut_rejects_bad_arguments():
         selection.normalized_cut_select(np.ones((2, 3)), np.ones(2), 1)
     with pytest.raises(ValueError, match="affinity=.*cosine"):
         selection.normalized_cut_select(boxes, np.ones(2), 1, affinity="cosine")
+
+
+def _random_boxes(rng, n):
+    corners = rng.uniform(0, 400, size=(n, 2))
+    return np.concatenate([corners, corners + rng.uniform(20, 200, size=(n, 2))], axis=1)
+
+
+@pytest.mark.parametrize("precision", selection.PRECISIONS)
+@pytest.mark.parametrize("n_init", [1, 10])
+@pytest.mark.parametrize("n", [12, 16, 300])
+def test_selection_returns_m_boxes_each_the_best_of_its_cluster(precision, n_init, n):
+    """Exactly min(n, m) distinct boxes; with n > m, the top-objectness box of every cluster."""
+    rng = np.random.default_rng(11)
+    boxes, scores, m = _random_boxes(rng, n), rng.uniform(size=n), 16
+    selected = selection.normalized_cut_select(boxes, scores, m, n_init=n_init, seed=4,
+                                               precision=precision)
+    assert selected.dtype == np.int64 and selected.shape == (min(n, m),)
+    assert np.unique(selected).size == min(n, m)
+    assert np.all(np.diff(scores[selected]) <= 0), "ordered by score, descending"
+    if n <= m:
+        np.testing.assert_array_equal(np.sort(selected), np.arange(n))
+        return
+    labels = selection.normalized_cut_labels(boxes, m, n_init=n_init, seed=4, precision=precision)
+    bests = {int(np.flatnonzero(labels == c)[np.argmax(scores[labels == c])])
+             for c in np.unique(labels)}
+    assert bests <= set(selected.tolist()), "the top-objectness box of each cluster"
+    assert len(bests) == np.unique(labels).size
+
+
+def test_float32_affinity_and_subspace_match_float64():
+    rng = np.random.default_rng(6)
+    boxes = np.round(_random_boxes(rng, 400))  # Pixel corners: float32 areas are exact.
+    for name, function in selection.AFFINITY_FUNCTIONS.items():
+        single, double = function(boxes, dtype=np.float32), function(boxes)
+        assert single.dtype == np.float32 and double.dtype == np.float64, name
+        np.testing.assert_allclose(single, double, rtol=1e-6, atol=1e-7)
+    single = selection.spectral_embedding(selection.iou_affinity(boxes, dtype=np.float32), 20,
+                                          row_normalize=False)
+    double = selection.spectral_embedding(selection.iou_affinity(boxes), 20, row_normalize=False)
+    assert single.dtype == np.float32 and double.dtype == np.float64
+    cosines = np.linalg.svd(double.T @ single.astype(np.float64), compute_uv=False)
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-4)
+
+
+def test_precision_choices_match_the_config_setting():
+    field = {f.name: f for f in dataclasses.fields(ProposalConfig)}["selection_precision"]
+    assert field.metadata["choices"] == selection.PRECISIONS
+    assert ProposalConfig().selection_precision in selection.PRECISIONS
+
+
+def test_normalized_cut_rejects_an_unknown_precision():
+    boxes = np.asarray([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]])
+    with pytest.raises(ValueError, match="Received: precision='float16'"):
+        selection.normalized_cut_select(boxes, np.ones(3), 2, precision="float16")

@@ -36,10 +36,10 @@ from affect_tf.config import ProposalConfig
 EdgeDetector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 # Settings of the gradient edge map, chosen on 12 textured synthetic photos with known objects (the
-# generator of benchmarks/bench_proposals.py) and a real portrait, at 500 px: against sigma 1
-# without surround suppression, EdgeBoxes ran 3-17x faster (fewer texture edges to group and
-# score), and the recall of the objects at IoU >= 0.7 rose from 0.16 to 0.48 among the top 100
-# boxes and from 0.60 to 0.77 among all 1,000.
+# generator benchmarks/bench_proposals.py had before it moved to real photographs, in git history)
+# and a real portrait, at 500 px: against sigma 1 without surround suppression, EdgeBoxes ran
+# 3-17x faster (fewer texture edges to group and score), and the recall of the objects at
+# IoU >= 0.7 rose from 0.16 to 0.48 among the top 100 boxes and from 0.60 to 0.77 among all 1,000.
 GRADIENT_SIGMA = 1.5
 # Radius (pixels) of the surround whose mean gradient magnitude is subtracted (0 disables).
 GRADIENT_SURROUND_RADIUS = 10

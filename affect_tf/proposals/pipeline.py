@@ -146,7 +146,8 @@ def propose(image_rgb: np.ndarray, config: ProposalConfig,
         return Proposals.empty()
     keep = selection.normalized_cut_select(
         edgeboxes.xywh_to_xyxy(boxes_xywh), scores, config.num_candidates,
-        affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.proposal_seed)
+        affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.proposal_seed,
+        precision=config.selection_precision)
     clock.lap("selection")
     # The one conversion out of OpenCV's pixel (x, y, w, h) (edgeboxes.py documents the offset).
     boxes = edgeboxes.xywh_to_normalized_yxyx(boxes_xywh[keep], height, width)

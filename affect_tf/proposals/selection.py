@@ -20,6 +20,12 @@ Choices where the paper is silent (DECISIONS.md, "Proposals and selection"):
   ``row_normalize=False`` gives the paper's literal "k-means on the rows of V".
 * Empty k-means clusters (fewer distinct rows than m, e.g. duplicate boxes) are filled with the
   best-scored boxes not yet selected, so exactly min(n, m) distinct boxes come back.
+
+Speed (benchmarks/bench_proposals.py, one core): for the ~500-1,000 boxes of a photo the dense
+LAPACK solver beats ARPACK, and in float32 it halves again with the same eigen-subspace (principal
+cosines 1.0000 against float64 on the scikit-image photos), so float32 is the default precision.
+Pixel boxes at the proposal scale (sides up to a few thousand pixels) have integer corners, so
+their float32 areas and overlaps (integers below 2^24) are exact; only the IoU quotient rounds.
 """
 
 from __future__ import annotations
@@ -39,10 +45,15 @@ from threadpoolctl import ThreadpoolController
 from affect_tf.config import AFFINITIES
 
 EIGEN_SOLVERS = ("auto", "dense", "arpack")
+# Floating-point precision of the affinity, the Laplacian and its eigenvectors.
+PRECISIONS = ("float32", "float64")
 
-# Below this many boxes the dense solver is as fast as ARPACK (measured in
-# benchmarks/bench_proposals.py) and always exact, so "auto" uses it.
-_ARPACK_MIN_BOXES = 400
+# "auto" uses ARPACK from this many boxes up: below, the dense solver is faster and always exact.
+# Measured single-threaded on EdgeBoxes boxes of a real photo, m = 50 (bench_proposals.py
+# --solver_sweep): dense float64 and ARPACK (float64) cross near 400-500 boxes (0.022 s each at
+# 500); dense float32 stays ahead up to ~1,700 (0.047 vs 0.084 s at 1,000, 0.15 vs 0.17 s at
+# 1,500, 0.35 vs 0.31 s at 2,000).
+_ARPACK_MIN_BOXES = {"float32": 1700, "float64": 400}
 
 
 @functools.cache
@@ -51,8 +62,8 @@ def _threadpools() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _check_boxes(boxes_xyxy: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+def _check_boxes(boxes_xyxy: np.ndarray, dtype=np.float64) -> np.ndarray:
+    boxes = np.asarray(boxes_xyxy, dtype=dtype)
     if boxes.size == 0:
         return boxes.reshape(0, 4)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
@@ -61,8 +72,19 @@ def _check_boxes(boxes_xyxy: np.ndarray) -> np.ndarray:
     return boxes
 
 
+def _check_precision(precision: str) -> np.dtype:
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {', '.join(PRECISIONS)}. Received: precision={precision!r}")
+    return np.dtype(precision)
+
+
 def _intersections_and_areas(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise intersection areas [n, n] and box areas [n] (all n^2 pairs, vectorized)."""
+    """Pairwise intersection areas [n, n] and box areas [n] (all n^2 pairs, vectorized).
+
+    Computed in ``boxes.dtype``: float32 halves the memory traffic, which is what these outer
+    operations cost.
+    """
     x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i]) for i in range(4))
     # In-place outer operations keep the temporaries to two n x n arrays.
     overlap_w = np.minimum.outer(x2, x2)
@@ -76,16 +98,18 @@ def _intersections_and_areas(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return overlap_w, areas
 
 
-def iou_affinity(boxes_xyxy: np.ndarray) -> np.ndarray:
+def iou_affinity(boxes_xyxy: np.ndarray, *, dtype=np.float64) -> np.ndarray:
     """The paper's affinity: W_ij = IoU(b_i, b_j) (Algorithm 1, step 3).
 
     Args:
         boxes_xyxy: [n, 4] boxes ``[x1, y1, x2, y2]``; pixel boxes give pixel-count areas.
+        dtype: float64 or float32, the precision of the computation and of the result.
 
     Returns:
-        float64 [n, n] symmetric, in [0, 1], with ones on the diagonal (zero for a zero-area box).
+        [n, n] of ``dtype``, symmetric, in [0, 1], with ones on the diagonal (zero for a
+        zero-area box).
     """
-    boxes = _check_boxes(boxes_xyxy)
+    boxes = _check_boxes(boxes_xyxy, dtype)
     intersection, areas = _intersections_and_areas(boxes)
     union = np.add.outer(areas, areas)
     union -= intersection
@@ -93,53 +117,66 @@ def iou_affinity(boxes_xyxy: np.ndarray) -> np.ndarray:
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
-def authors_affinity(boxes_xyxy: np.ndarray) -> np.ndarray:
+def authors_affinity(boxes_xyxy: np.ndarray, *, dtype=np.float64) -> np.ndarray:
     """The authors' released-code affinity: intersection over the first box's area, symmetrized.
 
     ``A_ij = |b_i ∩ b_j| / |b_i|`` (asymmetric), then ``W = |A| + |A'|``; the diagonal is 2.
 
     Args:
         boxes_xyxy: [n, 4] boxes ``[x1, y1, x2, y2]``.
+        dtype: float64 or float32, the precision of the computation and of the result.
 
     Returns:
-        float64 [n, n] symmetric, in [0, 2].
+        [n, n] of ``dtype``, symmetric, in [0, 2].
     """
-    boxes = _check_boxes(boxes_xyxy)
+    boxes = _check_boxes(boxes_xyxy, dtype)
     intersection, areas = _intersections_and_areas(boxes)
     ratio = np.divide(intersection, areas[:, None], out=np.zeros_like(intersection),
                       where=areas[:, None] > 0)
     return np.abs(ratio) + np.abs(ratio.T)
 
 
-AFFINITY_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+AFFINITY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     "iou": iou_affinity,
     "authors": authors_affinity,
 }
+
+
+def _normalized_affinity(affinity: np.ndarray) -> np.ndarray:
+    """``S = D^-1/2 W D^-1/2 = I - L``, in the affinity's precision (a new array).
+
+    A box of zero degree (zero area) keeps a zero row and column instead of dividing by zero.
+    """
+    degree = affinity.sum(axis=1)
+    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    normalized = affinity * inv_sqrt[:, None]
+    normalized *= inv_sqrt[None, :]
+    return normalized
 
 
 def _smallest_laplacian_eigenvectors(affinity: np.ndarray, num_vectors: int,
                                      solver: str) -> np.ndarray:
     """The eigenvectors of L = D^-1/2 (D - W) D^-1/2 with the smallest eigenvalues.
 
-    Computed as the *largest* eigenvectors of ``S = D^-1/2 W D^-1/2 = I - L`` (same vectors), which
-    is what ARPACK's Lanczos iteration finds fastest. A box of zero degree (zero area) keeps a zero
-    row and column in S instead of dividing by zero.
+    Computed as the *largest* eigenvectors of ``S = I - L`` (same vectors), which is what ARPACK's
+    Lanczos iteration finds fastest. The dense solver runs in the affinity's precision; ARPACK in
+    float64 (its test for repeated eigenvalues needs it).
 
     Returns:
-        float64 [n, num_vectors], columns in order of increasing eigenvalue of L.
+        [n, num_vectors] in the affinity's precision, columns in order of increasing eigenvalue
+        of L.
     """
     n = affinity.shape[0]
-    degree = affinity.sum(axis=1)
-    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
-    normalized = affinity * inv_sqrt[:, None]
-    normalized *= inv_sqrt[None, :]
+    normalized = _normalized_affinity(affinity)
     if solver == "auto":
-        solver = "arpack" if n >= _ARPACK_MIN_BOXES else "dense"
+        solver = "arpack" if n >= _ARPACK_MIN_BOXES[affinity.dtype.name] else "dense"
     if solver == "arpack":
-        vectors = _arpack_top_eigenvectors(affinity, normalized, num_vectors)
+        vectors = _arpack_top_eigenvectors(affinity, normalized.astype(np.float64, copy=False),
+                                           num_vectors)
         if vectors is not None:
-            return vectors
-    # LAPACK's MRRR driver computes just the requested eigenpairs: ~2x faster than a full eigh.
+            return vectors.astype(affinity.dtype, copy=False)
+    # LAPACK's MRRR driver computes just the requested eigenpairs: ~2x faster than a full eigh
+    # (the tridiagonal reduction, ~4/3 n^3 flops, is what remains).
     _, vectors = scipy.linalg.eigh(normalized, subset_by_index=[n - num_vectors, n - 1],
                                    driver="evr", overwrite_a=True, check_finite=False)
     return vectors[:, ::-1]
@@ -177,16 +214,20 @@ def spectral_embedding(affinity: np.ndarray, num_clusters: int, *, row_normalize
     """V: the ``num_clusters`` eigenvectors of smallest eigenvalue of the normalized Laplacian.
 
     Args:
-        affinity: [n, n] symmetric non-negative affinity W.
+        affinity: [n, n] symmetric non-negative affinity W; float32 is solved in float32, any
+            other type in float64.
         num_clusters: m, the number of eigenvectors (m < n).
         row_normalize: scale each row of V to unit length (module docstring); zero rows stay 0.
         solver: ``dense`` (LAPACK, exact), ``arpack`` (Lanczos; falls back to dense when the
-            graph's components make it unreliable), or ``auto`` (ARPACK from 400 boxes up).
+            graph's components make it unreliable), or ``auto`` (ARPACK from 400 boxes up in
+            float64, from 1,700 in float32: where it starts to beat the dense solver).
 
     Returns:
-        float64 [n, m], row i the embedding of box i.
+        [n, m] (float32 for a float32 affinity, else float64), row i the embedding of box i.
     """
-    affinity = np.asarray(affinity, dtype=np.float64)
+    affinity = np.asarray(affinity)
+    if affinity.dtype != np.float32:
+        affinity = affinity.astype(np.float64)
     if affinity.ndim != 2 or affinity.shape[0] != affinity.shape[1]:
         raise ValueError(
             f"affinity must be a square matrix [n, n]. Received: shape={affinity.shape}")
@@ -211,7 +252,7 @@ def spectral_embedding(affinity: np.ndarray, num_clusters: int, *, row_normalize
 
 def normalized_cut_labels(boxes_xyxy: np.ndarray, num_clusters: int, *, affinity: str = "iou",
                           n_init: int = 10, seed: int = 0, row_normalize: bool = True,
-                          solver: str = "auto") -> np.ndarray:
+                          solver: str = "auto", precision: str = "float32") -> np.ndarray:
     """Cluster labels of the boxes by normalized cut (e.g. to draw the clusters, paper Fig. 3).
 
     Args:
@@ -222,6 +263,7 @@ def normalized_cut_labels(boxes_xyxy: np.ndarray, num_clusters: int, *, affinity
         seed: k-means seed; equal inputs and seed give equal labels.
         row_normalize: see :func:`spectral_embedding`.
         solver: see :func:`spectral_embedding`.
+        precision: ``float32`` or ``float64``, of the affinity, eigenvectors and k-means.
 
     Returns:
         int64 [n] cluster index per box in [0, m); some clusters may be empty when the embedding
@@ -232,51 +274,32 @@ def normalized_cut_labels(boxes_xyxy: np.ndarray, num_clusters: int, *, affinity
             f"affinity must be one of {', '.join(AFFINITIES)}. Received: affinity={affinity!r}")
     if n_init < 1:
         raise ValueError(f"n_init must be >= 1. Received: n_init={n_init}")
+    dtype = _check_precision(precision)
     boxes = _check_boxes(boxes_xyxy)
-    embedding = spectral_embedding(AFFINITY_FUNCTIONS[affinity](boxes), num_clusters,
+    embedding = spectral_embedding(AFFINITY_FUNCTIONS[affinity](boxes, dtype=dtype), num_clusters,
                                    row_normalize=row_normalize, solver=solver)
     with warnings.catch_warnings(), _threadpools().limit(limits=1):
         # Fewer distinct rows than clusters is handled by the caller (empty clusters are filled).
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans = KMeans(n_clusters=num_clusters, n_init=n_init, random_state=seed)
         labels = kmeans.fit_predict(embedding)
-    return labels.astype(np.int64)
+    return np.asarray(labels, dtype=np.int64)
 
 
-def normalized_cut_select(boxes: np.ndarray, scores: np.ndarray, num_clusters: int, *,
-                          affinity: str = "iou", n_init: int = 10, seed: int = 0,
-                          row_normalize: bool = True, solver: str = "auto") -> np.ndarray:
-    """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
+def _best_of_each_cluster(labels: np.ndarray, scores: np.ndarray, by_score: np.ndarray,
+                          num_clusters: int) -> np.ndarray:
+    """The top-objectness box of each non-empty cluster, topped up to m from the best others.
 
     Args:
-        boxes: [n, 4] boxes ``[x1, y1, x2, y2]`` (pixel boxes: ``[x, y, x + w, y + h]``).
-        scores: [n] objectness; in each cluster the box of highest score is kept (argmax; ties go
-            to the lower index).
-        num_clusters: m (paper: 50; authors' code: 20).
-        affinity: ``iou`` (paper) or ``authors`` (released code).
-        n_init: k-means restarts.
-        seed: k-means seed (deterministic output).
-        row_normalize: unit-length rows of V before k-means (module docstring).
-        solver: eigen-solver, see :func:`spectral_embedding`.
+        labels: int [n] cluster of each box.
+        scores: [n] objectness.
+        by_score: int [n] box indices by score descending (ties by index).
+        num_clusters: m <= n.
 
     Returns:
-        int64 [min(n, m)] distinct indices into ``boxes``, ordered by score descending (ties by
-        index). With n <= m every box is kept and no clustering runs; n = 0 gives [].
+        int64 [m] distinct box indices, in no particular order.
     """
-    boxes = _check_boxes(boxes)
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if scores.shape[0] != boxes.shape[0]:
-        raise ValueError(
-            "boxes and scores must have the same length. "
-            f"Received: boxes.shape={boxes.shape}, scores.shape={scores.shape}")
-    if num_clusters < 1:
-        raise ValueError(f"num_clusters must be >= 1. Received: num_clusters={num_clusters}")
-    n = boxes.shape[0]
-    by_score = np.argsort(-scores, kind="stable")
-    if n <= num_clusters:
-        return by_score.astype(np.int64)
-    labels = normalized_cut_labels(boxes, num_clusters, affinity=affinity, n_init=n_init,
-                                   seed=seed, row_normalize=row_normalize, solver=solver)
+    n = labels.shape[0]
     # Sort by (label, score descending, index): the first box of each label run is its argmax.
     order = np.lexsort((np.arange(n), -scores, labels))
     sorted_labels = labels[order]
@@ -294,6 +317,48 @@ def normalized_cut_select(boxes: np.ndarray, scores: np.ndarray, num_clusters: i
         raise RuntimeError(
             f"Normalized cut must select exactly m = {num_clusters} distinct boxes. "
             f"Received: {selected.size} indices, {np.unique(selected).size} distinct")
+    return selected.astype(np.int64)
+
+
+def normalized_cut_select(boxes: np.ndarray, scores: np.ndarray, num_clusters: int, *,
+                          affinity: str = "iou", n_init: int = 10, seed: int = 0,
+                          row_normalize: bool = True, solver: str = "auto",
+                          precision: str = "float32") -> np.ndarray:
+    """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
+
+    Args:
+        boxes: [n, 4] boxes ``[x1, y1, x2, y2]`` (pixel boxes: ``[x, y, x + w, y + h]``).
+        scores: [n] objectness; in each cluster the box of highest score is kept (argmax; ties go
+            to the lower index).
+        num_clusters: m (paper: 50; authors' code: 20).
+        affinity: ``iou`` (paper) or ``authors`` (released code).
+        n_init: k-means restarts.
+        seed: k-means seed (deterministic output).
+        row_normalize: unit-length rows of V before k-means (module docstring).
+        solver: eigen-solver, see :func:`spectral_embedding`.
+        precision: ``float32`` (default: the same eigen-subspace, 2x faster) or ``float64``.
+
+    Returns:
+        int64 [min(n, m)] distinct indices into ``boxes``, ordered by score descending (ties by
+        index). With n <= m every box is kept and no clustering runs; n = 0 gives [].
+    """
+    boxes = _check_boxes(boxes)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if scores.shape[0] != boxes.shape[0]:
+        raise ValueError(
+            "boxes and scores must have the same length. "
+            f"Received: boxes.shape={boxes.shape}, scores.shape={scores.shape}")
+    if num_clusters < 1:
+        raise ValueError(f"num_clusters must be >= 1. Received: num_clusters={num_clusters}")
+    _check_precision(precision)
+    n = boxes.shape[0]
+    by_score = np.argsort(-scores, kind="stable")
+    if n <= num_clusters:
+        return by_score.astype(np.int64)
+    labels = normalized_cut_labels(boxes, num_clusters, affinity=affinity, n_init=n_init,
+                                   seed=seed, row_normalize=row_normalize, solver=solver,
+                                   precision=precision)
+    selected = _best_of_each_cluster(labels, scores, by_score, num_clusters)
     rank = np.empty(n, dtype=np.int64)
     rank[by_score] = np.arange(n)
-    return selected[np.argsort(rank[selected], kind="stable")].astype(np.int64)
+    return selected[np.argsort(rank[selected], kind="stable")]

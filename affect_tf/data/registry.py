@@ -8,24 +8,19 @@ builder when its ``<name>_dataset_builder`` module is imported.
 from __future__ import annotations
 
 import importlib
-import pathlib
 
 import tensorflow_datasets as tfds
 
+from affect_tf import preflight
 from affect_tf.config import DataConfig
 
 
 def builder_names() -> list[str]:
-    """Names of the builders in ``datasets/`` (folders holding ``<name>_dataset_builder.py``)."""
-    # Imported here, not at module level: reading data needs no builder package loaded.
-    import affect_tf.datasets as datasets_package  # noqa: PLC0415
+    """Names of the builders in ``datasets/`` (folders holding ``<name>_dataset_builder.py``).
 
-    names = []
-    for root in datasets_package.__path__:
-        for folder in sorted(pathlib.Path(root).iterdir()):
-            if (folder / f"{folder.name}_dataset_builder.py").is_file():
-                names.append(folder.name)
-    return names
+    The folder scan is :func:`affect_tf.preflight.project_builders`, which needs no TFDS.
+    """
+    return list(preflight.project_builders())
 
 
 def import_builders() -> None:

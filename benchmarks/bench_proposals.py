@@ -32,12 +32,17 @@ Options:
                     scenes take ~15 min.
     --edge_source hed  HED edges instead (about 1 s per image), with where its time goes: each
                     VGG16 block, and the blocks in bfloat16 (a lever on CPUs with AMX/AVX512_BF16).
+    --hed_batch 1,8,32  HED's network (``HEDEdgeDetector.edge_probabilities_batch``) at each batch
+                    size: images/s (wall) and CPU seconds per image on the device TensorFlow
+                    picks (printed; on a CPU at one thread), each photo's batch made of copies of
+                    it (equal sizes share a call); ~1 min per photo at 1,8,32 on one core.
 
 Usage (from the repository root; defaults run offline in about 1 minute on 2 cores):
     .venv/bin/python benchmarks/bench_proposals.py
     .venv/bin/python benchmarks/bench_proposals.py --folder ~/photos --images 30
     .venv/bin/python benchmarks/bench_proposals.py --levers --demo_scenes 1200
     .venv/bin/python benchmarks/bench_proposals.py --edge_source hed --images 3
+    .venv/bin/python benchmarks/bench_proposals.py --hed_batch 1,8,32 --images 2
 """
 
 from __future__ import annotations
@@ -87,7 +92,20 @@ def _parse_args(argv=None):
     parser.add_argument("--solver_sweep", action="store_true", help="eigen-solvers vs n.")
     parser.add_argument("--demo_scenes", type=int, default=0,
                         help="demo scenes for the candidate hit rate (0: skip).")
+    parser.add_argument("--hed_batch", type=_batch_sizes, default=(),
+                        help="comma-separated HED batch sizes to time, e.g. 1,8,32 (empty: skip).")
     return parser.parse_args(argv)
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers >= 1, e.g. 1,8,32. Received: {text!r}")
+    return sizes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -483,6 +501,53 @@ def bench_hed(images, config: ProposalConfig, detector) -> None:
         print("  {:<32s} {:7.3f} {:7.3f}".format(name, *_stats(values)))
 
 
+def hed_device() -> str:
+    """Where TensorFlow runs HED: the first GPU it sees, else the CPU at this script's threads."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(
+            tf.config.list_physical_devices("GPU")[0])
+        return f"GPU {gpus[0].name} ({details.get('device_name', 'unknown model')})"
+    return (f"CPU, TensorFlow at {os.environ.get('TF_NUM_INTRAOP_THREADS', 'all')} intra-op "
+            f"thread(s) ({os.cpu_count()} cores)")
+
+
+def bench_hed_batches(images, config: ProposalConfig, batch_sizes, repeats: int) -> None:
+    """HED's network at each batch size: images/s and CPU s per image, median over the photos.
+
+    Each photo, resized for proposals, is batched with copies of itself, so every batch is one
+    network call (``edge_probabilities_batch`` groups equal sizes). Per batch size and photo, one
+    call warms up (TensorFlow builds its kernels per shape), then the least of ``repeats`` calls
+    counts, as for the steps above.
+    """
+    detector = edges.HEDEdgeDetector()
+    smalls = [pipeline.resize_for_proposals(decode_image_bytes(data), config.proposal_max_side)
+              for _, data in images]
+    print(f"\n== HED network in batches, on {hed_device()}: median over {len(smalls)} photos "
+          f"(least of {repeats} calls each) ==")
+    print(f"  {'batch':>5s} {'images/s':>9s} {'CPU s/image':>12s}   speed-up vs batch "
+          f"{batch_sizes[0]}")
+    reference = None
+    for batch_size in batch_sizes:
+        rates, cpu = [], []
+        for small in smalls:
+            batch = [small] * batch_size
+            detector.edge_probabilities_batch(batch, batch_size=batch_size)  # Warm up.
+            walls, cpus = [], []
+            for _ in range(repeats):
+                wall = time.perf_counter()
+                _, seconds = _cpu(detector.edge_probabilities_batch, batch, batch_size=batch_size)
+                walls.append(time.perf_counter() - wall)
+                cpus.append(seconds)
+            rates.append(batch_size / min(walls))
+            cpu.append(min(cpus) / batch_size)
+        rate = float(np.median(rates))
+        reference = reference or rate
+        print(f"  {batch_size:5d} {rate:9.2f} {np.median(cpu):12.3f}   {rate / reference:.2f}x")
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -514,6 +579,8 @@ def main(argv=None) -> None:
         bench_solver_sweep(images, detector)
     if args.demo_scenes > 0:
         bench_demo(args.demo_scenes, new)
+    if args.hed_batch:
+        bench_hed_batches(images, new, args.hed_batch, args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """propose(), the proposal cache and the local runner (pipeline.py, cache.py, local_runner.py)."""
 
+import dataclasses
 import logging
 import os
 import pathlib
@@ -168,8 +169,19 @@ def test_propose_on_a_huge_image():
 def test_cache_dir_for_names_dataset_source_affinity_and_fingerprint(tmp_path):
     config = ProposalConfig(edge_source="hed", affinity="authors")
     path = cache_lib.cache_dir_for(tmp_path, "twitter1/five_agree", config)
-    expected = f"twitter1_five_agree-hed-authors-{fingerprint(config)}"
+    expected = f"twitter1_five_agree-hed-authors-{cache_lib.proposal_fingerprint(config)}"
     assert path == os.path.join(str(tmp_path), expected)
+    # Execution-only settings (the batched HED route gives the same maps) keep the directory:
+    # changing them never recomputes a cache. Every other setting moves it.
+    same = dataclasses.replace(config, hed_batch_size=1)
+    assert cache_lib.cache_dir_for(tmp_path, "twitter1/five_agree", same) == path
+    other = dataclasses.replace(config, num_candidates=20)
+    assert cache_lib.cache_dir_for(tmp_path, "twitter1/five_agree", other) != path
+    # Without the execution-only fields the fingerprint is the plain one of every field.
+    plain = {key: value for key, value in dataclasses.asdict(config).items()
+             if key not in cache_lib.EXECUTION_ONLY_FIELDS}
+    assert cache_lib.proposal_fingerprint(config) == fingerprint(
+        {"__type__": "ProposalConfig", **plain})
 
 
 def test_cache_round_trip_pads_and_sorts(tmp_path):
@@ -364,8 +376,10 @@ def test_stage_one_and_two_workers_give_identical_results(tmp_path):
 
 @pytest.mark.slow
 def test_stage_with_hed_edges_in_worker_processes(tmp_path):
-    # Each spawned worker imports TensorFlow and builds HED itself (the parent need not).
-    config = ProposalConfig(edge_source="hed", num_candidates=8, max_boxes=300, kmeans_n_init=3)
+    # hed_batch_size=1: each spawned worker imports TensorFlow and builds HED itself (the parent
+    # need not); tests/test_hed_batch.py covers the batched route.
+    config = ProposalConfig(edge_source="hed", hed_batch_size=1, num_candidates=8, max_boxes=300,
+                            kmeans_n_init=3)
     cache = cache_lib.ProposalCache(tmp_path, config)
     examples = _examples(3)
     stats = runner.run_proposal_stage(examples, cache, config, num_workers=2, commit_seconds=0)

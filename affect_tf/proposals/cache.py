@@ -49,6 +49,19 @@ _CHUNK_KEYS = ("filenames", "boxes", "objectness", "num_valid")
 logger = logging.getLogger(__name__)
 
 
+# Settings that change how the proposals are computed, not what they are (the batched HED route
+# gives the per-image maps exactly: tests/test_hed_batch.py); they stay out of the fingerprint,
+# so changing them never recomputes a cache.
+EXECUTION_ONLY_FIELDS = ("hed_batch_size",)
+
+
+def proposal_fingerprint(config: ProposalConfig) -> str:
+    """The fingerprint of every setting of ``config`` that can change the proposals."""
+    fields = {key: value for key, value in dataclasses.asdict(config).items()
+              if key not in EXECUTION_ONLY_FIELDS}
+    return fingerprint({"__type__": type(config).__name__, **fields})
+
+
 class ProposalCacheError(ValueError):
     """A cache directory does not match the requested settings, or its metadata is unreadable,
     or it lacks (or holds damaged) proposals that a stage needs."""
@@ -114,7 +127,7 @@ def cache_dir_for(root: str | os.PathLike, dataset_name: str, config: ProposalCo
     if not dataset_name:
         raise ValueError("dataset_name must be a TFDS dataset name. Received: dataset_name=''")
     name = dataset_name.replace("/", "_").replace(os.sep, "_")
-    leaf = f"{name}-{config.edge_source}-{config.affinity}-{fingerprint(config)}"
+    leaf = f"{name}-{config.edge_source}-{config.affinity}-{proposal_fingerprint(config)}"
     return os.path.join(os.fspath(root), leaf)
 
 
@@ -138,7 +151,7 @@ class ProposalCache:
         config.validate()
         self.directory = os.fspath(directory)
         self.config = config
-        self.fingerprint = fingerprint(config)
+        self.fingerprint = proposal_fingerprint(config)
         os.makedirs(self.directory, exist_ok=True)
         meta_path = os.path.join(self.directory, META_FILENAME)
         if os.path.exists(meta_path):

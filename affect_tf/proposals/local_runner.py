@@ -15,6 +15,16 @@ and the OpenCV steps are per-pixel operations whose values do not depend on the 
 (HED edges come from TensorFlow's CPU kernels, whose reductions may differ in the last bits with
 another thread count.)
 
+HED edges (``edge_source='hed'``) with ``hed_batch_size >= 2`` take another route: this process
+decodes the pending images and runs the HED network on them in batches (on the GPU when
+TensorFlow sees one: one process holds the network, instead of one copy per worker), and the
+workers get each image's raw edge map for the per-pixel rest (orientation, thinning, EdgeBoxes,
+selection). Images are grouped by size within a window of ``HED_WINDOW_BATCHES`` batches, so each
+image's network input is the one it gets alone and the cache holds what the per-image route
+computes (up to the last bits of TensorFlow's kernels, as above). Chunks, resume and the input
+order of the results are the same on both routes; a kill also loses the window whose network
+pass was under way (at most ``4 * hed_batch_size`` images).
+
 A script that calls this with ``num_workers > 1`` must guard its entry point with
 ``if __name__ == "__main__":``, as ``spawn`` imports the main module in each worker.
 """
@@ -31,18 +41,29 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Union
+
+import numpy as np
 
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals.cache import ProposalCache, check_cache_matches
-from affect_tf.proposals.edges import EdgeDetector, make_edge_detector
+from affect_tf.proposals.edges import (
+    EdgeDetector, HEDEdgeDetector, hed_edges_from_probabilities, make_edge_detector)
 from affect_tf.proposals.pipeline import (
-    STATUS_CORRUPT, STATUS_EMPTY, ImageResult, Proposals, propose_encoded)
+    STATUS_CORRUPT, STATUS_EMPTY, ImageResult, Proposals, decode_for_proposals, propose_encoded,
+    result_from_edges)
 
 logger = logging.getLogger(__name__)
 
 # A chunk also closes at this many images, whatever the time: bounds the parent's memory.
 MAX_CHUNK_IMAGES = 4096
+
+# Batched HED groups the pending images by size within this many batches' worth of them: photos
+# come in a few sizes (landscape, portrait), so most calls stay full without padding any image.
+HED_WINDOW_BATCHES = 4
+
+# What the parent hands on per image: a finished result, or a worker task (function, *args).
+_Task = Union[ImageResult, tuple]
 
 # Set in each worker process by _init_worker: the settings and the worker's own edge detector.
 _WORKER: dict = {}
@@ -83,6 +104,20 @@ def _init_worker(config: ProposalConfig, threads_per_worker: int, parent_pid: in
 
 def _worker_propose(filename: str, data: bytes) -> ImageResult:
     return propose_encoded(filename, data, _WORKER["config"], _WORKER["edge_detector"])
+
+
+def _finish_hed(filename: str, probabilities: np.ndarray, config: ProposalConfig) -> ImageResult:
+    """The rest of one image after the batched HED network: orientation, thinning, proposals."""
+    try:
+        edges, orientation = hed_edges_from_probabilities(probabilities)
+    except Exception as error:  # Re-raised with the file's name.
+        raise RuntimeError(f"HED edges failed for {filename} (shape {probabilities.shape}): "
+                           f"{type(error).__name__}: {error}") from error
+    return result_from_edges(filename, edges, orientation, config)
+
+
+def _worker_finish_hed(filename: str, probabilities: np.ndarray) -> ImageResult:
+    return _finish_hed(filename, probabilities, _WORKER["config"])
 
 
 class _Progress:
@@ -132,27 +167,92 @@ def _pending(examples: Iterable[tuple[str, bytes]], done: set[str], stats: dict,
         yield filename, bytes(data) if not isinstance(data, bytes) else data
 
 
+def _batched_hed(config: ProposalConfig,
+                 edge_detector: EdgeDetector | None) -> HEDEdgeDetector | None:
+    """The HED detector to run in batches in this process, or None for the per-image route.
+
+    Batched: ``edge_source='hed'`` with ``hed_batch_size >= 2``, and no edge detector passed
+    other than a :class:`HEDEdgeDetector` (any other callable is called image by image).
+    """
+    if config.edge_source != "hed" or config.hed_batch_size < 2:
+        return None
+    if edge_detector is None:
+        return HEDEdgeDetector()
+    return edge_detector if isinstance(edge_detector, HEDEdgeDetector) else None
+
+
+def _per_image_tasks(pending: Iterator[tuple[str, bytes]]) -> Iterator[_Task]:
+    for filename, data in pending:
+        yield (_worker_propose, filename, data)
+
+
+def _hed_tasks(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
+               detector: HEDEdgeDetector) -> Iterator[_Task]:
+    """Decodes the pending images here and runs HED on them in batches, window by window.
+
+    Yields, in input order, each image's finished result (undecodable, or too small for a box)
+    or its task for a worker: ``(_worker_finish_hed, filename, probabilities)``.
+    """
+    window: list[tuple[str, object]] = []
+    window_size = config.hed_batch_size * HED_WINDOW_BATCHES
+    for filename, data in pending:
+        window.append((filename, decode_for_proposals(filename, data, config)))
+        if len(window) >= window_size:
+            yield from _hed_window(window, config, detector)
+            window = []
+    if window:
+        yield from _hed_window(window, config, detector)
+
+
+def _hed_window(window: list[tuple[str, object]], config: ProposalConfig,
+                detector: HEDEdgeDetector) -> Iterator[_Task]:
+    names = [name for name, item in window if not isinstance(item, ImageResult)]
+    images = [item for _, item in window if not isinstance(item, ImageResult)]
+    try:
+        maps = iter(detector.edge_probabilities_batch(images, batch_size=config.hed_batch_size))
+    except Exception as error:  # Re-raised with the files' names.
+        raise RuntimeError(
+            f"HED failed on {len(images)} images ({', '.join(names)}), shapes "
+            f"{sorted({image.shape for image in images})}: {type(error).__name__}: {error}"
+        ) from error
+    for name, item in window:
+        yield item if isinstance(item, ImageResult) else (_worker_finish_hed, name, next(maps))
+
+
 def _results_in_process(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
                         edge_detector: EdgeDetector | None) -> Iterator[ImageResult]:
+    hed = _batched_hed(config, edge_detector)
+    if hed is not None:
+        for task in _hed_tasks(pending, config, hed):
+            yield task if isinstance(task, ImageResult) else _finish_hed(*task[1:], config)
+        return
     detector = edge_detector if edge_detector is not None else make_edge_detector(config)
     for filename, data in pending:
         yield propose_encoded(filename, data, config, detector)
 
 
 def _results_in_pool(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
-                     num_workers: int) -> Iterator[ImageResult]:
+                     num_workers: int,
+                     edge_detector: EdgeDetector | None) -> Iterator[ImageResult]:
     """Results in input order, with at most a few images per worker in flight (bounded memory:
     ``Executor.map`` and ``Pool.imap`` would read the whole input ahead)."""
     threads = max(1, (os.cpu_count() or 1) // num_workers)
     context = multiprocessing.get_context("spawn")
     in_flight_limit = 4 * num_workers
+    hed = _batched_hed(config, edge_detector)
+    if hed is not None:
+        tasks = _hed_tasks(pending, config, hed)
+        # A whole window in flight: the workers finish one while this process runs the next.
+        in_flight_limit = max(in_flight_limit, config.hed_batch_size * HED_WINDOW_BATCHES)
+    else:
+        tasks = _per_image_tasks(pending)
     with concurrent.futures.ProcessPoolExecutor(
             max_workers=num_workers, mp_context=context, initializer=_init_worker,
             initargs=(config, threads, os.getpid())) as executor:
         futures: collections.deque = collections.deque()
         try:
-            for filename, data in pending:
-                futures.append(executor.submit(_worker_propose, filename, data))
+            for task in tasks:
+                futures.append(_submit(executor, task))
                 if len(futures) >= in_flight_limit:
                     yield futures.popleft().result()
             while futures:
@@ -160,6 +260,16 @@ def _results_in_pool(pending: Iterator[tuple[str, bytes]], config: ProposalConfi
         finally:
             for future in futures:
                 future.cancel()
+
+
+def _submit(executor: concurrent.futures.Executor, task: _Task) -> concurrent.futures.Future:
+    """A worker's future for a task, or an already finished one for a result made here."""
+    if isinstance(task, ImageResult):
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_result(task)
+        return future
+    function: Callable = task[0]
+    return executor.submit(function, *task[1:])
 
 
 class _ChunkWriter:
@@ -214,8 +324,9 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
         total: number of examples, for the progress log's percentage and ETA (optional).
         log_every_seconds: seconds between progress log lines.
         edge_detector: optional detector for the in-process path (``num_workers == 1``), e.g. a
-            HED detector already loaded; by default one is built from ``config``. Workers always
-            build their own.
+            HED detector already loaded; by default one is built from ``config``. Workers build
+            their own, except that a :class:`HEDEdgeDetector` passed here is the one batched in
+            this process with ``hed_batch_size >= 2`` (whatever ``num_workers``).
 
     Returns:
         Stats: ``processed`` (images computed in this run, corrupt ones included),
@@ -245,7 +356,7 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
     if num_workers == 1:
         results = _results_in_process(pending, config, edge_detector)
     else:
-        results = _results_in_pool(pending, config, num_workers)
+        results = _results_in_pool(pending, config, num_workers, edge_detector)
     writer = _ChunkWriter(cache, commit_seconds)
     try:
         for result in results:

@@ -126,18 +126,57 @@ def propose(image_rgb: np.ndarray, config: ProposalConfig,
     Raises:
         ValueError: a non-uint8 image or a wrong shape; the message names what was received.
     """
-    image_rgb = to_rgb_uint8(image_rgb)
     if edge_detector is None:
         edge_detector = make_edge_detector(config)
     clock = _Clock(timings)
-    small = resize_for_proposals(image_rgb, config.proposal_max_side)
-    height, width = small.shape[:2]
+    small = proposal_image(image_rgb, config)
     clock.lap("resize")
-    if height * width < config.min_box_area or min(height, width) < 5:
-        # No box of min_box_area pixels fits: skip the edge detector too.
+    if small is None:
         return Proposals.empty()
     edges, orientation = edge_detector(small)
     clock.lap("edges")
+    return propose_from_edges(edges, orientation, config, timings=timings)
+
+
+def proposal_image(image_rgb: np.ndarray, config: ProposalConfig) -> np.ndarray | None:
+    """The image the edge detector sees: RGB, resized to ``config.proposal_max_side``.
+
+    Args:
+        image_rgb: uint8 image [H, W, 3] (RGB), [H, W] or [H, W, 1] (gray) or [H, W, 4] (RGBA).
+        config: proposal settings.
+
+    Returns:
+        uint8 [h, w, 3] RGB with ``max(h, w) <= proposal_max_side``, or None when no box of
+        ``min_box_area`` pixels fits in it (then no edge detector needs to run).
+
+    Raises:
+        ValueError: a non-uint8 image or a wrong shape; the message names what was received.
+    """
+    small = resize_for_proposals(to_rgb_uint8(image_rgb), config.proposal_max_side)
+    height, width = small.shape[:2]
+    if height * width < config.min_box_area or min(height, width) < 5:
+        return None
+    return small
+
+
+def propose_from_edges(edges: np.ndarray, orientation: np.ndarray, config: ProposalConfig, *,
+                       timings: dict[str, float] | None = None) -> Proposals:
+    """The m candidate regions from an image's edge maps (Algorithm 1, steps 1-3 after the edges).
+
+    EdgeBoxes (step 1), the geometric filter (step 2), the normalized-cut selection (step 3) and
+    the conversion to normalized boxes: what :func:`propose` does once it has the edges.
+
+    Args:
+        edges: float32 [h, w] thinned edge strength in [0, 1] of the :func:`proposal_image`.
+        orientation: float32 [h, w] edge-normal orientation in [0, pi).
+        config: proposal settings.
+        timings: as in :func:`propose` (``edgeboxes``, ``filter``, ``selection``).
+
+    Returns:
+        :class:`Proposals`, boxes normalized to the ``[h, w]`` image.
+    """
+    clock = _Clock(timings)
+    height, width = edges.shape[:2]
     boxes_xywh, scores = edgeboxes.edge_boxes(edges, orientation, config)
     clock.lap("edgeboxes")
     boxes_xywh, scores = edgeboxes.geometric_filter(boxes_xywh, scores, config)
@@ -147,7 +186,7 @@ def propose(image_rgb: np.ndarray, config: ProposalConfig,
     keep = selection.normalized_cut_select(
         edgeboxes.xywh_to_xyxy(boxes_xywh), scores, config.num_candidates,
         affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.proposal_seed,
-        precision=config.selection_precision)
+        row_normalize=config.spectral_row_normalize, precision=config.selection_precision)
     clock.lap("selection")
     # The one conversion out of OpenCV's pixel (x, y, w, h) (edgeboxes.py documents the offset).
     boxes = edgeboxes.xywh_to_normalized_yxyx(boxes_xywh[keep], height, width)
@@ -191,26 +230,71 @@ class ImageResult:
     message: str = ""
 
 
-def propose_encoded(filename: str, data: bytes, config: ProposalConfig,
-                    edge_detector: EdgeDetector) -> ImageResult:
-    """Decodes one encoded image by content and proposes its regions: the per-image step that the
-    local and Beam runners share.
+def decode_for_proposals(filename: str, data: bytes,
+                         config: ProposalConfig) -> np.ndarray | ImageResult:
+    """Decodes one encoded image by content into the image its edge detector sees.
 
-    Undecodable bytes are not an error: the image is stored with no regions (status ``corrupt``)
-    and still gets its whole-image prediction downstream.
+    Args:
+        filename: the ``image/filename`` key (for the result and messages).
+        data: the encoded image bytes.
+        config: proposal settings.
 
-    Raises:
-        RuntimeError: :func:`propose` failed on a decodable image; the message names the file,
-            which the traceback alone would not.
+    Returns:
+        The uint8 [h, w, 3] RGB :func:`proposal_image`, or, when there is nothing to detect
+        edges on, the image's final :class:`ImageResult`: ``corrupt`` for bytes that are not an
+        image (stored with no regions; it still gets its whole-image prediction downstream),
+        ``empty`` for an image too small for any box.
     """
     try:
         image = io_lib.decode_image_bytes(data, filename)
     except io_lib.ImageDecodeError as error:
         return ImageResult(filename, Proposals.empty(), STATUS_CORRUPT, str(error))
     try:
-        proposals = propose(image, config, edge_detector)
+        small = proposal_image(image, config)
     except Exception as error:  # Re-raised with the file's name.
-        raise RuntimeError(
-            f"Proposals failed for {filename} (decoded shape {image.shape}): "
-            f"{type(error).__name__}: {error}") from error
+        raise _failed(filename, image.shape, error) from error
+    if small is None:
+        return ImageResult(filename, Proposals.empty(), STATUS_EMPTY)
+    return small
+
+
+def result_from_edges(filename: str, edges: np.ndarray, orientation: np.ndarray,
+                      config: ProposalConfig) -> ImageResult:
+    """:func:`propose_from_edges` of one image as the runners store it.
+
+    Raises:
+        RuntimeError: the proposals failed; the message names the file.
+    """
+    try:
+        proposals = propose_from_edges(edges, orientation, config)
+    except Exception as error:  # Re-raised with the file's name.
+        raise _failed(filename, edges.shape, error) from error
     return ImageResult(filename, proposals, STATUS_OK if len(proposals) else STATUS_EMPTY)
+
+
+def _failed(filename: str, shape: tuple[int, ...], error: Exception) -> RuntimeError:
+    return RuntimeError(f"Proposals failed for {filename} (shape {tuple(shape)}): "
+                        f"{type(error).__name__}: {error}")
+
+
+def propose_encoded(filename: str, data: bytes, config: ProposalConfig,
+                    edge_detector: EdgeDetector) -> ImageResult:
+    """Decodes one encoded image by content and proposes its regions: the per-image step that the
+    local and Beam runners share (:func:`decode_for_proposals`, the edges, then
+    :func:`result_from_edges`).
+
+    Undecodable bytes are not an error: the image is stored with no regions (status ``corrupt``)
+    and still gets its whole-image prediction downstream.
+
+    Raises:
+        RuntimeError: the edges or the proposals failed on a decodable image; the message names
+            the file, which the traceback alone would not.
+    """
+    small = decode_for_proposals(filename, data, config)
+    if isinstance(small, ImageResult):
+        return small
+    try:
+        edges, orientation = edge_detector(small)
+    except Exception as error:  # Re-raised with the file's name.
+        raise _failed(filename, small.shape, error) from error
+    return result_from_edges(filename, edges, orientation, config)

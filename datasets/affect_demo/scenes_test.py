@@ -1,4 +1,4 @@
-"""Tests of the demo scene generator: determinism, balance, boxes, the class cues of the object."""
+"""Tests of the demo scene generator: determinism, balance, boxes, the face's class cue."""
 
 import numpy as np
 import pytest
@@ -56,15 +56,29 @@ def test_labels_are_balanced_and_shuffled():
 
 
 @pytest.mark.parametrize("size", [256, 128])
-def test_box_lies_inside_the_image_and_covers_two_to_five_percent(size):
-    for _, image, _, box in _scenes(7, 24, size):
-        assert image.shape == (size, size, 3)
-        y1, x1, y2, x2 = box
+def test_box_lies_inside_the_image_and_covers_its_scale_range(size):
+    for index, label in enumerate(demo_scenes.scene_labels(7, 24)):
+        scene = demo_scenes.render_scene(demo_scenes.scene_rng(7, index), int(label), size)
+        assert scene.image.shape == (size, size, 3)
+        y1, x1, y2, x2 = scene.box
         assert 0.0 < y1 < y2 < 1.0 and 0.0 < x1 < x2 < 1.0
         area = (y2 - y1) * (x2 - x1)
-        assert demo_scenes.OBJECT_AREA_RANGE[0] <= area <= demo_scenes.OBJECT_AREA_RANGE[1]
+        low, high = (demo_scenes.CLOSE_AREA_RANGE if scene.close_up
+                     else demo_scenes.FAR_AREA_RANGE)
+        assert low <= area <= high, (index, scene.close_up, area)
         # Pixel-edge coordinates: the box times the size is whole pixels.
-        np.testing.assert_allclose(box * size, np.round(box * size), atol=1e-3)
+        np.testing.assert_allclose(scene.box * size, np.round(scene.box * size), atol=1e-3)
+
+
+def test_close_ups_are_a_minority_drawn_independently_of_the_label():
+    labels = demo_scenes.scene_labels(13, 300)
+    close_up = np.array([
+        demo_scenes.render_scene(demo_scenes.scene_rng(13, i), int(label), 128).close_up
+        for i, label in enumerate(labels)])
+    # 30 % expected; +-3 binomial sd over 300 scenes is about +-8 points.
+    assert 0.22 <= close_up.mean() <= 0.38
+    for label in (0, 1):
+        assert 0.18 <= close_up[labels == label].mean() <= 0.42
 
 
 def _rendered(count, seed=9):
@@ -81,21 +95,45 @@ def test_object_pixels_lie_in_the_box_and_touch_every_side():
         assert cols.min() == left and cols.max() == right - 1
 
 
-def test_object_shape_and_colour_follow_the_label():
+def _mouth_bend(scene) -> float:
+    """Curvature of the face's mouth: > 0 when its ends are higher than its middle (a smile).
+
+    The mouth is the dark feature pixels in the lower part of the face disc (inside the ring);
+    per column, its lowest pixel; a parabola row = a x^2 + b x + c fitted to those (rows grow
+    downwards, so a smile's middle has the largest row: a < 0). Returns -a times the squared
+    face radius, so the value does not depend on the face's size.
+    """
+    top, left, bottom, right = np.round(scene.box * scene.image.shape[0]).astype(int)
+    radius, radius_y = (right - left) / 2.0, (bottom - top) / 2.0
+    centre_y, centre_x = (top + bottom) / 2.0, (left + right) / 2.0
+    rows, cols = np.mgrid[0:scene.image.shape[0], 0:scene.image.shape[1]]
+    # Well inside the ring, which is dark for a black rim (faces may be slight ellipses).
+    inside = np.hypot((rows - centre_y) / radius_y, (cols - centre_x) / radius) < 0.75
+    lower = rows > centre_y + 0.05 * radius
+    dark = scene.image.astype(np.float64).mean(axis=2) < 70
+    mouth = inside & lower & dark
+    columns = np.unique(cols[mouth])
+    lowest = np.array([rows[mouth & (cols == c)].max() for c in columns])
+    x = (columns - centre_x) / radius
+    return float(-np.polyfit(x, lowest / radius, 2)[0])
+
+
+def test_the_expression_follows_the_label_and_the_colour_does_not():
     scenes = _rendered(40)
-    luminance, warmth = {0: [], 1: []}, {0: [], 1: []}
+    fill_luminance = {0: [], 1: []}
     for scene in scenes:
         family = demo_scenes.POSITIVE_SHAPES if scene.label else demo_scenes.NEGATIVE_SHAPES
         assert scene.object_shape in family
+        # The mouth bends up (smile, laugh) or down (frown, scowl), whatever the face's size.
+        bend = _mouth_bend(scene)
+        assert (bend > 0.1) if scene.label else (bend < -0.1), (scene.object_shape, bend)
         pixels = scene.image[scene.object_mask].astype(np.float64)
-        luminance[scene.label].append(pixels @ [0.299, 0.587, 0.114])
-        warmth[scene.label].append(pixels[:, 0] - pixels[:, 2])
-    mean_luminance = {k: [v.mean() for v in values] for k, values in luminance.items()}
-    # Every positive object (warm, bright, pale halo) is brighter than every negative one (dark
-    # fill, black rim).
-    assert min(mean_luminance[1]) > max(mean_luminance[0])
-    # Positive objects are warm (red over blue) on average, negative ones much less so.
-    assert np.mean(np.concatenate(warmth[1])) > np.mean(np.concatenate(warmth[0])) + 50
+        fill_luminance[scene.label].append(np.median(pixels @ [0.299, 0.587, 0.114]))
+    # The colour is no cue: both classes' faces span the same range of brightness.
+    low = max(min(fill_luminance[0]), min(fill_luminance[1]))
+    high = min(max(fill_luminance[0]), max(fill_luminance[1]))
+    assert high - low > 40
+    assert abs(np.mean(fill_luminance[0]) - np.mean(fill_luminance[1])) < 20
 
 
 def test_invalid_arguments_raise():

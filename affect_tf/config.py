@@ -28,6 +28,8 @@ EDGE_SOURCES = ("gradient", "hed", "sed")
 AFFINITIES = ("iou", "authors")
 WEIGHT_SOURCES = ("imagenet", "hed", "none")
 HEADS = ("auto", "vgg", "gap")
+# Training precision: off (float32), or Keras' mixed_float16 / mixed_bfloat16 policy.
+MIXED_PRECISIONS = ("off", "float16", "bfloat16")
 SELECTIONS = ("ar", "obj", "senti")
 OBJ_NORMS = ("minmax", "max")
 AR_FORMULAS = ("paper", "authors")
@@ -224,6 +226,14 @@ class ProposalConfig(_Section):
         choices=EDGE_SOURCES)
     sed_model_path: str = setting(
         "", "Path of the structured-edge model.yml.gz (only for edge_source=sed).")
+    hed_batch_size: int = setting(
+        8, "HED images per network call in the local proposal stage (edge_source=hed). >= 2: the "
+        "stage's own process decodes the images and runs HED on them in batches of equal-sized "
+        "images (on the GPU when TensorFlow sees one), its workers do the rest per image; the "
+        "cached proposals equal the per-image ones. 1: each worker runs HED image by image. "
+        "On one CPU thread HED's network cost 1.12 CPU s per photo (<= 500 px) in batches of 8, "
+        "1.07 in batches of 32, 1.84 alone (benchmarks/bench_proposals.py --hed_batch).",
+        interval="(0, inf)")
     proposal_max_side: int = setting(
         500, "Proposals are computed on the image resized so its longer side is at most this many "
         "pixels; the area filter applies at that scale (DECISIONS.md).", interval="(0, inf)")
@@ -260,6 +270,11 @@ class ProposalConfig(_Section):
         1, "k-means restarts on the eigenvector rows (authors' code: 10). 1 by default: 10 cost "
         "10x the time, and 1 moved the demo's hit rate by < 0.2 points and its candidates about as "
         "much as another k-means seed does (benchmarks/bench_proposals.py).", interval="(0, inf)")
+    spectral_row_normalize: bool = setting(
+        True, "Scale each row of the eigenvector matrix V to unit length before k-means (Ng, "
+        "Jordan & Weiss 2001: each connected component of the box graph gets its own point). "
+        "False: the paper's literal 'k-means on the rows of V', where small isolated boxes "
+        "huddle near the origin (proposals/selection.py).")
     proposal_seed: int = setting(0, "Seed of k-means, so the selection is deterministic.")
     selection_precision: str = setting(
         "float32", "Precision of the normalized cut's affinity, eigenvectors and k-means: float32 "
@@ -335,6 +350,22 @@ class TrainConfig(_Section):
     trainable_from: str = setting(
         "", "Name of the first trainable VGG16 layer (empty: all layers, the paper).")
     seed: int = setting(0, "Seed of initialization, shuffling and augmentation.")
+    mixed_precision: str = setting(
+        "off", "Training precision: off (float32, the paper), float16 (Keras mixed_float16: "
+        "float16 compute, float32 variables, dynamic loss scaling) or bfloat16 (mixed_bfloat16, "
+        "no loss scaling). The logits and the loss stay float32 and the saved classifier holds "
+        "float32 weights either way (benchmarks/bench_train_gpu.py).",
+        choices=MIXED_PRECISIONS)
+    jit_compile: bool = setting(
+        False, "Compile the training step with XLA (tf.function(jit_compile=True)); the first "
+        "step takes longer while it compiles.")
+    bn_calibration_images: int = setting(
+        1024, "After fine-tuning, the batch-normalization statistics of the GAP head (offline "
+        "weights) are computed exactly over this many training images in their evaluation "
+        "view, replacing the moving averages, which lag the features while the conv layers "
+        "move (measured on the demo: 69 % validation accuracy with the moving averages, 95 % "
+        "with batch statistics). 0: keep the moving averages. No effect without BN layers "
+        "(the vgg head).", interval="[0, inf)")
 
 
 @_section("Regions")
@@ -417,6 +448,17 @@ class Config(_Section):
         "so a small region is cropped from enough pixels (a 40 px object of a 500 px photo spans "
         "only 20 px of the 256 px training view). The whole-image view is resized from it to "
         "resize_size as in training.")
+    baseline: bool = setting(
+        True, "Also evaluate the paper's 'VGGNet (ImageNet features)' row in --mode=all and "
+        "evaluate: whole-image features of the pretrained, not fine-tuned --weights (fc7; conv5 "
+        "average-pooled where fc7 is not trained), standardized, PCA, linear SVM fitted on the "
+        "training part (affect_tf/baselines.py).")
+    baseline_pca_components: int = setting(
+        256, "PCA dimension of the baseline's features, capped by the training images and the "
+        "feature dimension (the paper gives none; 0: no PCA).", interval="[0, inf)")
+    baseline_svm_c: float = setting(
+        1.0, "C of the baseline's linear SVM (the paper used LIBSVM's default: 1).",
+        interval="(0, inf)")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     proposals: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)

@@ -23,23 +23,31 @@ from affect_tf import regions as regions_lib
 from affect_tf.config import FUSIONS, SELECTIONS, Config, FusionConfig, RegionConfig
 
 
-def global_view_probs(classifier, region_images: tf.Tensor, config: Config) -> tf.Tensor:
-    """Whole-image class probabilities ``[B, 2]``, viewed as in training.
+def whole_image_views(region_images: tf.Tensor, config: Config) -> tf.Tensor:
+    """The whole-image views the CNN sees at evaluation, ``[V, B, S, S, 3]`` (S = ``image_size``).
 
     The ``[B, R, R, 3]`` evaluation images (RGB 0-255, R = ``region_image_size``) are resized to
-    ``resize_size`` and centre-cropped to ``image_size`` (or, with ``ten_crop``, the softmax of
-    4 corners + centre, each mirrored, is averaged: the authors' test). The evaluation and the
-    exported SavedModel both call this, so they see the same view.
+    ``resize_size`` as in training, then centre-cropped (V = 1) or, with ``ten_crop``, cut into
+    4 corners + centre, each mirrored (V = 10: the authors' test). The evaluation, the exported
+    SavedModel and the pretrained-features baseline (baselines.py) all take their views here.
     """
     image_size, resize_size = config.model.image_size, config.train.resize_size
     images = tf.image.resize(region_images, [resize_size, resize_size])
     if config.ten_crop:
-        crops = data_lib.ten_crops(images, image_size)  # [10, B, S, S, 3]
-        flat = tf.reshape(crops, [-1, image_size, image_size, 3])
+        return data_lib.ten_crops(images, image_size)
+    return data_lib.center_crop(images, image_size)[tf.newaxis]
+
+
+def global_view_probs(classifier, region_images: tf.Tensor, config: Config) -> tf.Tensor:
+    """Whole-image class probabilities ``[B, 2]`` of :func:`whole_image_views`; with
+    ``ten_crop`` the softmax of the 10 views is averaged (the authors' test)."""
+    image_size = config.model.image_size
+    views = whole_image_views(region_images, config)
+    if config.ten_crop:
+        flat = tf.reshape(views, [-1, image_size, image_size, 3])
         probs = tf.nn.softmax(classifier(flat, training=False), axis=-1)
         return tf.reduce_mean(tf.reshape(probs, [10, -1, 2]), axis=0)
-    return tf.nn.softmax(
-        classifier(data_lib.center_crop(images, image_size), training=False), axis=-1)
+    return tf.nn.softmax(classifier(views[0], training=False), axis=-1)
 
 
 def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:

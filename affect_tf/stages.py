@@ -12,6 +12,11 @@ every candidate region; depends on the classifier, the proposals and the crop se
 ``fuse`` (top-K by AR / Obj / Senti and the fusions; depends on K, alpha, beta, ...), so changing
 K, alpha, beta or the fusion reuses the CNN's predictions.
 
+``baseline`` (the paper's "VGGNet (ImageNet features)" row, :mod:`affect_tf.baselines`) has two
+steps likewise: features of the pretrained, not fine-tuned backbone for the training and test
+parts (depends on the weights' content, the view settings and the parts), then PCA + linear SVM
+(depends on the features and the baseline's PCA and C), so a new PCA or C refits in seconds.
+
 Layout of ``<workdir>``::
 
     .lock                       the running run's pid and host (one run per workdir)
@@ -22,6 +27,8 @@ Layout of ``<workdir>``::
     classifier.weights.h5       link to the latest fine-tuned classifier (for transfer)
     predict-<fp>/               predictions_validation.npz, predictions_test.npz, manifest.json
     eval-<fp>/                  metrics.json, svm_*/, manifest.json
+    baseline_features-<fp>/     features_train.npz, features_test.npz, manifest.json
+    baseline-<fp>/              metrics.json (the baseline's row), manifest.json
     metrics.json, report.md, figures/   the latest evaluation and its report, written together
     damaged/                    files found damaged, moved aside
 """
@@ -40,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from affect_tf import artifacts
+from affect_tf import baselines as baselines_lib
 from affect_tf import data as data_lib
 from affect_tf import evaluate as evaluate_lib
 from affect_tf import io as io_lib
@@ -52,15 +60,19 @@ from affect_tf.config import Config
 from affect_tf.proposals import cache as cache_lib
 from affect_tf.proposals import local_runner
 
-STAGES = ("prepare", "proposals", "train", "evaluate", "report")
-# The report always follows an evaluation, so report.md and the root metrics.json describe the
-# same one.
-MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "report")}
+STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "report")
+# The report always follows an evaluation (and the baseline, which --nobaseline turns off), so
+# report.md and the root metrics.json describe the same one.
+MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "baseline", "report")}
 # Stages that run once for the dataset; the others run once per fold of the protocol.
 SHARED_STAGES = ("prepare", "proposals")
 EVAL_PARTS = ("validation", "test")
 PREDICTION_KEYS = ("label", "filename", "global_probs", "candidate_probs", "boxes", "objectness",
                    "num_valid")
+# The baseline fits on the training part (its backbone never trained on it) and tests on the test
+# part; the validation part is not needed (no hyperparameter is chosen on it).
+BASELINE_PARTS = ("train", "test")
+FEATURE_KEYS = ("features", "label", "filename", "layer")
 
 
 def _fields(section, *excluded: str) -> dict:
@@ -89,6 +101,9 @@ class Run:
         self._proposals = None
         self._train_manifest = None
         self._index = None
+        self._baseline_features_fingerprint = None
+        self._baseline_features_manifest = None
+        self._baseline_manifest = None
 
     # ---- the dataset and its splits ------------------------------------------------------------
 
@@ -234,6 +249,31 @@ class Run:
                 f"No predictions with these settings in {self.predict_dir}; run --mode=evaluate "
                 "first (or --mode=all).")
         return manifest
+
+    @property
+    def baseline_features_fingerprint(self) -> str:
+        """The baseline's features: the initial weights by content, the architecture they are
+        cut from, the evaluation's whole-image view, and the training and test parts."""
+        if self._baseline_features_fingerprint is None:
+            config, model = self.config, self.config.model
+            self._baseline_features_fingerprint = config_lib.fingerprint(
+                "baseline_features", _weights_id(model.weights), model.resolved_head,
+                model.image_size,
+                # Only random weights keep the seed in the features (the head is not used).
+                config.train.seed if model.weights == "none" else None,
+                config.train.resize_size, config.region_image_size, config.ten_crop,
+                self.part_id("train"), self.part_id("test"))
+        return self._baseline_features_fingerprint
+
+    @property
+    def baseline_features_dir(self) -> pathlib.Path:
+        return self.workdir / f"baseline_features-{self.baseline_features_fingerprint}"
+
+    def baseline_fingerprint(self, features: artifacts.Manifest) -> str:
+        config = self.config
+        # The training seed is the PCA's and the SVM's random_state, as the fusion SVM's.
+        return config_lib.fingerprint(features.content_id, config.baseline_pca_components,
+                                      config.baseline_svm_c, config.train.seed)
 
 
 def _weights_id(weights: str) -> str:
@@ -392,7 +432,12 @@ def _train(run: Run) -> None:
         logging.info("train: %d images, %d steps of %d, weights %s, head %s",
                      len(run.splits.train), config.train.steps, config.train.batch_size,
                      config.model.weights, config.model.resolved_head)
-        summary = trainer.fit(dataset, start_step=start_step, log=logging.info)
+        # Precise batch-norm statistics over the training part's evaluation views (train.py).
+        calibration = data_lib.calibration_pipeline(
+            data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
+            resize_size=config.train.resize_size, batch_size=config.eval_batch_size)
+        summary = trainer.fit(dataset, start_step=start_step, log=logging.info,
+                              calibration=calibration)
         logging.info("train: done %s", summary)
     except BaseException:
         checkpoints = run.train_dir / "checkpoints"
@@ -412,22 +457,28 @@ def _link_latest_classifier(source: pathlib.Path, target: pathlib.Path) -> None:
     os.replace(temporary, target)
 
 
-def _verified_predictions(path: pathlib.Path, names: tuple[str, ...]) -> dict | None:
-    """Stored predictions of one part when they load whole and cover exactly ``names``."""
+def _verified_part_arrays(path: pathlib.Path, names: tuple[str, ...], keys: tuple[str, ...],
+                          per_image: tuple[str, ...], stage: str) -> dict | None:
+    """Arrays of one part stored at ``path`` when they load whole, hold ``keys``, and their
+    ``per_image`` arrays have one row per image of ``names`` (by filename); else None (logged)."""
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
     except Exception as error:  # pylint: disable=broad-except  (any failure: recompute)
-        logging.warning("evaluate: %s does not load (%s); computing it again.", path, error)
+        logging.warning("%s: %s does not load (%s); computing it again.", stage, path, error)
         return None
-    count = len(names)
-    if (any(key not in arrays for key in PREDICTION_KEYS)
-            or any(arrays[key].shape[0] != count for key in PREDICTION_KEYS)
+    if (any(key not in arrays for key in keys)
+            or any(arrays[key].shape[0] != len(names) for key in per_image)
             or sorted(arrays["filename"].astype(str).tolist()) != sorted(names)):
-        logging.warning("evaluate: %s does not hold the %d images of its split; computing it "
-                        "again.", path, count)
+        logging.warning("%s: %s does not hold the %d images of its split; computing it again.",
+                        stage, path, len(names))
         return None
     return arrays
+
+
+def _verified_predictions(path: pathlib.Path, names: tuple[str, ...]) -> dict | None:
+    """Stored predictions of one part when they load whole and cover exactly ``names``."""
+    return _verified_part_arrays(path, names, PREDICTION_KEYS, PREDICTION_KEYS, "evaluate")
 
 
 def predict_stage(run: Run) -> artifacts.Manifest:
@@ -533,16 +584,140 @@ def _write_eval_summaries(directory: pathlib.Path, metrics: dict, step: int) -> 
     writer.close()
 
 
+def _verified_features(path: pathlib.Path, names: tuple[str, ...]) -> dict | None:
+    """Stored baseline features of one part when they load whole and cover exactly ``names``."""
+    arrays = _verified_part_arrays(path, names, FEATURE_KEYS, ("features", "label", "filename"),
+                                   "baseline")
+    if arrays is not None and arrays["features"].ndim != 2:
+        logging.warning("baseline: %s holds features of shape %s, not [images, dimensions]; "
+                        "computing it again.", path, arrays["features"].shape)
+        return None
+    return arrays
+
+
+def baseline_features_stage(run: Run) -> artifacts.Manifest:
+    """Features of the training and test parts' whole images from the pretrained backbone."""
+    config = run.config
+    directory, stage_fingerprint = run.baseline_features_dir, run.baseline_features_fingerprint
+    manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir,
+                                        "baseline_features")
+    if manifest is not None:
+        logging.info("baseline: features with the same settings in %s; reused", directory)
+        run._baseline_features_manifest = manifest  # pylint: disable=protected-access
+        return manifest
+    directory.mkdir(parents=True, exist_ok=True)
+    feature_fn = None
+    for part in BASELINE_PARTS:
+        path = directory / f"features_{part}.npz"
+        names = getattr(run.splits, part)
+        if path.is_file() and _verified_features(path, names) is not None:
+            continue  # Finished before a kill; the manifest below will cover it.
+        if feature_fn is None:
+            extractor, layer = baselines_lib.build_feature_extractor(config.model,
+                                                                     seed=config.train.seed)
+            feature_fn = baselines_lib.make_feature_fn(extractor, config)
+            logging.info("baseline: %s features of the %s weights, not fine-tuned", layer,
+                         config.model.weights)
+        batches = data_lib.evaluation_pipeline(
+            data_lib.examples(run.builder, names), resize_size=config.region_image_size,
+            batch_size=config.eval_batch_size)
+        logging.info("baseline: features of the %s part, %d images", part, len(names))
+        arrays = baselines_lib.extract_features(feature_fn, batches.as_numpy_iterator(),
+                                                total=len(names))
+        io_lib.atomic_save_npz(path, **arrays, layer=np.asarray(layer))
+    manifest = artifacts.write_manifest(
+        directory, "baseline_features", stage_fingerprint,
+        outputs=[f"features_{part}.npz" for part in BASELINE_PARTS],
+        inputs={"dataset": run.dataset_id, "train_part": run.part_id("train"),
+                "test_part": run.part_id("test"), "weights": _weights_id(config.model.weights)})
+    run._baseline_features_manifest = manifest  # pylint: disable=protected-access
+    return manifest
+
+
+def baseline_stage(run: Run) -> None:
+    """The paper's "VGGNet (ImageNet features)" row: features (reused when their inputs are
+    unchanged), then standardization, PCA and a linear SVM fitted on the training part."""
+    config = run.config
+    if not config.baseline:
+        logging.info("baseline: off (--nobaseline); skipped")
+        return
+    features_manifest = baseline_features_stage(run)
+    stage_fingerprint = run.baseline_fingerprint(features_manifest)
+    directory = run.workdir / f"baseline-{stage_fingerprint}"
+    manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "baseline")
+    if manifest is not None:
+        logging.info("baseline: %s exists with the same settings; skipped", directory)
+        run._baseline_manifest = manifest  # pylint: disable=protected-access
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = {}
+    for part in BASELINE_PARTS:
+        path = run.baseline_features_dir / f"features_{part}.npz"
+        parts[part] = _verified_features(path, getattr(run.splits, part))
+        if parts[part] is None:  # Verified by hash a moment ago: only a change during the run.
+            raise artifacts.DamagedArtifactError(
+                f"{path} changed while the run read it; run --mode=evaluate again.")
+    metrics, details = baselines_lib.evaluate(
+        parts["train"], parts["test"], components=config.baseline_pca_components,
+        svm_c=config.baseline_svm_c, seed=config.train.seed)
+    weights = config.model.weights
+    details.update(
+        # A file's name only: where the weights lie is no property of the result.
+        weights=weights if weights in config_lib.WEIGHT_SOURCES else os.path.basename(weights),
+        layer=str(parts["train"]["layer"]), views=10 if config.ten_crop else 1)
+    row = baselines_lib.BASELINE_ROW
+    io_lib.atomic_write_json(directory / "metrics.json",
+                             {"baselines": {row: metrics}, "baseline_details": {row: details}})
+    run._baseline_manifest = artifacts.write_manifest(  # pylint: disable=protected-access
+        directory, "baseline", stage_fingerprint, outputs=["metrics.json"],
+        inputs={"features": features_manifest.content_id})
+    logging.info("baseline: %s (%s): accuracy %.4f", row, baselines_lib.describe(details),
+                 metrics["accuracy"])
+
+
+def _baseline_metrics(run: Run) -> dict:
+    """The verified baseline row for the report (empty with --nobaseline); stops the run when
+    the baseline of these settings has not run or is damaged."""
+    if not run.config.baseline:
+        return {}
+    fix = "run --mode=evaluate (or --mode=all), or pass --nobaseline to report without it"
+    # pylint: disable=protected-access  (manifests this run verified or wrote a moment ago)
+    try:
+        features = run._baseline_features_manifest or artifacts.read_manifest(
+            run.baseline_features_dir, run.baseline_features_fingerprint)
+        if features is None:
+            raise FileNotFoundError(
+                f"No baseline features with these settings in {run.baseline_features_dir}; "
+                f"{fix}.")
+        stage_fingerprint = run.baseline_fingerprint(features)
+        directory = run.workdir / f"baseline-{stage_fingerprint}"
+        manifest = run._baseline_manifest
+        if manifest is None or manifest.fingerprint != stage_fingerprint:
+            manifest = artifacts.read_manifest(directory, stage_fingerprint)
+        if manifest is None:
+            raise FileNotFoundError(f"No baseline with these settings at {directory}; {fix}.")
+    except artifacts.DamagedArtifactError as error:
+        raise artifacts.DamagedArtifactError(f"{error}. To compute it again, {fix}.") from error
+    return json.loads((directory / "metrics.json").read_text())
+
+
 def report_stage(run: Run) -> None:
-    """``report.md``, its figure and the root ``metrics.json``, all from one verified evaluation."""
+    """``report.md``, its figure and the root ``metrics.json``, all from one verified evaluation
+    (and the verified baseline row, unless --nobaseline)."""
     stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
     directory = run.workdir / f"eval-{stage_fingerprint}"
     if artifacts.read_manifest(directory, stage_fingerprint) is None:
         raise FileNotFoundError(
             f"No evaluation with these settings at {directory}; run --mode=evaluate first.")
-    path = report_lib.write_report(run.workdir, directory, run.predict_dir, run.config)
-    metrics = (directory / "metrics.json").read_bytes()
-    io_lib.atomic_write(run.workdir / "metrics.json", lambda handle: handle.write(metrics))
+    baseline = _baseline_metrics(run)
+    path = report_lib.write_report(run.workdir, directory, run.predict_dir, run.config,
+                                   extra_metrics=baseline)
+    if baseline:
+        merged = {**json.loads((directory / "metrics.json").read_text()), **baseline}
+        io_lib.atomic_write_json(run.workdir / "metrics.json", merged)
+    else:
+        metrics = (directory / "metrics.json").read_bytes()
+        io_lib.atomic_write(run.workdir / "metrics.json", lambda handle: handle.write(metrics))
     logging.info("report: %s", path)
 
 
@@ -575,7 +750,8 @@ def export_stage(run: Run) -> None:
 
 _STAGE_FUNCTIONS = {
     "prepare": prepare_stage, "proposals": proposals_stage, "train": train_stage,
-    "evaluate": evaluate_stage, "report": report_stage, "export": export_stage,
+    "evaluate": evaluate_stage, "baseline": baseline_stage, "report": report_stage,
+    "export": export_stage,
 }
 
 

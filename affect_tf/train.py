@@ -8,10 +8,18 @@ with momentum SGD the update is linear in the gradient, so this equals Caffe's `
 
 Checkpoints are written every ``checkpoint_every`` steps; a killed run resumes from the last one.
 Training runs under ``tf.distribute``: MirroredStrategy when several GPUs are visible.
+
+Speed on a GPU (``benchmarks/bench_train_gpu.py``): ``mixed_precision`` builds the classifier under
+Keras' ``mixed_float16`` or ``mixed_bfloat16`` policy (float16 / bfloat16 compute, float32
+variables, float32 logits), with dynamic loss scaling for float16; ``jit_compile`` compiles the
+training step with XLA. Neither changes what is saved: the classifier's variables are float32
+under every policy, so the float32 evaluation loads them, and the checkpoint keeps the float32
+layout (the loss scale is an extra entry).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -28,6 +36,35 @@ from affect_tf import model as model_lib
 from affect_tf.config import ModelConfig, TrainConfig
 
 CLASSIFIER_FILE = "classifier.weights.h5"
+
+# TrainConfig.mixed_precision -> the Keras dtype policy the classifier is built under.
+DTYPE_POLICIES = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: str):
+    """Keras' global dtype policy set for ``mixed_precision`` inside the block, restored after.
+
+    A layer keeps the policy it was built under, so the block only needs to cover building;
+    restoring it keeps whatever is built later in the process (the evaluation's classifier, the
+    region graph) float32.
+
+    Args:
+        mixed_precision: a ``TrainConfig.mixed_precision`` value: ``off``, ``float16``,
+            ``bfloat16``.
+
+    Raises:
+        ValueError: ``mixed_precision`` is none of those.
+    """
+    if mixed_precision not in DTYPE_POLICIES:
+        raise ValueError(f"mixed_precision must be one of {', '.join(DTYPE_POLICIES)}. "
+                         f"Received: mixed_precision={mixed_precision!r}")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(DTYPE_POLICIES[mixed_precision])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
@@ -92,6 +129,10 @@ class Trainer:
         directory: where checkpoints and the final weights go.
         summary_dir: where TensorBoard event files go (loss, accuracy, learning rates at each
             progress line); None writes none.
+
+    The classifier is built under the dtype policy of ``train_config.mixed_precision``; with
+    ``float16`` the gradients go through ``loss_scale_optimizer`` (a Keras
+    ``LossScaleOptimizer`` around the SGD), which is None otherwise.
     """
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, directory: str,
@@ -103,16 +144,31 @@ class Trainer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.strategy = distribution_strategy()
         with self.strategy.scope():
-            self.model = model_lib.build_classifier(model_config, seed=train_config.seed)
+            with dtype_policy(train_config.mixed_precision):
+                self.model = model_lib.build_classifier(model_config, seed=train_config.seed)
+            _warn_if_policy_not_applied(self.model, train_config.mixed_precision)
             if train_config.trainable_from:
                 model_lib.set_trainable_from(self.model, train_config.trainable_from)
-            self.optimizer = keras.optimizers.SGD(
+            sgd = keras.optimizers.SGD(
                 learning_rate=learning_rate_schedule(train_config), momentum=train_config.momentum)
+            # float16 gradients of small losses underflow to 0 without loss scaling; bfloat16
+            # has float32's exponent range and needs none.
+            self.loss_scale_optimizer = (keras.optimizers.LossScaleOptimizer(sgd)
+                                         if train_config.mixed_precision == "float16" else None)
+            # What applies the gradients: the loss-scale optimizer unscales them, skips a step
+            # whose gradients are not finite (and halves the scale), then lets the SGD update the
+            # variables. A skipped step counts in `step` (the run's length), not in the SGD's
+            # iterations (the learning-rate schedule's clock): a few steps out of thousands.
+            self.optimizer = self.loss_scale_optimizer or sgd
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.multipliers = learning_rate_multipliers(self.model, train_config)
+        # The SGD under the name "optimizer" in every precision, so a checkpoint has the float32
+        # run's layout (a float32 Trainer restores a mixed-precision checkpoint and vice versa);
+        # the loss scale and its counter are the extra entry "loss_scale".
+        extra = {"loss_scale": self.loss_scale_optimizer} if self.loss_scale_optimizer else {}
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step)
+            model=self.model, optimizer=sgd, step=self.step, **extra)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.directory / "checkpoints"), max_to_keep=2)
 
@@ -173,6 +229,7 @@ class Trainer:
     def _train_step_fn(self, global_batch_size: int):
         model, optimizer = self.model, self.optimizer
         multipliers, decay = self.multipliers, self.config.weight_decay
+        loss_scaling = self.loss_scale_optimizer
 
         def step_fn(images, labels):
             with tf.GradientTape() as tape:
@@ -181,12 +238,17 @@ class Trainer:
                 per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
                     labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32))
                 loss = tf.reduce_sum(per_example) / global_batch_size
+                differentiated = loss_scaling.scale_loss(loss) if loss_scaling else loss
             variables = model.trainable_variables
-            gradients = tape.gradient(loss, variables)
+            gradients = tape.gradient(differentiated, variables)
+            # The loss-scale optimizer divides every gradient it receives by the scale, so the
+            # decay term, which is not part of the scaled loss, is multiplied by it here.
+            scale = loss_scaling.dynamic_scale if loss_scaling else 1.0
             updates = []
             for gradient, variable, multiplier in zip(gradients, variables, multipliers):
                 if decay and _is_kernel(variable):
-                    gradient = gradient + decay * variable  # Caffe-style L2 weight decay.
+                    # Caffe-style L2 weight decay.
+                    gradient = gradient + (decay * scale) * variable
                 updates.append((gradient * multiplier, variable))
             optimizer.apply_gradients(updates)
             correct = tf.reduce_sum(tf.cast(
@@ -195,12 +257,24 @@ class Trainer:
 
         return step_fn
 
-    def _distributed_step_fn(self):
-        """One SGD step over the strategy's replicas: (images, labels) -> (loss, correct)."""
+    def step_function(self):
+        """The compiled SGD step :meth:`fit` runs, over the strategy's replicas.
+
+        Compiled with XLA when ``TrainConfig.jit_compile`` is set (the whole step, replicas
+        included, as Keras' ``jit_compile=True`` does); otherwise a plain ``tf.function``.
+
+        Returns:
+            A function ``(images [B, S, S, 3] float32 RGB 0-255, labels [B]) -> (loss, correct)``:
+            the mean loss over the global batch (float32 scalar) and the number of correctly
+            classified images (float32 scalar), reduced over replicas. Inputs are the batches of
+            ``strategy.experimental_distribute_dataset``.
+        """
         step_fn = self._train_step_fn(self.config.batch_size)
         strategy = self.strategy
 
-        @tf.function
+        # None (tf.function's default), not False, when off: the default run compiles exactly
+        # as before this setting existed; False would be an explicit opt-out of XLA.
+        @tf.function(jit_compile=True if self.config.jit_compile else None)
         def distributed_step(images, labels):
             loss, correct = strategy.run(step_fn, args=(images, labels))
             loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
@@ -230,7 +304,7 @@ class Trainer:
         self._writer.flush()
 
     def fit(self, dataset: tf.data.Dataset, *, start_step: int | None = None,
-            log=logging.info) -> dict:
+            log=logging.info, calibration: tf.data.Dataset | None = None) -> dict:
         """Runs SGD until ``config.steps``, resuming from the latest checkpoint.
 
         Args:
@@ -239,6 +313,11 @@ class Trainer:
             start_step: the step :meth:`restore` returned, when the caller already restored (to
                 seed the input pipeline); None restores here.
             log: where progress lines go.
+            calibration: finite batches of images [b, S, S, 3] in their evaluation view, in a
+                fixed order; when given and the model has batch-normalization layers, their
+                statistics are computed over it (:func:`recalibrate_batch_norm`, up to
+                ``config.bn_calibration_images`` images) before the classifier is saved. Being
+                deterministic, it gives the same classifier after a resume.
 
         Returns:
             Summary: steps run in this call, final step, last loss / accuracy, images per second.
@@ -251,6 +330,13 @@ class Trainer:
         else:
             log(f"Training already finished ({start_step}/{total} steps)")
             summary = {"steps_run": 0, "step": start_step}
+        if calibration is not None and self.config.bn_calibration_images > 0:
+            calibrated = recalibrate_batch_norm(
+                self.model, calibration.unbatch().take(self.config.bn_calibration_images).batch(
+                    64))
+            if calibrated:
+                log(f"Batch-norm statistics of {', '.join(calibrated)} computed over "
+                    f"{calibrated[next(iter(calibrated))]} training images")
         self.save_classifier()
         self.keep_last_checkpoint_only()
         return summary
@@ -258,7 +344,7 @@ class Trainer:
     def _run_steps(self, dataset: tf.data.Dataset, start_step: int, log) -> dict:
         """SGD from ``start_step`` to ``config.steps``, with progress lines and checkpoints."""
         config, total = self.config, self.config.steps
-        distributed_step = self._distributed_step_fn()
+        distributed_step = self.step_function()
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         window = _ProgressWindow(config.batch_size, total)
         run_start = time.perf_counter()
@@ -286,6 +372,66 @@ class Trainer:
         self.model.save_weights(str(temporary))
         temporary.replace(path)
         return path
+
+
+def recalibrate_batch_norm(model: keras.Model, batches: tf.data.Dataset) -> dict[str, int]:
+    """Sets every BatchNormalization layer's moving statistics to exact ones over ``batches``.
+
+    During fine-tuning a BN layer's moving mean and variance average batch statistics of
+    features that keep changing (the conv layers learn too), so at the end they describe
+    earlier features: on the demo the GAP head's logits were offset by several units and
+    validation accuracy fell from 95 % (batch statistics) to 69 % (moving averages). Exact
+    statistics of the final network over a fixed set of images ("precise BN") remove that lag.
+    Layers are done in order, each with the layers before it already recalibrated, as inference
+    sees them.
+
+    Args:
+        model: a functional Keras model; its BN layers' ``moving_mean`` / ``moving_variance``
+            are assigned in place.
+        batches: finite batches of model inputs [b, S, S, 3].
+
+    Returns:
+        ``{layer name: images used}`` for each recalibrated layer (empty without BN layers).
+
+    Raises:
+        ValueError: ``batches`` is empty.
+    """
+    layers = [layer for layer in model.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    used = {}
+    for layer in layers:
+        features = keras.Model(model.input, layer.input)
+        count, total, total_squares = 0, 0.0, 0.0
+        for images in batches:
+            # float64 sums: a million-element feature sum in float32 loses the variance.
+            values = tf.cast(features(images, training=False), tf.float64)
+            values = tf.reshape(values, [-1, values.shape[-1]])
+            count += int(values.shape[0])
+            total += tf.reduce_sum(values, axis=0)
+            total_squares += tf.reduce_sum(tf.square(values), axis=0)
+        if count == 0:
+            raise ValueError("Batch-norm recalibration needs images. Received: 0 batches")
+        mean = total / count
+        variance = tf.maximum(total_squares / count - tf.square(mean), 0.0)
+        layer.moving_mean.assign(tf.cast(mean, layer.moving_mean.dtype))
+        layer.moving_variance.assign(tf.cast(variance, layer.moving_variance.dtype))
+        used[layer.name] = count
+    return used
+
+
+def _warn_if_policy_not_applied(model: keras.Model, mixed_precision: str) -> None:
+    """Warns when the classifier does not compute in the precision asked for.
+
+    A saved ``.keras`` classifier (``ModelConfig.weights``) carries each layer's dtype policy, so
+    it keeps float32 compute under a mixed policy: training is then correct but not faster.
+    """
+    expected = keras.DTypePolicy(DTYPE_POLICIES[mixed_precision]).compute_dtype
+    conv = model.get_layer(model_lib.VGG16_CONV_LAYERS[0])
+    if conv.compute_dtype != expected:
+        logging.warning(
+            "mixed_precision=%s, but the classifier computes in %s (a saved .keras classifier "
+            "keeps the dtype policy it was saved with). Expected compute dtype: %s.",
+            mixed_precision, conv.compute_dtype, expected)
 
 
 class _ProgressWindow:

@@ -31,6 +31,20 @@ def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):
     assert "ar+concat (K=2)" in report and "top-1 region" in report.lower()
     assert set(metrics["results_k1"]) == set(rows) and "ar+concat (K=1)" in report
     assert (workdir / "figures" / "top_regions.png").stat().st_size > 1000
+    assert "dashed white: the ground-truth box" in report  # the demo stores its object's box
+    # A dataset without ground-truth boxes: the same predictions without them; the figure's
+    # legend then says so instead of naming a ground truth.
+    import numpy as np
+
+    from affect_tf import report as report_lib
+    without = tmp_path / "no_boxes"
+    without.mkdir()
+    with np.load(run.predict_dir / "predictions_test.npz") as stored:
+        np.savez(without / "predictions_test.npz",
+                 **{key: stored[key] for key in stored.files if key != "object_box"})
+    report_lib.write_report(without, run.eval_dir, without, config)
+    legend = (without / "report.md").read_text()
+    assert "ground-truth box." not in legend and "has no ground-truth boxes" in legend
     assert (workdir / "classifier.weights.h5").is_file()
     assert (run.eval_dir / "svm_ar" / "svm.npz").is_file()
 

@@ -303,6 +303,7 @@ def _cli(*args, cwd=REPO_ROOT):
     (["--dataset=artphoto", "--manual_dir={tmp}/empty"], "datasets/artphoto/README.md"),
     (["--dataset=artphoto", "--mode=evaluate"], "run --mode=prepare"),
     (["--edge_source=sed", "--sed_model_path={tmp}/model.yml.gz"], "model.yml.gz"),
+    (["--edge_source=hed", "--sed_model_path={tmp}/model.yml.gz"], "add --edge_source=sed"),
 ])
 def test_bad_settings_fail_within_seconds_naming_the_fix(tmp_path, args, fix):
     (tmp_path / "a_file").write_text("not a directory")
@@ -315,6 +316,33 @@ def test_bad_settings_fail_within_seconds_naming_the_fix(tmp_path, args, fix):
     result, seconds = _cli(*given)
     assert result.returncode == 2, result.stderr[-2000:]
     assert fix in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert seconds < 10
+
+
+def test_an_unknown_edge_source_is_refused_naming_the_choices(tmp_path):
+    # absl refuses it while parsing flags (its exit status 1), before anything is loaded.
+    result, seconds = _cli("--edge_source=canny", f"--workdir={tmp_path}/run")
+    assert result.returncode != 0
+    assert "--edge_source=canny" in result.stderr and "gradient|hed|sed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert seconds < 10
+
+
+def test_a_small_set_flagfile_without_the_fi_classifier_stops_at_once(tmp_path):
+    # The transfer of Section 4.2: configs/iapsa.flags starts from runs/fi/classifier.weights.h5
+    # (relative to the repository root, where flagfiles are run); without it the run stops
+    # before any stage, saying how to make it or how to start from ImageNet instead.
+    if (REPO_ROOT / "runs" / "fi" / "classifier.weights.h5").exists():
+        pytest.skip("this checkout has an FI classifier")
+    manual = tmp_path / "iapsa"
+    manual.mkdir()
+    (manual / "some.jpg").write_bytes(b"not empty")
+    result, seconds = _cli("--flagfile=configs/iapsa.flags", f"--workdir={tmp_path}/run",
+                           f"--data_dir={tmp_path}/tfds", f"--manual_dir={manual}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "configs/fi.flags" in result.stderr or "runs/fi" in result.stderr, result.stderr[-2000:]
+    assert "--weights=imagenet" in result.stderr
     assert "Traceback" not in result.stderr
     assert seconds < 10
 

@@ -10,14 +10,15 @@ The flow, one module per step:
   ``PROTOCOLS``, ``FOLD_PROTOCOLS``, ``ProtocolSplits``, ``choose_protocol``, ``fold_count``, ``protocol_splits``, ``log_splits``.
 * :mod:`~affect_tf.data.transforms`: TF image ops: ``decode_image_tensor``, ``train_transform``,
   ``eval_transform``, ``center_crop``, ``ten_crops``.
-* :mod:`~affect_tf.data.pipeline`: tf.data batches: ``training_pipeline``, and
+* :mod:`~affect_tf.data.pipeline`: tf.data batches: ``training_pipeline``,
+  ``calibration_pipeline`` (evaluation views, for batch-norm statistics), and
   ``evaluation_pipeline`` joined to a proposal cache's ``ProposalArrays`` by filename.
 
 The names above are re-exported here: ``from affect_tf import data`` then ``data.examples(...)``.
 Boxes everywhere are normalized ``[y1, x1, y2, x2]`` in [0, 1].
 """
 
-from affect_tf.data.pipeline import evaluation_pipeline, training_pipeline
+from affect_tf.data.pipeline import calibration_pipeline, evaluation_pipeline, training_pipeline
 from affect_tf.data.reader import (
     FILENAME_KEY,
     DatasetIndex,
@@ -50,6 +51,7 @@ __all__ = [
     "DatasetIndex",
     "ProtocolSplits",
     "builder_names",
+    "calibration_pipeline",
     "center_crop",
     "choose_protocol",
     "fold_count",

@@ -13,7 +13,12 @@ import numpy as np
 import tensorflow as tf
 
 from affect_tf.data.reader import FILENAME_KEY
-from affect_tf.data.transforms import decode_image_tensor, eval_transform, train_transform
+from affect_tf.data.transforms import (
+    center_crop,
+    decode_image_tensor,
+    eval_transform,
+    train_transform,
+)
 
 if TYPE_CHECKING:  # Type only: the data package does not load the OpenCV proposal code.
     from affect_tf.proposals.cache import ProposalArrays
@@ -64,6 +69,25 @@ def training_pipeline(
 
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def calibration_pipeline(
+        dataset: tf.data.Dataset, *, image_size: int, resize_size: int, batch_size: int,
+) -> tf.data.Dataset:
+    """Whole images in their evaluation view, in the dataset's order, once: for statistics.
+
+    Each image is warped to ``resize_size`` and centre-cropped to ``image_size``, the view
+    :func:`affect_tf.evaluate.whole_image_views` gives the CNN at test time.
+
+    Yields:
+        images float32 [B, image_size, image_size, 3] RGB 0-255 (the last batch may be smaller).
+    """
+    def view(example):
+        image = eval_transform(decode_image_tensor(example["image"]), resize_size)
+        return center_crop(image[tf.newaxis], image_size)[0]
+
+    return dataset.map(view, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def evaluation_pipeline(

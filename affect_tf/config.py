@@ -35,6 +35,7 @@ OBJ_NORMS = ("minmax", "max")
 AR_FORMULAS = ("paper", "authors")
 FUSIONS = ("concat", "max", "sum")
 SVM_KERNELS = ("linear", "rbf")
+SVM_FEATURES = ("probabilities", "log_probabilities")
 PROPOSAL_SCOPES = ("all", "evaluation")
 # The paper's evaluation protocols (Section 4.2; affect_tf/data/splits.py derives them).
 PROTOCOLS = ("holdout", "official", "official_folds", "kfold")
@@ -403,6 +404,13 @@ class FusionConfig(_Section):
         "(evaluation only).", choices=SVM_KERNELS)
     svm_c: float = setting(
         1.0, "SVM regularization constant (LIBSVM default: 1).", interval="(0, inf)")
+    svm_features: str = setting(
+        "probabilities", "What the concatenation SVM sees of each of the K + 1 predictions: "
+        "probabilities (Eq. 8, the paper) or log_probabilities (log p, clipped at 1e-6). A "
+        "linear SVM on log-probabilities weighs the predictions as a product of experts, so a "
+        "confident region can overrule a confidently wrong whole image, which a linear function "
+        "of probabilities cannot (the demo's choice, made on its validation part).",
+        choices=SVM_FEATURES)
 
 
 @_section("Run")

@@ -121,9 +121,10 @@ def select(predictions: dict[str, np.ndarray], region_config: RegionConfig, sele
     return {key: value.numpy() for key, value in outputs.items()}
 
 
-def _svm_features(global_probs, selected: dict) -> np.ndarray:
+def _svm_features(global_probs, selected: dict, fusion_config: FusionConfig) -> np.ndarray:
     """The concatenated predictions of Eq. 8, ``[N, (K + 1) * 2]``, as the SVM takes them."""
-    return np.asarray(fusion_lib.concat_features(global_probs, selected["region_probs"]))
+    return np.asarray(fusion_lib.concat_features(global_probs, selected["region_probs"],
+                                                 fusion_config.svm_features))
 
 
 def fuse(fusion: str, global_probs, selected: dict, fusion_config: FusionConfig,
@@ -135,7 +136,7 @@ def fuse(fusion: str, global_probs, selected: dict, fusion_config: FusionConfig,
         fused = fusion_lib.sum_pooling(
             global_probs, selected["region_probs"], fusion_config.beta, selected["region_valid"])
     elif fusion == "concat":
-        return np.asarray(svm.predict(_svm_features(global_probs, selected)))
+        return np.asarray(svm.predict(_svm_features(global_probs, selected, fusion_config)))
     else:
         raise ValueError(f"fusion must be one of {FUSIONS}. Received: fusion={fusion!r}")
     # numpy's argmax, not tf.argmax: exact ties go to the first class (0, negative), always.
@@ -146,7 +147,7 @@ def fit_svm(validation: dict, selected: dict, fusion_config: FusionConfig, seed:
     """Trains the concatenation SVM (Eq. 8) on validation-split predictions."""
     return fusion_lib.SVMFusion(
         kernel=fusion_config.svm_kernel, c=fusion_config.svm_c, seed=seed).fit(
-            _svm_features(validation["global_probs"], selected), validation["label"])
+            _svm_features(validation["global_probs"], selected, fusion_config), validation["label"])
 
 
 def evaluate_all(validation: dict, test: dict, config: Config) -> tuple[dict, dict]:

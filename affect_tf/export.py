@@ -137,7 +137,8 @@ class ServingGraph:
     def _fuse(self, global_probs: tf.Tensor, regions: dict) -> tf.Tensor:
         """Class probabilities ``[B, 2]`` of the configured fusion (module docstring)."""
         if self.svm_layer is not None:
-            features = fusion_lib.concat_features(global_probs, regions["region_probs"])
+            features = fusion_lib.concat_features(global_probs, regions["region_probs"],
+                                                  self.config.fusion.svm_features)
             return tf.nn.softmax(self.svm_layer(features), axis=-1)
         fused = self.pooling(global_probs, regions["region_probs"], regions["region_valid"])
         return fused / tf.maximum(tf.reduce_sum(fused, axis=-1, keepdims=True), 1e-12)

@@ -86,18 +86,32 @@ def sum_pooling(global_probs, region_probs, beta: float, region_valid=None) -> t
     return tf.cast(fused, global_probs.dtype)
 
 
-def concat_features(global_probs, region_probs) -> tf.Tensor:
+# log_probabilities clips probabilities here first: a saturated softmax gives exact zeros.
+LOG_PROBABILITY_FLOOR = 1e-6
+
+
+def concat_features(global_probs, region_probs, kind: str = "probabilities") -> tf.Tensor:
     """The SVM feature of Eq. 8: ``[Y_global, Y_AR_1, ..., Y_AR_K]``.
 
     Args:
         global_probs: ``[B, C]`` (tensor or array).
         region_probs: ``[B, K, C]`` (best region first; empty slots hold Y_global).
+        kind: ``probabilities`` (Eq. 8) or ``log_probabilities`` (``log(max(Y, 1e-6))``
+            element-wise; ``FusionConfig.svm_features``).
 
     Returns:
         ``[B, (K + 1) * C]`` tensor of ``global_probs``' dtype; numpy callers take ``np.asarray``.
+
+    Raises:
+        ValueError: ``kind`` is neither.
     """
+    if kind not in ("probabilities", "log_probabilities"):
+        raise ValueError("kind must be 'probabilities' or 'log_probabilities'. "
+                         f"Received: kind={kind!r}")
     global_probs, region_probs = _probabilities(global_probs, region_probs)
     stacked = tf.concat([global_probs[:, None, :], region_probs], axis=1)
+    if kind == "log_probabilities":
+        stacked = tf.math.log(tf.maximum(stacked, LOG_PROBABILITY_FLOOR))
     return tf.reshape(stacked, [tf.shape(stacked)[0], -1])
 
 

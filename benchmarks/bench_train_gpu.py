@@ -43,39 +43,13 @@ import tensorflow as tf  # noqa: E402
 from affect_tf import data  # noqa: E402
 from affect_tf import train as train_lib  # noqa: E402
 from affect_tf.config import ModelConfig, TrainConfig  # noqa: E402
-from affect_tf.io import encode_jpeg  # noqa: E402
-from affect_tf.testing import synthetic_photo  # noqa: E402
+# The same synthetic JPEG records and reader as the input-pipeline benchmark (this folder).
+from bench_input_pipeline import examples, write_records  # noqa: E402
 
 TARGET_SPEEDUP = 2.0
 TARGET_INPUT_WAIT = 0.05
 JPEG_SIDE = 256
 CONFIGURATIONS = ("fp32", "mixed", "mixed_xla")
-
-
-def write_records(path: str, count: int, side: int) -> None:
-    """``count`` JPEGs of ``side`` x ``side`` with the features the pipeline reads."""
-    rng = np.random.default_rng(0)
-    with tf.io.TFRecordWriter(path) as writer:
-        for index in range(count):
-            feature = {
-                "image": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[encode_jpeg(synthetic_photo(rng, side, side), quality=90)])),
-                "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[f"img_{index:05d}.jpg".encode()])),
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 2])),
-            }
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature=feature)).SerializeToString())
-
-
-def examples(path: str) -> tf.data.Dataset:
-    """Feature dicts with the encoded image, as ``affect_tf.data.examples`` yields them."""
-    spec = {"image": tf.io.FixedLenFeature([], tf.string),
-            "image/filename": tf.io.FixedLenFeature([], tf.string),
-            "label": tf.io.FixedLenFeature([], tf.int64)}
-    return tf.data.TFRecordDataset(path).map(
-        lambda record: tf.io.parse_single_example(record, spec),
-        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def device_name() -> tuple[str, bool]:
@@ -211,7 +185,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         records = os.path.join(workdir, "images.tfrecord")
-        write_records(records, args.images, JPEG_SIDE)
+        write_records(records, args.images, JPEG_SIDE, JPEG_SIDE)
         for key in configs:
             label, train_config = settings[key]
             results[key] = (label, measure(key, train_config, model_config, records,

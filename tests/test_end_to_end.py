@@ -32,6 +32,7 @@ def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):
     assert set(metrics["results_k1"]) == set(rows) and "ar+concat (K=1)" in report
     assert (workdir / "figures" / "top_regions.png").stat().st_size > 1000
     assert "dashed white: the ground-truth box" in report  # the demo stores its object's box
+    assert "Majority class alone (always " in report
     # A dataset without ground-truth boxes: the same predictions without them; the figure's
     # legend then says so instead of naming a ground truth.
     import numpy as np

@@ -41,7 +41,9 @@ def exported(tmp_path_factory):
     from affect_tf import stages
 
     root = tmp_path_factory.mktemp("export")
-    config = tiny_config(root)
+    # The SVM on log-probabilities (the demo's choice): the served graph must apply the same
+    # transform as the evaluation (the evaluation's own tests cover plain probabilities).
+    config = tiny_config(root, fusion={"svm_features": "log_probabilities"})
     stages.run(config)
     run = stages.run(replace_config(config, mode="export"))
     with np.load(run.predict_dir / "predictions_test.npz") as stored:

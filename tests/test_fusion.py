@@ -82,6 +82,18 @@ def test_concat_features_order(as_tensor):
                                      [0.3, 0.7, 0.1, 0.9, 0.3, 0.7]])
 
 
+def test_concat_features_in_log_probabilities_clip_saturated_predictions():
+    out = np.asarray(fusion.concat_features(GLOBAL, REGIONS, "log_probabilities"))
+    np.testing.assert_allclose(out, np.log([[0.6, 0.4, 0.2, 0.8, 0.7, 0.3],
+                                            [0.3, 0.7, 0.1, 0.9, 0.3, 0.7]]), rtol=1e-6)
+    # A saturated softmax (an exact 0) gives log(1e-6), not -inf: the SVM stays finite.
+    saturated = np.asarray(fusion.concat_features([[1.0, 0.0]], [[[0.0, 1.0]]],
+                                                  "log_probabilities"))
+    np.testing.assert_allclose(saturated, [[0.0, np.log(1e-6), np.log(1e-6), 0.0]], rtol=1e-6)
+    with pytest.raises(ValueError, match="Received: kind='logits'"):
+        fusion.concat_features(GLOBAL, REGIONS, "logits")
+
+
 def test_fusion_layer_matches_functions_and_round_trips():
     layer = fusion.FusionLayer(fusion="sum", beta=0.25, name="fuse")
     out = layer(tf.constant(GLOBAL), tf.constant(REGIONS), tf.constant(VALID))

@@ -34,6 +34,13 @@ AUTHORS_SENTI_WEIGHT = 0.4
 AUTHORS_OBJ_WEIGHT = 0.6
 
 
+def _validate(config) -> None:
+    """``config.validate()``, kept out of AutoGraph: these functions run inside ``tf.function``s,
+    and AutoGraph would convert the plain-Python checks of config.py from their source file, which
+    fails when that file changed on disk since the process started (seen during a run)."""
+    tf.autograph.experimental.do_not_convert(config.validate)()
+
+
 def _float32(values) -> tf.Tensor:
     """``values`` (array, list or tensor) as a float32 tensor (no copy when it already is one)."""
     return tf.cast(tf.convert_to_tensor(values), tf.float32)
@@ -330,7 +337,7 @@ def select_regions(candidate_probs, objectness, num_valid, boxes, global_probs, 
     Returns:
         The dict described in :func:`discover_regions` (``candidate_probs`` is passed through).
     """
-    config.validate()
+    _validate(config)
     candidate_probs = _float32(candidate_probs)
     objectness = _float32(objectness)
     boxes = _float32(boxes)
@@ -382,7 +389,7 @@ def discover_regions(classifier, images, boxes, objectness, num_valid, global_pr
         An image with fewer than K valid candidates fills its last slots with the whole image
         (DECISIONS.md), so the concatenated feature keeps its size.
     """
-    config.validate()
+    _validate(config)
     images = _float32(images)
     boxes = _float32(boxes)
     global_probs = _checked_global_probs(global_probs)
@@ -454,7 +461,7 @@ class RegionDiscovery(keras.layers.Layer):
             top_k=top_k, alpha=alpha, selection=selection, obj_norm=obj_norm,
             ar_formula=ar_formula, crops_per_call=crops_per_call)
         try:
-            self.region_config.validate()
+            _validate(self.region_config)
         except ConfigError as error:
             raise ValueError(str(error)) from error
         if crop_size is None:

@@ -18,9 +18,8 @@ reason printed), the proposals at the demo's settings (``configs/demo.flags`` re
   EdgeBoxes, filter, normalized cut; the scenes are rendered, not decoded), every thread pool at
   one thread, as benchmarks/bench_proposals.py measures; the mean over the scenes.
 
-The first scenes of the dataset are mostly training scenes of a run (the demo trains on 64 % of
-them), whose whole images its classifier has seen: the top-1 AR rate over them may be higher than
-on the run's test split (its report.md gives that one).
+With ``--workdir``, the scenes are the first N of that run's test part (its classifier never
+trained on them); without, the first N of the dataset.
 
 Usage (from the repository root; ~3 min on 2 cores for 60 scenes, HED most of it):
     .venv/bin/python benchmarks/bench_edge_sources.py
@@ -92,9 +91,10 @@ class Scene:
     box: np.ndarray
 
 
-def demo_scenes(dataset: str, count: int) -> list[Scene]:
+def demo_scenes(dataset: str, count: int, names: list[str] | None = None) -> list[Scene]:
     """The first ``count`` scenes of ``dataset`` (``affect_demo`` or ``affect_demo/<config>``),
-    rendered as its builder renders them: same seed, size and label sequence."""
+    or of ``names`` (``scene_00042.png``, ...) when given, rendered as its builder renders them:
+    same seed, size and label sequence."""
     # pylint: disable=import-outside-toplevel
     from affect_tf.datasets.affect_demo import scenes
     from affect_tf.datasets.affect_demo.affect_demo_dataset_builder import Builder
@@ -105,11 +105,13 @@ def demo_scenes(dataset: str, count: int) -> list[Scene]:
         raise SystemExit(f"dataset must be affect_demo or affect_demo/<config> with a config of "
                          f"{[c.name for c in Builder.BUILDER_CONFIGS]}. Received: {dataset!r}")
     built = matches[0]
-    count = min(count, built.num_images)
-    # The labels are a permutation of the whole dataset's: drawn for all of it, then cut.
-    labels = scenes.scene_labels(built.seed, built.num_images)[:count]
+    # The labels are a permutation of the whole dataset's: drawn for all of it, then indexed.
+    labels = scenes.scene_labels(built.seed, built.num_images)
+    indices = (sorted(int(name.split("_")[1].split(".")[0]) for name in names)
+               if names is not None else range(built.num_images))
     result = []
-    for index, label in enumerate(labels):
+    for index in list(indices)[:count]:
+        label = labels[index]
         scene = scenes.render_scene(scenes.scene_rng(built.seed, index), int(label),
                                     built.image_size)
         result.append(Scene(f"scene_{index:05d}.png", scene.image, int(label),
@@ -202,9 +204,11 @@ def main(argv=None) -> None:
                              f"config.json at its root. Received: {workdir} without {missing}")
         run = finished_run(workdir)
     dataset = run.config.data.dataset if run else config.data.dataset
-    scenes = demo_scenes(dataset, args.scenes)
+    # With a run, its test part: scenes its classifier never trained on.
+    scenes = demo_scenes(dataset, args.scenes, list(run.splits.test) if run else None)
     p = proposal_config
-    print(f"bench_edge_sources: the first {len(scenes)} scenes of {dataset}; proposals at "
+    print(f"bench_edge_sources: the first {len(scenes)} scenes of "
+          f"{'the test part of ' + args.workdir if run else dataset}; proposals at "
           f"{pathlib.Path(args.flagfile).name}'s settings: m = {p.num_candidates}, max_boxes "
           f"{p.max_boxes}, k-means restarts {p.kmeans_n_init}, {p.selection_precision} "
           f"selection, longer side <= {p.proposal_max_side} px; hit: IoU >= {HIT_IOU} with the "

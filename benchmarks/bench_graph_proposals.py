@@ -15,9 +15,15 @@ agreement: the mean, over every OpenCV candidate, of its best IoU with the in-gr
 the same scene (and the reverse), the share of scenes whose top-1 boxes overlap with IoU >= 0.5,
 and the largest difference between the batch-32 and batch-1 boxes (0: the same answer).
 
+With ``--folder``, the images of a folder instead (every JPEG/PNG, warped to ``--size`` so they
+batch; no ground truth, so only speed and the two paths' agreement), and with ``--gpu 1`` the
+in-graph path runs on the GPU when TensorFlow sees one (the OpenCV path stays on the CPU): the
+in-graph variant of the serving export over a folder in batches, in images/s, beside the CPU path.
+
 Usage (from the repository root; ~1.5 min with the defaults on one core):
     python benchmarks/bench_graph_proposals.py
     python benchmarks/bench_graph_proposals.py --scenes 50 --threads 2
+    python benchmarks/bench_graph_proposals.py --folder ~/photos --size 500 --batch 64 --gpu 1
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ def _parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for flag, default, help_text in _FLAGS:
         parser.add_argument(flag, type=int, default=default, help=help_text)
+    parser.add_argument("--folder", default="", help="images of this folder instead of scenes.")
+    parser.add_argument("--gpu", type=int, default=0,
+                        help="1: run the in-graph path on the GPU when one is visible.")
     return parser.parse_args(argv)
 
 
@@ -51,7 +60,8 @@ ARGS = _parse_args()
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = str(ARGS.threads)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+if not ARGS.gpu:
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
@@ -75,6 +85,22 @@ def make_scenes(seed: int, count: int, size: int) -> tuple[list[np.ndarray], np.
         images.append(image)
         boxes.append(box)
     return images, np.stack(boxes)
+
+
+def folder_images(folder: str, size: int) -> list[np.ndarray]:
+    """Every JPEG/PNG of ``folder`` (sorted), RGB, warped to ``size`` x ``size`` so they batch."""
+    paths = sorted(path for path in pathlib.Path(folder).expanduser().iterdir()
+                   if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    images = []
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is not None:
+            images.append(cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size),
+                                     interpolation=cv2.INTER_AREA))
+    if not images:
+        raise SystemExit(f"--folder must hold JPEG or PNG images. Received: {folder} with "
+                         f"{len(paths)} such files, none readable")
+    return images
 
 
 def run_opencv(images, config: ProposalConfig) -> tuple[list[np.ndarray], list[np.ndarray], float]:
@@ -155,9 +181,17 @@ def main() -> None:
     cv2.setNumThreads(ARGS.threads)
     tf.config.threading.set_intra_op_parallelism_threads(ARGS.threads)
     tf.config.threading.set_inter_op_parallelism_threads(ARGS.threads)
-    print(f"{ARGS.scenes} demo scenes, {ARGS.size} px, seed {ARGS.seed}; m = "
-          f"{config.num_candidates}; {ARGS.threads} thread(s); TensorFlow {tf.__version__}")
-    images, truth = make_scenes(ARGS.seed, ARGS.scenes, ARGS.size)
+    gpus = tf.config.list_physical_devices("GPU")
+    device = (f"GPU ({tf.config.experimental.get_device_details(gpus[0]).get('device_name')})"
+              if gpus else "CPU")
+    if ARGS.folder:
+        images, truth = folder_images(ARGS.folder, ARGS.size), None
+        source = f"{len(images)} images of {ARGS.folder}, warped to {ARGS.size} px"
+    else:
+        images, truth = make_scenes(ARGS.seed, ARGS.scenes, ARGS.size)
+        source = f"{ARGS.scenes} demo scenes, {ARGS.size} px, seed {ARGS.seed}"
+    print(f"{source}; m = {config.num_candidates}; {ARGS.threads} thread(s); in-graph path on "
+          f"the {device}; TensorFlow {tf.__version__}")
     cv_boxes, _, cv_seconds = run_opencv(images, config)
     tf_boxes, _, tf_seconds = run_graph_single(images, config)
     batch_boxes, batch_seconds = run_graph_batched(images, config, ARGS.batch)
@@ -165,13 +199,18 @@ def main() -> None:
     for index, boxes in enumerate(tf_boxes):
         padded[index, :len(boxes)] = boxes
     print(f"{'path':<10} {'any hit':>8} {'top-1 hit':>10} {'best IoU':>9} {'boxes':>6} "
-          f"{'s / image':>24}")
-    for name, boxes, seconds in (("opencv", cv_boxes, f"{cv_seconds:.4f}"),
-                                 ("in-graph", tf_boxes,
-                                  f"{tf_seconds:.4f} (b1) {batch_seconds:.4f} (b{ARGS.batch})")):
+          f"{'s / image':>24} {'images / s':>22}")
+    for name, boxes, seconds, rate in (
+            ("opencv", cv_boxes, f"{cv_seconds:.4f}", f"{1 / cv_seconds:.1f}"),
+            ("in-graph", tf_boxes, f"{tf_seconds:.4f} (b1) {batch_seconds:.4f} (b{ARGS.batch})",
+             f"{1 / tf_seconds:.1f} (b1) {1 / batch_seconds:.1f} (b{ARGS.batch})")):
+        if truth is None:
+            print(f"{name:<10} {'-':>8} {'-':>10} {'-':>9} "
+                  f"{np.mean([len(b) for b in boxes]):>6.1f} {seconds:>24} {rate:>22}")
+            continue
         rates = hit_rates(boxes, truth)
         print(f"{name:<10} {rates['any']:>8.3f} {rates['top']:>10.3f} {rates['best']:>9.3f} "
-              f"{rates['count']:>6.1f} {seconds:>24}")
+              f"{rates['count']:>6.1f} {seconds:>24} {rate:>22}")
     mean_best, top_overlap = agreement(cv_boxes, tf_boxes)
     reverse_best, _ = agreement(tf_boxes, cv_boxes)
     print(f"mean best IoU of each OpenCV candidate with the in-graph ones: {mean_best:.3f}")

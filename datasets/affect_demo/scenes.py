@@ -132,10 +132,20 @@ class DemoScene:
 
 
 def _composite(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
-    """Blends ``colour`` (RGB [3]) into ``canvas`` (float32 [H, W, 3]) with opacity ``alpha``."""
-    a = alpha[..., None]
-    canvas *= 1.0 - a
-    canvas += a * colour
+    """Blends ``colour`` (RGB [3]) into ``canvas`` (float32 [H, W, 3]) with opacity ``alpha``.
+
+    Only the box of non-zero opacity is touched: outside it the blend is the identity, and the
+    full-frame arithmetic was two thirds of the generation time.
+    """
+    rows = np.flatnonzero(alpha.any(axis=1))
+    if rows.size == 0:
+        return
+    cols = np.flatnonzero(alpha.any(axis=0))
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    a = alpha[window][..., None]
+    region = canvas[window]  # a view: blended in place
+    region *= 1.0 - a
+    region += a * colour
 
 
 def _poly_mask(points: np.ndarray, size: int) -> np.ndarray:

@@ -70,15 +70,16 @@ def test_box_lies_inside_the_image_and_covers_its_scale_range(size):
         np.testing.assert_allclose(scene.box * size, np.round(scene.box * size), atol=1e-3)
 
 
-def test_close_ups_are_a_minority_drawn_independently_of_the_label():
+def test_close_ups_are_drawn_at_their_share_independently_of_the_label():
     labels = demo_scenes.scene_labels(13, 300)
     close_up = np.array([
         demo_scenes.render_scene(demo_scenes.scene_rng(13, i), int(label), 128).close_up
         for i, label in enumerate(labels)])
-    # 30 % expected; +-3 binomial sd over 300 scenes is about +-8 points.
-    assert 0.22 <= close_up.mean() <= 0.38
+    share = demo_scenes.CLOSE_UP_SHARE
+    # +-3 binomial sd over 300 scenes (about +-9 points at 50 %), +-4 per class of 150.
+    assert abs(close_up.mean() - share) <= 0.09
     for label in (0, 1):
-        assert 0.18 <= close_up[labels == label].mean() <= 0.42
+        assert abs(close_up[labels == label].mean() - share) <= 0.16
 
 
 def _rendered(count, seed=9):

@@ -168,6 +168,21 @@ def test_every_flagfile_parses_into_a_valid_config(flagfile, parsed_flags):
     assert any(line.startswith("# Paper") for line in header)
 
 
+@pytest.mark.parametrize("flagfile", [f for f in FLAGFILES if f != "demo.flags"])
+def test_dataset_flagfiles_state_the_papers_numbers_and_both_runtimes(flagfile, parsed_flags):
+    from affect_tf import report
+
+    parsed_flags(["affect_tf", f"--flagfile=configs/{flagfile}"])
+    dataset = main.config_from_flags(parsed_flags).data.dataset
+    header = " ".join(line for line in (REPO_ROOT / "configs" / flagfile).read_text().splitlines()
+                      if line.startswith("# "))
+    paper = report.PAPER_ACCURACY[dataset]
+    # The numbers the report sets beside the run's: the fine-tuned CNN and AR + concatenation.
+    for row in ("fine-tuned VGG16", "ar+concat (K=8)"):
+        assert f"{paper[row]:.2f}" in header, (flagfile, row, paper[row])
+    assert "GPU" in header and "2 CPU cores" in header
+
+
 @pytest.mark.parametrize("flagfile", FLAGFILES)
 def test_flagfiles_state_only_what_differs_from_the_defaults(flagfile, parsed_flags):
     lines = (REPO_ROOT / "configs" / flagfile).read_text().splitlines()

@@ -71,18 +71,36 @@ def run_demo(workdir: pathlib.Path, seed: int, flagfile: str, extra: list[str],
     return time.perf_counter() - start
 
 
-def _latest(workdir: pathlib.Path, prefix: str) -> pathlib.Path:
-    """The newest finished stage directory ``<prefix>-<fingerprint>`` (it has a manifest)."""
-    candidates = [path for path in workdir.glob(f"{prefix}-*")
-                  if (path / artifacts.MANIFEST_FILE).is_file()]
-    if not candidates:
-        raise SystemExit(f"No finished {prefix} stage in {workdir}. Expected a directory "
-                         f"{prefix}-<fingerprint>; received: {sorted(p.name for p in workdir.iterdir())}")
-    return max(candidates, key=lambda path: path.stat().st_mtime)
+def _stage_manifest(directory: pathlib.Path) -> artifacts.Manifest | None:
+    """The verified manifest of ``<stage>-<fingerprint>`` (output hashes checked), or None."""
+    try:
+        return artifacts.read_manifest(directory, directory.name.split("-", 1)[1])
+    except artifacts.DamagedArtifactError as error:
+        raise SystemExit(f"{directory} is damaged ({error}); rerun the demo for this seed.") \
+            from error
+
+
+def _evaluated_predictions_dir(workdir: pathlib.Path) -> pathlib.Path:
+    """The predictions behind the run's report: the verified evaluation whose results are the
+    root metrics.json's, then the verified predictions it read (never merely the newest)."""
+    reported = json.loads((workdir / "metrics.json").read_text())["results"]
+    for eval_dir in sorted(workdir.glob("eval-*")):
+        manifest = _stage_manifest(eval_dir)
+        if manifest is None or json.loads(
+                (eval_dir / "metrics.json").read_text())["results"] != reported:
+            continue
+        for predict_dir in sorted(workdir.glob("predict-*")):
+            predictions = _stage_manifest(predict_dir)
+            if predictions is not None and (
+                    predictions.content_id == manifest.inputs.get("predictions")):
+                return predict_dir
+    raise SystemExit(f"No verified evaluation and predictions behind {workdir}/metrics.json. "
+                     f"Expected eval-<fp>/ and predict-<fp>/ with manifests; received: "
+                     f"{sorted(p.name for p in workdir.iterdir())}")
 
 
 def _predictions(workdir: pathlib.Path, part: str) -> dict:
-    with np.load(_latest(workdir, "predict") / f"predictions_{part}.npz") as stored:
+    with np.load(_evaluated_predictions_dir(workdir) / f"predictions_{part}.npz") as stored:
         return {key: stored[key] for key in stored.files}
 
 

@@ -63,18 +63,51 @@ def test_cross_validated_concatenation_sees_what_the_regions_hold(informative):
         assert accuracy <= bench._cross_validated_whole_svm(part, seed=0) + 0.1
 
 
-def test_validation_row_reads_a_finished_run(tmp_path):
-    workdir = tmp_path / "seed-1"
+def _finished_run(workdir, part):
+    """A workdir as a run leaves it: verified predictions, the evaluation that read them, and
+    the root metrics.json copied from it."""
+    from affect_tf import artifacts
+
     predict = workdir / "predict-0123"
     predict.mkdir(parents=True)
-    part = _predictions(40, seed=5, informative_regions=True)
-    part["object_box"] = np.tile(np.array([0.1, 0.1, 0.6, 0.6], np.float32), (40, 1))
     np.savez(predict / "predictions_validation.npz", **part)
-    (predict / "manifest.json").write_text("{}")
+    predictions = artifacts.write_manifest(predict, "predict", "0123",
+                                           outputs=["predictions_validation.npz"], inputs={})
+    evaluation = workdir / "eval-4567"
+    evaluation.mkdir()
+    metrics = {"results": {"global": {"accuracy": 0.5}}}
+    (evaluation / "metrics.json").write_text(json.dumps(metrics))
+    artifacts.write_manifest(evaluation, "evaluate", "4567", outputs=["metrics.json"],
+                             inputs={"predictions": predictions.content_id})
+    (workdir / "metrics.json").write_text(json.dumps(metrics))
     (workdir / "config.json").write_text(json.dumps(
         {"regions": {"top_k": 2}, "fusion": {}, "train": {"seed": 0}}))
+
+
+def test_validation_row_reads_a_finished_run(tmp_path):
+    workdir = tmp_path / "seed-1"
+    part = _predictions(40, seed=5, informative_regions=True)
+    part["object_box"] = np.tile(np.array([0.1, 0.1, 0.6, 0.6], np.float32), (40, 1))
+    _finished_run(workdir, part)
     row = bench.validation_row(workdir)
     assert row["hit_any"] == 1.0 and row["hit_ar"] == 1.0  # every candidate is the object box
     assert row["ar_concat"] > row["whole"]
-    with pytest.raises(SystemExit, match="No finished train stage"):
-        bench._latest(workdir, "train")
+
+
+def test_predictions_must_be_the_verified_ones_behind_the_report(tmp_path):
+    workdir = tmp_path / "seed-1"
+    _finished_run(workdir, _predictions(40, seed=5, informative_regions=True))
+    # Newer predictions of other settings are never taken for the reported ones.
+    other = workdir / "predict-9999"
+    other.mkdir()
+    np.savez(other / "predictions_validation.npz", label=np.zeros(3))
+    assert bench._evaluated_predictions_dir(workdir).name == "predict-0123"
+    # A damaged prediction file stops the benchmark instead of giving a number.
+    with open(workdir / "predict-0123" / "predictions_validation.npz", "ab") as handle:
+        handle.write(b"damage")
+    with pytest.raises(SystemExit, match="damaged"):
+        bench.validation_row(workdir)
+    # No evaluation behind metrics.json: a message naming what was expected.
+    (workdir / "metrics.json").write_text(json.dumps({"results": {"other": {}}}))
+    with pytest.raises(SystemExit, match="No verified evaluation"):
+        bench._evaluated_predictions_dir(workdir)

@@ -9,7 +9,7 @@ recompute it, stops the run with a message naming the file and the fix.
 
 The manifest's ``content_id`` (a hash of the fingerprint and the output hashes) is what a
 downstream stage puts into its own fingerprint, so a stage whose inputs changed is never skipped
-(DECISIONS.md, "Runs").
+(METHOD.md, "Runs and their files").
 
 One run per work directory at a time: :class:`WorkdirLock`.
 """
@@ -30,6 +30,7 @@ import time
 from typing import Any, Iterable
 
 from affect_tf import io as io_lib
+from affect_tf.errors import RunError
 
 MANIFEST_FILE = "manifest.json"
 DAMAGED_DIR = "damaged"
@@ -38,11 +39,19 @@ LOCK_FILE = ".lock"
 logger = logging.getLogger(__name__)
 
 
-class DamagedArtifactError(RuntimeError):
-    """A file the run needs is missing, truncated or altered, and this run cannot recompute it."""
+class DamagedArtifactError(RunError, RuntimeError):
+    """A file the run needs is missing, truncated or altered, and this run cannot recompute it.
+
+    Attributes:
+        path: the damaged file (the manifest itself, or one output it lists), when known.
+    """
+
+    def __init__(self, message: str, path: os.PathLike | str | None = None):
+        super().__init__(message)
+        self.path = pathlib.Path(path) if path is not None else None
 
 
-class WorkdirLockedError(RuntimeError):
+class WorkdirLockedError(RunError, RuntimeError):
     """Another live run holds the work directory."""
 
 
@@ -113,19 +122,23 @@ def read_manifest(directory: os.PathLike | str, fingerprint: str) -> Manifest | 
         return None
     try:
         manifest = Manifest(**json.loads(path.read_text()))
+        if not isinstance(manifest.outputs, dict) or not all(
+                isinstance(value, str) for value in manifest.outputs.values()):
+            raise TypeError(f"outputs must map file names to hashes, got {manifest.outputs!r:.80}")
     except (OSError, ValueError, TypeError) as error:
-        raise DamagedArtifactError(f"{path}: unreadable stage manifest ({error})") from error
+        raise DamagedArtifactError(f"{path}: unreadable stage manifest ({error})",
+                                   path) from error
     if manifest.fingerprint != fingerprint:
         raise DamagedArtifactError(
-            f"{path}: records fingerprint {manifest.fingerprint}, expected {fingerprint}")
+            f"{path}: records fingerprint {manifest.fingerprint}, expected {fingerprint}", path)
     for name, expected in manifest.outputs.items():
         file = pathlib.Path(directory) / name
         if not file.is_file():
-            raise DamagedArtifactError(f"{file}: listed in {path} but missing")
+            raise DamagedArtifactError(f"{file}: listed in {path} but missing", file)
         if io_lib.sha256_file(file) != expected:
             raise DamagedArtifactError(
                 f"{file}: content differs from the hash recorded when it was written "
-                "(truncated or altered)")
+                "(truncated or altered)", file)
     return manifest
 
 
@@ -149,16 +162,57 @@ def quarantine(path: os.PathLike | str, workdir: os.PathLike | str) -> pathlib.P
 
 def verified_stage(directory: os.PathLike | str, fingerprint: str, workdir: os.PathLike | str,
                    stage: str) -> Manifest | None:
-    """The stage's verified manifest; a damaged stage directory is quarantined and None returned.
+    """The stage's verified manifest; a damaged stage is moved aside and None returned.
 
     For stages this run can recompute: the caller treats None as "not done" and runs the stage.
+    The manifest goes to ``<workdir>/damaged/``, and so does the damaged output it names (kept
+    for a look, never overwritten by the recomputation); outputs that still verify stay, and a
+    stage that resumes part by part (:func:`verified_part`) reuses them.
     """
     try:
         return read_manifest(directory, fingerprint)
     except DamagedArtifactError as error:
         logger.warning("%s: %s; the stage runs again.", stage, error)
+        if error.path is not None and error.path.name != MANIFEST_FILE:
+            quarantine(error.path, workdir)
         quarantine(pathlib.Path(directory) / MANIFEST_FILE, workdir)
         return None
+
+
+# ---- parts of a stage that resumes part by part ---------------------------------------------------
+
+def _part_record_path(path: pathlib.Path) -> pathlib.Path:
+    return path.with_name(f"{path.name}.sha256.json")
+
+
+def write_part(path: os.PathLike | str, fingerprint: str, write) -> None:
+    """Writes one part of a stage (atomically, through ``write(path)``), then its record.
+
+    The record ``<name>.sha256.json`` holds the stage's fingerprint and the part's hash; only a
+    part whose record verifies is reused after a kill (:func:`verified_part`), so a file that a
+    kill left without its record, or that changed since, is computed again.
+
+    Args:
+        path: the part's file.
+        fingerprint: the stage's fingerprint.
+        write: a function that writes the file at ``path`` atomically.
+    """
+    path = pathlib.Path(path)
+    write(path)
+    io_lib.atomic_write_json(_part_record_path(path), {
+        "fingerprint": fingerprint, "sha256": io_lib.sha256_file(path)})
+
+
+def verified_part(path: os.PathLike | str, fingerprint: str) -> bool:
+    """Whether a part :func:`write_part` wrote is whole: its record names this stage's
+    fingerprint and the file's current hash. A part without a record is never trusted."""
+    path = pathlib.Path(path)
+    try:
+        record = json.loads(_part_record_path(path).read_text())
+        return (record["fingerprint"] == fingerprint and path.is_file()
+                and io_lib.sha256_file(path) == record["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _process_start_time(pid: int) -> str | None:
@@ -171,7 +225,8 @@ def _process_start_time(pid: int) -> str | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host has this pid (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -215,7 +270,7 @@ class WorkdirLock:
         if holder.get("host") != self.owner["host"]:
             return False
         pid = holder.get("pid")
-        if not isinstance(pid, int) or not _pid_alive(pid):
+        if not isinstance(pid, int) or not pid_alive(pid):
             return True
         recorded = holder.get("process_start")
         return recorded is not None and recorded != _process_start_time(pid)

@@ -1,22 +1,25 @@
-"""The paper's "VGGNet (ImageNet features)" baseline (Table 2): pretrained features + PCA + SVM.
+"""The paper's "VGGNet (ImageNet features)" baseline (Tables 2-3): pretrained features + PCA + SVM.
 
 Yang et al. compare their method with a VGG16 that is *not* fine-tuned: the penultimate layer of
 the ImageNet network (fc7, 4096-d) describes each whole image, PCA reduces it, and LIBSVM with its
-default C = 1 classifies it (FI 70.64 %, Flickr 61.28 %). Here:
+default C = 1 classifies it (FI 70.64 %, Flickr 61.28 %; Table 3 for the small sets). Here:
 
-* **Features** come from the backbone that ``--weights`` names, before any fine-tuning, viewed as
-  the evaluation views whole images (:func:`affect_tf.evaluate.whole_image_views`: warp to
-  ``region_image_size``, resize to ``resize_size``, centre crop, or the 10 crops averaged). With
-  trained fc6/fc7 (``imagenet``, Keras' full VGG16 file, a classifier file with the vgg head)
-  and the vgg head, the feature is fc7 (Keras ``fc2``, after its ReLU, as Caffe's in-place relu7
-  leaves it): the paper's row. Offline weights have no trained fc layers (``hed``: conv layers
-  only; ``none``: nothing trained; any source with the gap head: no fc layers), so the feature is
-  then conv5 (``block5_pool``) averaged over positions, 512-d: a stand-in for the paper's row,
-  named so in the report.
+* **Features** come from the backbone that ``--baseline_weights`` names (default ``imagenet``),
+  never from the weights the classifier starts from: a transfer run starts from the
+  FI-fine-tuned classifier, whose fc7 is no ImageNet feature. They are viewed as the evaluation
+  views whole images (:func:`affect_tf.evaluate.whole_image_views`: warp to
+  ``region_image_size``, resize to ``resize_size``, centre crop, or the 10 crops averaged).
+  Weights with trained fc6/fc7 (``imagenet``, Keras' full VGG16 file) at a 224 px input give fc7
+  (Keras ``fc2``, after its ReLU, as Caffe's in-place relu7 leaves it): the paper's row. Offline
+  weights have no trained fc layers (``hed``: conv layers only; ``none``: nothing trained), so the
+  feature is then conv5 (``block5_pool``) averaged over positions, 512-d: a stand-in for the
+  paper's row, and the report's row name says which weights and layer it used
+  (:func:`source_label`).
 * **Classifier**: standardization, PCA and a linear SVM (``LinearSVC``, C = ``baseline_svm_c``,
-  LIBSVM's default 1), all fitted on the fold's *training* part (the backbone never trained on
-  it, so nothing leaks) and tested on the test part. The paper does not give the PCA dimension;
-  ``baseline_pca_components`` (256) is capped by the number of training images and features.
+  LIBSVM's default 1, with a linear kernel), all fitted on the fold's *training* part (the
+  backbone never trained on it, so nothing leaks) and tested on the test part. The paper does
+  not give the PCA dimension; ``baseline_pca_components`` (256) is capped by the number of
+  training images and features.
 
 Feature extraction (TensorFlow) and fitting (scikit-learn, imported inside the functions that fit,
 as ``fusion.py`` does) are separate, so the stage caches the features and a new PCA or C setting
@@ -32,7 +35,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from affect_tf import metrics as metrics_lib
-from affect_tf.config import Config, ModelConfig
+from affect_tf.config import Config, ModelConfig, keras_vgg16_weights_file
 
 # The row's key in metrics.json (``baselines``), the report and the folds' summary.
 BASELINE_ROW = "pretrained_features+pca+svm"
@@ -44,6 +47,9 @@ UNTRAINED_FC_SOURCES = ("hed", "none")
 # Keras' name of the paper's fc7 (model.VGG16_FC_LAYERS: fc1 = fc6, fc2 = fc7).
 _FC7_LAYER = "fc2"
 _CONV5_LAYER = "block5_pool"
+# The input side fc6 takes (model.VGG_HEAD_IMAGE_SIZE, not imported: model.py loads Keras, and
+# preflight reads backbone_config before Keras loads).
+_FC_IMAGE_SIZE = 224
 # LinearSVC's default of 1,000 iterations stops short on thousands of standardized features; the
 # same bound as the fusion's SVM (fusion.py).
 _SVM_MAX_ITER = 100_000
@@ -54,7 +60,7 @@ def feature_layer(layer_names: Iterable[str], weights: str) -> str:
 
     Args:
         layer_names: the names of the backbone's layers (``model.build_classifier``).
-        weights: the ``--weights`` source it was built from.
+        weights: the weights source it was built from (``ModelConfig.weights``).
 
     Returns:
         ``"fc7"`` where the backbone has fc7 with trained values (any source but ``hed`` and
@@ -64,11 +70,48 @@ def feature_layer(layer_names: Iterable[str], weights: str) -> str:
     return FC7 if _FC7_LAYER in names and weights not in UNTRAINED_FC_SOURCES else CONV5_GAP
 
 
+def is_imagenet(weights: str) -> bool:
+    """Whether ``weights`` are ImageNet VGG16's: ``imagenet`` or a Keras ``vgg16_weights*.h5``
+    file (the same weights, downloaded beforehand)."""
+    return weights == "imagenet" or keras_vgg16_weights_file(weights) is not None
+
+
+def _has_trained_fc(weights: str) -> bool:
+    return weights == "imagenet" or keras_vgg16_weights_file(weights) == "top"
+
+
+def backbone_config(config: Config) -> ModelConfig:
+    """The architecture and weights the baseline's features come from.
+
+    The weights are ``config.baseline_weights``, never ``config.model.weights`` (a transfer run
+    starts from a fine-tuned classifier). The vgg head (fc6, fc7) is built where those weights
+    have trained fc layers and the input is 224 px, as fc6 needs; otherwise the gap head, of
+    which only the conv layers feed the features. Any other weights file is loaded by
+    ``model.load_weights`` into the classifier's own architecture (the only one this project
+    saves; a ``.keras`` file carries its own).
+
+    Args:
+        config: the run's settings.
+
+    Returns:
+        A ``ModelConfig`` for :func:`build_feature_extractor` (input side ``image_size`` as the
+        classifier's, so the evaluation's whole-image views serve both).
+    """
+    weights, size = config.baseline_weights, config.model.image_size
+    if weights in UNTRAINED_FC_SOURCES or is_imagenet(weights):
+        head = "vgg" if _has_trained_fc(weights) and size == _FC_IMAGE_SIZE else "gap"
+        return ModelConfig(weights=weights, head=head, image_size=size)
+    head = "auto" if weights.endswith(".keras") else config.model.resolved_head
+    return ModelConfig(weights=weights, head=head, image_size=size,
+                       hidden_units=config.model.hidden_units)
+
+
 def build_feature_extractor(model_config: ModelConfig, *, seed: int = 0):
     """The pretrained, not fine-tuned backbone cut at its feature layer.
 
     Args:
-        model_config: the architecture and the ``weights`` source, as the training starts from.
+        model_config: the backbone's architecture and ``weights`` source
+            (:func:`backbone_config`).
         seed: the seed of the randomly initialized layers (only ``weights='none'`` keeps any of
             them in the features).
 
@@ -267,16 +310,32 @@ def evaluate(train: dict, test: dict, *, components: int, svm_c: float,
     return metrics_lib.classification_metrics(test_labels, predictions), details
 
 
+def weights_name(weights: str) -> str:
+    """How ``baseline_details`` records a weights source: its name, or a file's base name (where
+    the file lies is no property of the result)."""
+    return weights.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def source_label(details: dict) -> str:
+    """What the row's features are, in a few words: ``ImageNet fc7`` (the paper's row),
+    ``ImageNet conv5``, ``HED conv5, not ImageNet``, ``random conv5, not ImageNet``, or a file's
+    name with its layer and ``not ImageNet``."""
+    weights = weights_name(str(details.get("weights", "?")))
+    imagenet = details.get("imagenet", is_imagenet(weights))
+    source = ("ImageNet" if imagenet else
+              {"hed": "HED", "none": "random"}.get(weights, weights))
+    layer = "fc7" if details.get("layer") == FC7 else "conv5"
+    return f"{source} {layer}" + ("" if imagenet else ", not ImageNet")
+
+
 def describe(details: dict) -> str:
-    """The report's short account of the row: weights, feature, PCA and SVM, e.g. ``imagenet
-    VGG16 fc7, not fine-tuned; PCA 256; linear SVM, C = 1``."""
-    weights = str(details.get("weights", "?")).replace("\\", "/").rsplit("/", 1)[-1]
-    feature = "fc7" if details.get("layer") == FC7 else "conv5 average-pooled (no trained fc7)"
+    """The report's short account of the row: weights and feature, PCA and SVM, e.g. ``ImageNet
+    fc7; not fine-tuned; PCA 256; linear SVM, C = 1``."""
     components = details.get("pca_components")
     pca = f"PCA {components}" if components else "no PCA"
     svm_c = details.get("svm_c")
     c = f"{svm_c:g}" if isinstance(svm_c, (int, float)) else "?"
-    return f"{weights} VGG16 {feature}, not fine-tuned; {pca}; linear SVM, C = {c}"
+    return f"{source_label(details)}; not fine-tuned; {pca}; linear SVM, C = {c}"
 
 
 def summarize_details(details: Sequence[dict]) -> dict:

@@ -8,7 +8,7 @@ help texts. Adding a setting is one declaration.
 
 Only ``main.py`` reads flags; it builds a :class:`Config` and every other module takes the part it
 needs. Defaults are the paper's (Yang et al., TMM 2018, Section 4.2) where it speaks, and the
-authors' released code where it is silent (see DECISIONS.md).
+authors' released code where it is silent (METHOD.md, "Choices where the paper is silent").
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import re
 import typing
 from typing import Any, ClassVar, Mapping
 
-# Class index 0 = negative, 1 = positive everywhere (DECISIONS.md); the ClassLabel names.
+# Class index 0 = negative, 1 = positive everywhere (METHOD.md, C1); the ClassLabel names.
 LABEL_NAMES = ("negative", "positive")
 
 EDGE_SOURCES = ("gradient", "hed", "sed")
@@ -197,7 +197,8 @@ class DataConfig(_Section):
         "single-split protocols (holdout, official).")
     num_folds: int = setting(5, "Folds of the cross-validation (paper: 5).", interval="[2, inf)")
     split_seed: int = setting(
-        20180101, "Seed of the protocol splits (DECISIONS.md: a fixed documented constant).")
+        20180101, "Seed of the protocol splits (a fixed documented constant; NumPy seeds are "
+        "unsigned 32-bit).", interval="[0, 4294967295]")
     validation_fraction: float = setting(
         0.05 / 0.85, "Share of the training part held out for validation (the SVM and "
         "hyperparameters). The default 5/85 with test_fraction 0.15 gives the paper's 80 / 5 / 15 "
@@ -237,7 +238,7 @@ class ProposalConfig(_Section):
         interval="(0, inf)")
     proposal_max_side: int = setting(
         500, "Proposals are computed on the image resized so its longer side is at most this many "
-        "pixels; the area filter applies at that scale (DECISIONS.md).", interval="(0, inf)")
+        "pixels; the area filter applies at that scale (METHOD.md, C8).", interval="(0, inf)")
     min_box_area: float = setting(
         800.0, "Boxes smaller than this (pixels at proposal_max_side scale) are dropped "
         "(paper: 800).", interval="[0, inf)")
@@ -276,7 +277,8 @@ class ProposalConfig(_Section):
         "Jordan & Weiss 2001: each connected component of the box graph gets its own point). "
         "False: the paper's literal 'k-means on the rows of V', where small isolated boxes "
         "huddle near the origin (proposals/selection.py).")
-    proposal_seed: int = setting(0, "Seed of k-means, so the selection is deterministic.")
+    proposal_seed: int = setting(0, "Seed of k-means, so the selection is deterministic.",
+                                 interval="[0, 4294967295]")
     selection_precision: str = setting(
         "float32", "Precision of the normalized cut's affinity, eigenvectors and k-means: float32 "
         "(same eigen-subspace as float64, 2x faster; benchmarks/bench_proposals.py) or float64.",
@@ -301,7 +303,7 @@ class ModelConfig(_Section):
     head: str = setting(
         "auto", "Classifier head: vgg (fc6, fc7 and a new 2-way fc8: the paper), gap (global "
         "average pooling and a 2-way Dense, for weights without trained fc layers), or auto (vgg "
-        "for imagenet weights or Keras' full VGG16 file, gap otherwise; DECISIONS.md).",
+        "for imagenet weights or Keras' full VGG16 file, gap otherwise; METHOD.md, D5).",
         choices=HEADS)
     hidden_units: int = setting(
         0, "Optional hidden Dense layer of the gap head (0: none).", interval="[0, inf)")
@@ -350,7 +352,8 @@ class TrainConfig(_Section):
     log_every: int = setting(100, "Steps between progress lines.", interval="(0, inf)")
     trainable_from: str = setting(
         "", "Name of the first trainable VGG16 layer (empty: all layers, the paper).")
-    seed: int = setting(0, "Seed of initialization, shuffling and augmentation.")
+    seed: int = setting(0, "Seed of initialization, shuffling and augmentation (also the SVMs' "
+                        "and the PCA's random_state).", interval="[0, 4294967295]")
     mixed_precision: str = setting(
         "off", "Training precision: off (float32, the paper), float16 (Keras mixed_float16: "
         "float16 compute, float32 variables, dynamic loss scaling) or bfloat16 (mixed_bfloat16, "
@@ -458,9 +461,16 @@ class Config(_Section):
         "resize_size as in training.")
     baseline: bool = setting(
         True, "Also evaluate the paper's 'VGGNet (ImageNet features)' row in --mode=all and "
-        "evaluate: whole-image features of the pretrained, not fine-tuned --weights (fc7; conv5 "
-        "average-pooled where fc7 is not trained), standardized, PCA, linear SVM fitted on the "
-        "training part (affect_tf/baselines.py).")
+        "evaluate: whole-image features of the pretrained, not fine-tuned --baseline_weights "
+        "(fc7; conv5 average-pooled where fc7 is not trained), standardized, PCA, linear SVM "
+        "fitted on the training part (affect_tf/baselines.py).")
+    baseline_weights: str = setting(
+        "imagenet", "Weights of the baseline's backbone, whatever --weights the classifier "
+        "starts from (a transfer run's classifier file is never used): imagenet (the paper's "
+        "row: fc7 of ImageNet VGG16; needs a download or Keras' cached file), hed (the offline "
+        "HED conv weights: conv5 average-pooled, named 'not ImageNet' in the report), none "
+        "(random), or a weights file (Keras' vgg16_weights*.h5 holds ImageNet's offline).",
+        nonempty=True)
     baseline_pca_components: int = setting(
         256, "PCA dimension of the baseline's features, capped by the training images and the "
         "feature dimension (the paper gives none; 0: no PCA).", interval="[0, inf)")
@@ -595,7 +605,7 @@ def fingerprint(*parts: Any) -> str:
     """A short stable hash of config parts (dataclasses, dicts or scalars).
 
     A stage stores the fingerprint of the settings it depends on beside its outputs, and reruns
-    only when that fingerprint changes (DECISIONS.md, "Runs").
+    only when that fingerprint changes (README, "What a run trusts").
     """
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value):

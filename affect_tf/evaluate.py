@@ -3,7 +3,7 @@
 The CNN scores every candidate region of an image once; ranking by AR, Obj or Senti (the paper's
 ablation) and the three fusions are then cheap, so one pass yields every row of Table 2/3 that the
 run's settings define. The concatenation SVM is trained on validation predictions, which the CNN
-never trained on (DECISIONS.md), and tested on the test split.
+never trained on (METHOD.md, C6 and D4), and tested on the test split.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Outputs of both (B images, K = ``top_k`` regions):
 * ``region_boxes`` float32 ``[B, K, 4]``: ``[y1, x1, y2, x2]`` in pixels of the input image, best
   region first; ``region_ar``, ``region_objectness``, ``region_senti`` float32 ``[B, K]``: AR
   (Eq. 5), normalized Obj and Senti (Eq. 4) of each; ``region_valid`` bool ``[B, K]``: False
-  where an image had fewer than K candidates (the slot holds the whole image, DECISIONS.md).
+  where an image had fewer than K candidates (the slot holds the whole image, METHOD.md C5).
 
 The same views as the evaluation (:func:`affect_tf.evaluate.global_view_probs`, regions cropped
 from the image warped to ``region_image_size``), so a served prediction equals the in-memory one.
@@ -33,6 +33,7 @@ with ``--svm_kernel=rbf`` stops with an error that says so.
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import shutil
@@ -40,10 +41,12 @@ import shutil
 import keras
 import tensorflow as tf
 
+from affect_tf import artifacts
 from affect_tf import data as data_lib
 from affect_tf import evaluate as evaluate_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf import graph_proposals
+from affect_tf import errors
 from affect_tf import regions as regions_lib
 from affect_tf.config import LABEL_NAMES, Config
 
@@ -223,10 +226,11 @@ def write_saved_model(graph: ServingGraph, export_dir: str | os.PathLike,
     """
     export_dir = pathlib.Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(export_dir)
     version = version or next_version(export_dir)
     target = export_dir / str(version)
     if target.exists():
-        raise FileExistsError(
+        raise errors.RunError(
             f"{target} exists; TF Serving versions are immutable: choose another "
             f"--export_version (or 0 for the next one). Received: export_version={version}")
     temporary = export_dir / f".tmp-{version}-{os.getpid()}"
@@ -246,6 +250,23 @@ def write_saved_model(graph: ServingGraph, export_dir: str | os.PathLike,
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return target
+
+
+def remove_dead_temporaries(export_dir: str | os.PathLike) -> list[pathlib.Path]:
+    """Removes the temporary folders ``.tmp-<version>-<pid>`` that exports killed before their
+    rename left in ``export_dir`` (their process is gone); a live export's folder is kept.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for path in sorted(pathlib.Path(export_dir).glob(".tmp-*-*")):
+        pid = path.name.rsplit("-", 1)[1]
+        if path.is_dir() and pid.isdigit() and not artifacts.pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            logging.warning("export: removed %s, left by an export that was killed", path)
+            removed.append(path)
+    return removed
 
 
 def python_backed_ops(saved_model_dir: str | os.PathLike) -> list[str]:

@@ -3,7 +3,7 @@
 * :func:`max_pooling` (Eq. 6) and :func:`sum_pooling` (Eq. 7) combine probabilities directly;
   :class:`FusionLayer` wraps them as a Keras layer for graphs and the SavedModel.
 * :func:`concat_features` (Eq. 8) lays the K + 1 predictions side by side for :class:`SVMFusion`,
-  a linear SVM by default, exportable as a Dense layer (DECISIONS.md); kernel SVMs are
+  a linear SVM by default, exportable as a Dense layer (METHOD.md, C6); kernel SVMs are
   evaluation-only.
 
 Probabilities are ``[..., C]`` with index 0 = negative, 1 = positive. The fusion ops are written
@@ -41,7 +41,7 @@ def max_pooling(global_probs, region_probs) -> tf.Tensor:
     """Elementwise maximum of the whole-image and the K region predictions (Eq. 6).
 
     Rows of the result need not sum to 1; the predicted class is its argmax. Empty region slots
-    holding the whole-image prediction (DECISIONS.md) leave the result unchanged.
+    holding the whole-image prediction (METHOD.md, C5) leave the result unchanged.
 
     Args:
         global_probs: ``[B, C]`` whole-image probabilities (tensor or array).
@@ -168,7 +168,7 @@ class SVMFusion:
     """SVM on concatenated predictions (Eq. 8); class 1 (positive) where the decision is > 0.
 
     Train it on predictions the CNN did not train on (validation split or out-of-fold predictions;
-    DECISIONS.md).
+    METHOD.md, C6).
 
     Args:
         kernel: ``linear`` (``LinearSVC``, exportable with :meth:`to_dense_layer`) or ``rbf``
@@ -318,7 +318,7 @@ class SVMFusion:
         if self.kernel != "linear":
             raise ValueError(
                 "Only a linear SVM can be exported as a Dense layer; kernel SVMs are "
-                "evaluation-only (DECISIONS.md). Fit SVMFusion(kernel='linear') to export. "
+                "evaluation-only. Fit SVMFusion(kernel='linear') to export. "
                 f"Received: kernel={self.kernel!r}")
         if not self.fitted:
             raise RuntimeError("SVMFusion is not fitted yet: call fit(features, labels) first.")

@@ -114,9 +114,34 @@ def atomic_write_text(path: PathLike, text: str) -> pathlib.Path:
     return atomic_write(path, lambda handle: handle.write(data))
 
 
+def strict_json_value(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) replaced by None, recursively.
+
+    Strict JSON has no NaN or Infinity tokens (Python writes them, most other parsers refuse
+    them), so a metric that could not be computed is written as null. Dicts, lists and tuples
+    are walked; numpy scalars become Python numbers (a numpy float32 would otherwise be written
+    as a string by ``default=str``, hiding a NaN); anything else is returned unchanged.
+    """
+    if isinstance(value, dict):
+        return {key: strict_json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json_value(item) for item in value]
+    if isinstance(value, np.generic) and isinstance(value.item(), (bool, int, float)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def atomic_write_json(path: PathLike, payload: Any) -> pathlib.Path:
-    """Writes JSON (sorted keys, indented) atomically (:func:`atomic_write`)."""
-    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    """Writes strict JSON (sorted keys, indented) atomically (:func:`atomic_write`).
+
+    NaN and infinities are written as null (:func:`strict_json_value`), and ``allow_nan=False``
+    makes any that slipped through an error instead of an invalid file.
+    """
+    text = json.dumps(strict_json_value(payload), indent=2, sort_keys=True, default=str,
+                      allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def atomic_save_npz(path: PathLike, *, compressed: bool = False, **arrays: np.ndarray) -> pathlib.Path:

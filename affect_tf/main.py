@@ -11,6 +11,7 @@ module that reads flags, everything else takes a ``Config``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
@@ -26,8 +27,8 @@ from absl import app, flags, logging  # noqa: E402
 
 from affect_tf import artifacts  # noqa: E402
 from affect_tf import config as config_lib  # noqa: E402
+from affect_tf import errors  # noqa: E402
 from affect_tf import preflight  # noqa: E402
-from affect_tf.proposals.cache import ProposalCacheError  # noqa: E402
 
 _DEFINE = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string}
@@ -99,6 +100,15 @@ def _without_native_startup_noise(quiet: bool):
                     print(line, file=sys.stderr)
 
 
+def _os_error_message(error: OSError) -> str:
+    """One line for a file the run cannot read or write (permissions, a full or read-only disk,
+    a file where a directory must be)."""
+    where = error.filename if error.filename is not None else "a file of the run"
+    return (f"Cannot use {where}: {error.strerror or error}. The run needs to read and write its "
+            "work directory, data directory and stage directories: make it writable (or free "
+            "space), or pass another --workdir / --data_dir.")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments (use --flag=value): {argv[1:]}")
@@ -112,17 +122,33 @@ def main(argv: list[str]) -> int:
     except preflight.PreflightError as error:
         logging.error("The run cannot start:\n%s", error)
         return 2
-    _quiet_tensorflow_unless_verbose(FLAGS.verbosity)
-    with _without_native_startup_noise(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
-        # TensorFlow loads only after the flags parse and the preflight checks.
-        from affect_tf import stages  # noqa: PLC0415
-
+    # The lock before TensorFlow loads: a second run on a busy workdir is refused at once.
+    lock = artifacts.WorkdirLock(config.workdir)
     try:
-        stages.run(config, preflight_checked=True)
-    except (artifacts.WorkdirLockedError, artifacts.DamagedArtifactError,
-            ProposalCacheError) as error:
+        lock.acquire()
+    except artifacts.WorkdirLockedError as error:
         logging.error("%s", error)
         return 2
+    try:
+        _quiet_tensorflow_unless_verbose(FLAGS.verbosity)
+        with _without_native_startup_noise(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
+            # TensorFlow loads only after the flags parse, the preflight checks and the lock.
+            from affect_tf import stages  # noqa: PLC0415
+
+        stages.run(config, preflight_checked=True, lock_held=True)
+    except errors.RunError as error:
+        logging.error("%s", error)
+        return 2
+    except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError) as error:
+        logging.error("%s", _os_error_message(error))
+        return 2
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            raise
+        logging.error("%s", _os_error_message(error))
+        return 2
+    finally:
+        lock.release()
     return 0
 
 

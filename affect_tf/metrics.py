@@ -15,8 +15,10 @@ def classification_metrics(labels, predictions) -> dict[str, float]:
         predictions: [N] int.
 
     Returns:
-        ``accuracy``, ``balanced_accuracy``, ``recall_negative``, ``recall_positive`` (NaN for a
-        class absent from ``labels``), and ``count``.
+        ``accuracy``, ``balanced_accuracy``, ``recall_negative``, ``recall_positive`` and
+        ``count``. The recall of a class absent from ``labels`` is undefined: NaN here (a number
+        TensorBoard takes), null once written (``io.atomic_write_json``), and a ``note`` says
+        which class was absent and that the balanced accuracy is then the other class's recall.
     """
     labels = np.asarray(labels).astype(np.int64)
     predictions = np.asarray(predictions).astype(np.int64)
@@ -31,13 +33,18 @@ def classification_metrics(labels, predictions) -> dict[str, float]:
         members = labels == index
         recalls[name] = float((predictions[members] == index).mean()) if members.any() else float("nan")
     present = [r for r in recalls.values() if not np.isnan(r)]
-    return {
+    result = {
         "accuracy": float((labels == predictions).mean()),
         "balanced_accuracy": float(np.mean(present)),
         "recall_negative": recalls["negative"],
         "recall_positive": recalls["positive"],
         "count": int(labels.size),
     }
+    absent = [name for name, recall in recalls.items() if np.isnan(recall)]
+    if absent:
+        result["note"] = (f"no {absent[0]} image among the {labels.size}: recall_{absent[0]} is "
+                          "undefined (null), and balanced_accuracy is the other class's recall")
+    return result
 
 
 def box_iou(boxes_a, boxes_b) -> np.ndarray:

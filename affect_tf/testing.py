@@ -77,7 +77,8 @@ def replace_config(config: config_lib.Config, **overrides: Any) -> config_lib.Co
 
 
 def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
-    """The demo job shrunk to seconds: 48 scenes, 32 px CNN, 6 candidates, 4 SGD steps.
+    """The demo job shrunk to seconds: 48 scenes, 32 px CNN, 6 candidates, 4 SGD steps, random
+    weights for the classifier and the baseline (offline).
 
     Args:
         root: a scratch directory; the run goes to ``root/run``, the TFDS data to ``root/tfds``.
@@ -94,6 +95,9 @@ def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
         train=config_lib.TrainConfig(batch_size=8, steps=4, resize_size=40, checkpoint_every=2,
                                      log_every=2),
         regions=config_lib.RegionConfig(top_k=2, crops_per_call=16),
+        # Random weights for the baseline too: offline (ImageNet's would need a download) and
+        # fast (conv5 features, no 4096-wide fc layers).
+        baseline_weights="none",
     )
     return replace_config(config, **overrides)
 
@@ -142,3 +146,48 @@ def locate_error(locate: Callable[[Any], Any], manual_dir: str | os.PathLike) ->
     except FileNotFoundError as error:
         return str(error)
     raise AssertionError(f"{locate.__name__}({manual_dir}) raised no FileNotFoundError.")
+
+
+def cli_flags(config: config_lib.Config) -> list[str]:
+    """The command-line flags that give ``config`` (every setting that differs from its default).
+
+    Lets a test run a :func:`tiny_config` job through ``python -m affect_tf.main`` as users do.
+    """
+    flags = []
+    for setting in config_lib.settings():
+        value = config
+        for name in setting.path:
+            value = getattr(value, name)
+        if value == setting.default:
+            continue
+        if setting.type is bool:
+            flags.append(f"--{setting.name}" if value else f"--no{setting.name}")
+        else:
+            flags.append(f"--{setting.name}={value}")
+    return flags
+
+
+def run_cli(*args: str, cwd: str | os.PathLike = REPO_ROOT, timeout: float = 600,
+            python_path: tuple[str, ...] = ()):
+    """Runs ``python -m affect_tf.main ARGS`` in a fresh process, on the CPU, as a user does.
+
+    Args:
+        args: the command line's flags.
+        cwd: where it runs (flagfiles name paths relative to the repository root).
+        timeout: seconds before the run is killed (the test then fails).
+        python_path: directories put before this checkout on ``PYTHONPATH``.
+
+    Returns:
+        ``(subprocess.CompletedProcess with text stdout / stderr, seconds it took)``.
+    """
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+
+    checkout = str(pathlib.Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join((*python_path, checkout)),
+               CUDA_VISIBLE_DEVICES="")
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "affect_tf.main", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    return result, time.monotonic() - start

@@ -34,6 +34,7 @@ import tensorflow as tf
 from affect_tf import io as io_lib
 from affect_tf import model as model_lib
 from affect_tf.config import ModelConfig, TrainConfig
+from affect_tf.errors import MissingStageError
 
 CLASSIFIER_FILE = "classifier.weights.h5"
 
@@ -143,6 +144,11 @@ class Trainer:
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.strategy = distribution_strategy()
+        self._build()
+
+    def _build(self) -> None:
+        """The classifier, optimizer, step counter and checkpoint, freshly initialized."""
+        model_config, train_config = self.model_config, self.config
         with self.strategy.scope():
             with dtype_policy(train_config.mixed_precision):
                 self.model = model_lib.build_classifier(model_config, seed=train_config.seed)
@@ -167,8 +173,14 @@ class Trainer:
         # run's layout (a float32 Trainer restores a mixed-precision checkpoint and vice versa);
         # the loss scale and its counter are the extra entry "loss_scale".
         extra = {"loss_scale": self.loss_scale_optimizer} if self.loss_scale_optimizer else {}
+        # Dropout draws its masks from Keras seed generators whose state a tf.train.Checkpoint
+        # of the model does not reach; saved beside it, a resumed run draws the masks an
+        # uninterrupted one draws at the same step.
+        seed_states = {str(index): variable for index, variable in enumerate(
+            variable for variable in self.model.variables
+            if variable.path.endswith("seed_generator_state"))}
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=sgd, step=self.step, **extra)
+            model=self.model, optimizer=sgd, step=self.step, seed_generators=seed_states, **extra)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.directory / "checkpoints"), max_to_keep=2)
 
@@ -176,15 +188,22 @@ class Trainer:
         """Restores the latest readable checkpoint; returns the step it reached (0 if none).
 
         A checkpoint that does not restore (truncated by a full disk, altered) is moved to
-        ``damaged/`` beside ``checkpoints/`` with a warning, and the one before it is tried.
+        ``damaged/`` beside ``checkpoints/`` with a warning, and the one before it is tried. A
+        failed restore may have set some variables and left restorations pending (TensorFlow
+        applies them to variables created later, reading the moved file); the classifier,
+        optimizer and checkpoint are therefore built afresh before the next try, so the run goes
+        on exactly as one that never saw the damaged file.
         """
         for prefix in reversed(self._checkpoint_prefixes()):
             try:
+                # Partial: a float32 run restores a float16 run's checkpoint (its loss scale
+                # is an extra entry) and vice versa.
                 self.checkpoint.restore(prefix).expect_partial()
             except (tf.errors.OpError, ValueError, IndexError, KeyError, OSError) as error:
                 logging.warning("Checkpoint %s does not restore (%s: %s); moving it aside and "
                                 "trying the previous one.", prefix, type(error).__name__, error)
                 self._quarantine_checkpoint(prefix)
+                self._build()
                 continue
             logging.info("Resumed from %s at step %d", prefix, int(self.step.numpy()))
             return int(self.step.numpy())
@@ -467,11 +486,11 @@ def load_classifier(model_config: ModelConfig, directory: str) -> keras.Model:
     """Builds the classifier and loads the fine-tuned weights a :class:`Trainer` saved.
 
     Raises:
-        FileNotFoundError: training has not finished in ``directory``.
+        MissingStageError: training has not finished in ``directory``.
     """
     path = pathlib.Path(directory) / CLASSIFIER_FILE
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingStageError(
             f"No fine-tuned classifier at {path}; run --mode=train first (or --mode=all).")
     # The architecture comes from the config; the weights source is irrelevant here.
     classifier = model_lib.build_classifier(_without_download(model_config))

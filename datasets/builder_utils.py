@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from etils import epath
     import tensorflow_datasets as tfds
 
-# Mikels' eight emotions and their polarity (PAPER.md, Section 4.1); EmotionROI adds joy and
+# Mikels' eight emotions and their polarity (the paper's Section 4.1); EmotionROI adds joy and
 # surprise (positive).
 MIKELS_EMOTIONS = (
     "amusement", "anger", "awe", "contentment", "disgust", "excitement", "fear", "sadness")

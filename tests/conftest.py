@@ -5,3 +5,21 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import json  # noqa: E402
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory):
+    """One finished tiny demo run (one proposal chunk per image), shared by every module that
+    reads it; tests that change it work on a copy. Returns its config and root metrics."""
+    from affect_tf import stages
+    from affect_tf.testing import tiny_config
+
+    root = tmp_path_factory.mktemp("finished")
+    config = tiny_config(root, proposal_commit_seconds=0.0)
+    stages.run(config)
+    return config, json.loads((pathlib.Path(config.workdir) / "metrics.json").read_text())

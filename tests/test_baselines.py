@@ -190,16 +190,120 @@ def test_the_folds_summary_has_the_baseline_row_with_mean_and_sd():
     assert summary["sd"][ROW]["accuracy"] == pytest.approx(np.std([0.4, 0.3], ddof=1))
     assert summary["baseline_details"][ROW]["layer"] == "fc7"
     (line,) = [line for line in report_lib.fold_table(summary) if line.startswith(f"| {ROW}")]
-    assert "imagenet VGG16 fc7" in line and "35.00 ± 7.07" in line and "| 40.00 | 30.00 |" in line
-    assert line.endswith("| - |"), "PAPER.md has no small-set number for this row"
+    assert "(ImageNet fc7;" in line and "35.00 ± 7.07" in line and "| 40.00 | 30.00 |" in line
+    assert line.endswith("| 67.61 |"), "Table 3's VGGNet (ImageNet features) row, ArtPhoto"
 
 
 @pytest.mark.parametrize("dataset, paper", [("fi", "70.64"), ("flickr_vso", "61.28"),
-                                            ("twitter1/five_agree", "-")])
+                                            ("twitter1/five_agree", "83.44"),
+                                            ("emotion_roi", "72.25"), ("affect_demo", "-")])
 def test_the_report_sets_the_row_beside_the_papers_number(dataset, paper):
     metrics = _fold_metrics(0.8, dataset) | {"fold": None}
     (line,) = [line for line in report_lib.results_table(metrics) if line.startswith(f"| {ROW}")]
     assert "| 40.00 |" in line and line.endswith(f"| {paper} |")
+
+
+# ---- the baseline's own weights ---------------------------------------------------------------
+
+_CLASSIFIER = "/runs/fi/classifier.weights.h5"
+_KERAS_TOP = "/m/vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+_KERAS_NOTOP = "/m/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+@pytest.mark.parametrize("baseline_weights, image_size, head", [
+    ("imagenet", 224, "vgg"),      # the paper's row: fc7 of ImageNet VGG16
+    ("imagenet", 64, "gap"),       # fc6 needs 224 px: conv5 of the ImageNet weights
+    (_KERAS_TOP, 224, "vgg"),      # ImageNet's weights offline, with fc layers
+    (_KERAS_NOTOP, 224, "gap"),    # ImageNet's conv layers only
+    ("hed", 224, "gap"),           # offline conv weights, no trained fc layers
+    ("none", 224, "gap"),
+])
+def test_the_backbone_takes_the_baseline_weights_never_the_classifiers(
+        tmp_path, baseline_weights, image_size, head):
+    # A transfer run (the small sets' protocol): the classifier starts from FI's fine-tuned file.
+    config = tiny_config(tmp_path, baseline_weights=baseline_weights,
+                         model={"weights": _CLASSIFIER, "head": "vgg" if image_size == 224
+                                else "gap", "image_size": image_size},
+                         train={"resize_size": max(256, image_size)},
+                         region_image_size=max(256, image_size))
+    backbone = baselines_lib.backbone_config(config)
+    assert backbone.weights == baseline_weights and backbone.weights != config.model.weights
+    assert backbone.resolved_head == head and backbone.image_size == image_size
+
+
+def test_another_weights_file_is_loaded_into_the_classifiers_architecture(tmp_path):
+    config = tiny_config(tmp_path, baseline_weights="/elsewhere/other.weights.h5",
+                         model={"hidden_units": 8})
+    backbone = baselines_lib.backbone_config(config)
+    assert (backbone.weights, backbone.resolved_head, backbone.hidden_units) == (
+        "/elsewhere/other.weights.h5", "gap", 8)
+
+
+def test_baseline_weights_default_to_imagenet_and_must_not_be_empty():
+    from affect_tf import config as config_lib
+
+    assert config_lib.Config().baseline_weights == "imagenet"
+    with pytest.raises(config_lib.ConfigError, match="Received: baseline_weights=''"):
+        config_lib.Config(baseline_weights="").validate()
+
+
+@pytest.mark.parametrize("weights, layer, label", [
+    ("imagenet", "fc7", "ImageNet fc7"),
+    ("imagenet", "conv5_gap", "ImageNet conv5"),
+    ("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "fc7", "ImageNet fc7"),
+    ("hed", "conv5_gap", "HED conv5, not ImageNet"),
+    ("none", "conv5_gap", "random conv5, not ImageNet"),
+    ("classifier.weights.h5", "fc7", "classifier.weights.h5 fc7, not ImageNet"),
+])
+def test_the_rows_name_says_which_weights_and_layer_it_used(weights, layer, label):
+    details = {"weights": weights, "layer": layer, "pca_components": 256, "svm_c": 1.0}
+    assert baselines_lib.source_label(details) == label
+    assert baselines_lib.describe(details) == (
+        f"{label}; not fine-tuned; PCA 256; linear SVM, C = 1")
+
+
+def test_a_stand_in_row_is_named_so_in_the_report_and_keeps_its_metrics_key():
+    metrics = _fold_metrics(0.8, "twitter1/five_agree") | {"fold": None}
+    metrics["baseline_details"][ROW] |= {"weights": "hed", "imagenet": False,
+                                         "layer": "conv5_gap", "feature_dim": 512}
+    (line,) = [line for line in report_lib.results_table(metrics) if line.startswith(f"| {ROW}")]
+    assert line.startswith(f"| {ROW} (HED conv5, not ImageNet;")
+    assert line.endswith("| 83.44 |"), "the paper's ImageNet number, beside the stand-in"
+    note = " ".join(report_lib._baseline_note(metrics["baseline_details"]))
+    assert "not the paper's ImageNet fc7" in note and "--baseline_weights" in note
+
+
+@pytest.mark.parametrize("dataset, expected", [
+    ("fi", "Table 2"), ("flickr_vso", "Table 2"), ("iapsa", "FI, then on this set"),
+    ("twitter1/three_agree", "FI, then on this set"), ("affect_demo", "no numbers")])
+def test_the_caption_says_what_the_papers_numbers_are(dataset, expected):
+    caption = report_lib.paper_caption(dataset)
+    assert expected in caption
+    if dataset != "affect_demo":
+        assert "not fine-tuned" in caption and ROW in caption
+
+
+def test_preflight_checks_the_baseline_weights_where_the_baseline_runs(tmp_path, monkeypatch):
+    from affect_tf import preflight
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    offline = lambda: False  # noqa: E731
+    config = tiny_config(tmp_path, baseline_weights="imagenet")  # classifier: random weights
+    for mode in ("all", "evaluate"):
+        with pytest.raises(preflight.PreflightError,
+                           match="--baseline_weights=imagenet.*--baseline_weights=hed"):
+            preflight.check(replace_config(config, mode=mode), imagenet_reachable=offline)
+    # Runs that build no baseline need no ImageNet weights.
+    preflight.check(replace_config(config, baseline=False), imagenet_reachable=offline)
+    preflight.check(replace_config(config, mode="prepare"), imagenet_reachable=offline)
+    with pytest.raises(preflight.PreflightError, match="--baseline_weights file .* does not"):
+        preflight.check(replace_config(config, baseline_weights=str(tmp_path / "x.weights.h5")),
+                        imagenet_reachable=offline)
+    # conv5 of ImageNet at this 32 px input: the notop file, once cached, is enough.
+    models = tmp_path / "keras" / "models"
+    models.mkdir(parents=True)
+    (models / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    preflight.check(config, imagenet_reachable=lambda: pytest.fail("asked the network"))
 
 
 # ---- a tiny run ------------------------------------------------------------------------------
@@ -245,8 +349,59 @@ def test_the_row_is_in_metrics_json_and_the_report(finished):
     assert details["train_count"] == metrics["counts"]["train"]
     assert details["pca_components"] == min(256, metrics["counts"]["train"])
     report = (pathlib.Path(config.workdir) / "report.md").read_text()
-    assert f"| {ROW} (none VGG16 conv5 average-pooled" in report
+    assert f"| {ROW} (random conv5, not ImageNet;" in report
     assert report.count(f"| {ROW}") == 1, "not repeated in the K = 1 table"
+
+
+def test_a_transfer_run_takes_baseline_features_from_baseline_weights_not_its_classifier(
+        finished, tmp_path, monkeypatch):
+    # The small sets' protocol: --weights is another run's fine-tuned classifier. The baseline
+    # must describe images with its own weights (here hed, offline), never that file's.
+    from affect_tf import data as data_lib
+    from affect_tf import stages
+
+    first, _ = finished
+    classifier = str(pathlib.Path(first.workdir) / "classifier.weights.h5")
+    config = replace_config(first, workdir=str(tmp_path / "transfer"), baseline_weights="hed",
+                            model={"weights": classifier})
+    original = baselines_lib.build_feature_extractor
+    built = []
+
+    def spy(model_config, **kwargs):
+        built.append(model_config.weights)
+        return original(model_config, **kwargs)
+
+    monkeypatch.setattr(baselines_lib, "build_feature_extractor", spy)
+    stages.run(config)
+    assert built == ["hed"], "the baseline's backbone was built from its own weights only"
+
+    run = stages.Run(config)
+    with np.load(run.baseline_features_dir / "features_test.npz") as stored:
+        stored = {key: stored[key] for key in ("features", "filename")}
+
+    def features_of(model_config):
+        extractor, _ = original(model_config, seed=config.train.seed)
+        batches = data_lib.evaluation_pipeline(
+            data_lib.examples(run.builder, run.splits.test),
+            resize_size=config.region_image_size, batch_size=config.eval_batch_size)
+        arrays = baselines_lib.extract_features(baselines_lib.make_feature_fn(extractor, config),
+                                                batches.as_numpy_iterator(), log=lambda *_: None)
+        order = {name: i for i, name in enumerate(arrays["filename"])}
+        return arrays["features"][[order[name] for name in stored["filename"]]]
+
+    from_baseline = features_of(baselines_lib.backbone_config(config))
+    from_classifier = features_of(config.model)  # what the baseline read before: the file
+    np.testing.assert_allclose(stored["features"], from_baseline, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(stored["features"], from_classifier, rtol=1e-2, atol=1e-2)
+
+    metrics = json.loads((pathlib.Path(config.workdir) / "metrics.json").read_text())
+    details = metrics["baseline_details"][ROW]
+    assert (details["weights"], details["imagenet"], details["layer"]) == (
+        "hed", False, "conv5_gap")
+    assert ROW in metrics["baselines"], "the metrics.json key stays the same"
+    report = (pathlib.Path(config.workdir) / "report.md").read_text()
+    assert f"| {ROW} (HED conv5, not ImageNet;" in report
+    assert "classifier.weights.h5" not in report.split("Weights:")[1].split("\n", 1)[1]
 
 
 def test_another_svm_c_refits_without_extracting_features(copy_of, monkeypatch):
@@ -293,5 +448,7 @@ def test_nobaseline_reports_without_the_row_and_report_alone_brings_it_back(copy
     stages.run(replace_config(config, mode="report"))
     assert json.loads((workdir / "metrics.json").read_text()) == metrics
     # A baseline that never ran stops the report, naming the fix.
-    with pytest.raises(FileNotFoundError, match="--nobaseline"):
+    from affect_tf import errors
+
+    with pytest.raises(errors.MissingStageError, match="--nobaseline"):
         stages.run(replace_config(config, mode="report", baseline_pca_components=3))

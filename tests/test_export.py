@@ -195,3 +195,16 @@ def test_pooling_fusions_run_in_the_graph_as_in_the_evaluation(exported, fusion)
     selected = evaluate_lib.select(predictions, config.regions, config.regions.selection)
     labels = evaluate_lib.fuse(fusion, predictions["global_probs"], selected, config.fusion)
     np.testing.assert_array_equal(outputs["label"].numpy(), labels)
+
+
+def test_a_killed_exports_temporary_folder_is_removed_by_the_next(tmp_path):
+    # A kill between write_out and the rename leaves .tmp-<version>-<pid>/; the next export
+    # removes it when that pid is gone, and never a live export's.
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    dead = tmp_path / f".tmp-3-{dead_pid}"
+    live = tmp_path / f".tmp-4-{os.getpid()}"
+    for folder in (dead, live):
+        (folder / "variables").mkdir(parents=True)
+    assert export_lib.remove_dead_temporaries(tmp_path) == [dead]
+    assert not dead.exists() and live.exists()

@@ -23,23 +23,13 @@ from affect_tf import evaluate as evaluate_lib
 from affect_tf import preflight
 from affect_tf import train as train_lib
 from affect_tf.proposals import cache as cache_lib
-from affect_tf.testing import REPO_ROOT, replace_config, tiny_config
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A finished tiny run (one proposal chunk per image) and its metrics."""
-    from affect_tf import stages
-
-    root = tmp_path_factory.mktemp("finished")
-    config = tiny_config(root, proposal_commit_seconds=0.0)
-    stages.run(config)
-    return config, json.loads((pathlib.Path(config.workdir) / "metrics.json").read_text())
+from affect_tf.testing import REPO_ROOT, replace_config, run_cli, tiny_config
 
 
 @pytest.fixture
 def copy_of(finished, tmp_path):
-    """A private copy of the finished run's workdir (the TFDS data is shared, read only)."""
+    """A private copy of the finished run's workdir (``finished``: conftest.py; the TFDS data
+    is shared, read only)."""
     config, metrics = finished
     workdir = tmp_path / "run"
     shutil.copytree(config.workdir, workdir)
@@ -115,8 +105,51 @@ def test_corrupt_predictions_are_recomputed_to_the_same_metrics(copy_of, monkeyp
     _run(config, mode="evaluate")
     assert cnn.calls == 1, "only the damaged part is computed again"
     assert _metrics(config) == metrics
-    assert any(path.name.endswith("manifest.json")
-               for path in (pathlib.Path(config.workdir) / "damaged").iterdir())
+    damaged = {path.name for path in (pathlib.Path(config.workdir) / "damaged").iterdir()}
+    # Both kept for a look: the manifest and the damaged file itself (never overwritten).
+    assert any(name.endswith("manifest.json") for name in damaged), damaged
+    assert any(name.endswith("predictions_test.npz") for name in damaged), damaged
+
+
+def test_predictions_without_their_manifest_are_never_trusted(copy_of, monkeypatch):
+    # The state a kill leaves between the predictions and the manifest, with a file changed
+    # since: it loads and lists the right images, but its record does not verify it.
+    config, metrics = copy_of
+    from affect_tf import stages
+
+    directory = stages.Run(config).predict_dir
+    (directory / "manifest.json").unlink()
+    path = directory / "predictions_test.npz"
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    arrays["global_probs"] = arrays["global_probs"][:, ::-1].copy()
+    arrays["candidate_probs"] = arrays["candidate_probs"][..., ::-1].copy()
+    np.savez(path, **arrays)
+    cnn = CountCNN(monkeypatch)
+    _run(config, mode="evaluate")
+    assert cnn.calls == 1, "the changed part is computed again, the intact one reused"
+    assert _metrics(config) == metrics
+
+
+def test_a_damaged_cache_index_is_rebuilt_keeping_the_chunks(copy_of, monkeypatch):
+    config, metrics = copy_of
+    from affect_tf import stages
+    from affect_tf.proposals import local_runner
+
+    cache = stages.proposal_cache(stages.Run(config))
+    chunks = {path: pathlib.Path(path).read_bytes() for path in cache.chunk_paths()}
+    meta = pathlib.Path(cache.directory) / cache_lib.META_FILENAME
+    meta.write_text('{"format_version": 1, "config": ')
+
+    def no_proposals(*args, **kwargs):
+        raise AssertionError("proposals were computed again")
+
+    monkeypatch.setattr(local_runner, "run_proposal_stage", no_proposals)
+    _run(config, mode="all")
+    assert _metrics(config) == metrics
+    assert {path: pathlib.Path(path).read_bytes() for path in cache.chunk_paths()} == chunks
+    assert (pathlib.Path(cache.directory) / "damaged" / cache_lib.META_FILENAME).exists()
+    assert json.loads(meta.read_text())["fingerprint"] == cache.fingerprint
 
 
 def test_corrupt_classifier_stops_evaluate_and_all_saves_it_again(copy_of):
@@ -282,15 +315,8 @@ def test_a_lock_of_another_host_is_never_taken(tmp_path):
 
 # ---- bad settings fail within seconds, naming the fix -------------------------------------------
 
-def _cli(*args, cwd=REPO_ROOT):
-    import affect_tf
-
-    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(affect_tf.__file__).parents[1]),
-               CUDA_VISIBLE_DEVICES="")
-    start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "affect_tf.main", *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=120)
-    return result, time.monotonic() - start
+def _cli(*args):
+    return run_cli(*args, timeout=120)
 
 
 @pytest.mark.parametrize("args, fix", [

@@ -76,8 +76,10 @@ def test_defaults_train_in_float32_without_xla(tmp_path):
     assert trainer.loss_scale_optimizer is None
     assert isinstance(trainer.optimizer, keras.optimizers.SGD)
     assert {layer.compute_dtype for layer in trainer.model.layers} == {"float32"}
-    # The checkpoint layout of before these settings: model, optimizer, step and nothing more.
-    assert _checkpoint_roots(trainer.manager.save()) == {"model", "optimizer", "step"}
+    # The float32 checkpoint layout: model, optimizer, step and the dropout layers' random state
+    # (so a resumed run draws the masks an uninterrupted one draws), nothing more.
+    assert _checkpoint_roots(trainer.manager.save()) == {
+        "model", "optimizer", "step", "seed_generators"}
 
 
 def _checkpoint_roots(prefix: str) -> set[str]:
@@ -131,7 +133,7 @@ def test_mixed_precision_checkpoint_restores_in_both_precisions(trained):
     assert again.restore() == 3
     extra = {"loss_scale"} if precision == "float16" else set()
     assert _checkpoint_roots(again.manager.latest_checkpoint) == {
-        "model", "optimizer", "step"} | extra
+        "model", "optimizer", "step", "seed_generators"} | extra
     if precision == "float16":
         assert float(again.loss_scale_optimizer.dynamic_scale.numpy()) == float(
             trainer.loss_scale_optimizer.dynamic_scale.numpy())

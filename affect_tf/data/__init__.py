@@ -5,9 +5,10 @@ The flow, one module per step:
 * :mod:`~affect_tf.data.registry`: the builders of ``datasets/`` (``affect_tf.datasets``):
   ``builder_names``, ``import_builders``, ``get_builder``, ``prepare``.
 * :mod:`~affect_tf.data.reader`: a prepared dataset's examples with images still encoded, keyed
-  by ``FILENAME_KEY``: ``DatasetIndex``, ``read_index``, ``examples``, ``encoded_images``.
+  by ``FILENAME_KEY``: ``DatasetIndex``, ``read_index``, ``examples``, ``encoded_images``,
+  ``damaged_record_files``.
 * :mod:`~affect_tf.data.splits`: the paper's protocols (Section 4.2) from the index:
-  ``PROTOCOLS``, ``FOLD_PROTOCOLS``, ``ProtocolSplits``, ``choose_protocol``, ``fold_count``, ``protocol_splits``, ``log_splits``.
+  ``PROTOCOLS``, ``FOLD_PROTOCOLS``, ``ProtocolSplits``, ``check_parts``, ``choose_protocol``, ``fold_count``, ``protocol_splits``, ``log_splits``.
 * :mod:`~affect_tf.data.transforms`: TF image ops: ``decode_image_tensor``, ``train_transform``,
   ``eval_transform``, ``center_crop``, ``ten_crops``.
 * :mod:`~affect_tf.data.pipeline`: tf.data batches: ``training_pipeline``,
@@ -22,6 +23,7 @@ from affect_tf.data.pipeline import calibration_pipeline, evaluation_pipeline, t
 from affect_tf.data.reader import (
     FILENAME_KEY,
     DatasetIndex,
+    damaged_record_files,
     encoded_images,
     examples,
     read_index,
@@ -31,6 +33,7 @@ from affect_tf.data.splits import (
     FOLD_PROTOCOLS,
     PROTOCOLS,
     ProtocolSplits,
+    check_parts,
     choose_protocol,
     fold_count,
     log_splits,
@@ -53,7 +56,9 @@ __all__ = [
     "builder_names",
     "calibration_pipeline",
     "center_crop",
+    "check_parts",
     "choose_protocol",
+    "damaged_record_files",
     "fold_count",
     "decode_image_tensor",
     "encoded_images",

@@ -50,17 +50,36 @@ def _proposal_lookup(proposals: ProposalArrays):
 
 def training_pipeline(
         dataset: tf.data.Dataset, *, image_size: int, resize_size: int, batch_size: int, seed: int,
-        shuffle_buffer: int = 2048,
+        shuffle_buffer: int = 2048, skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Whole-image training batches: shuffled, repeated, augmented (Section 4.2).
+
+    The sequence of batches depends only on ``dataset``'s order and ``seed``: the shuffle and
+    every augmentation are seeded. A run resumed at step s passes ``skip_batches=s`` and gets
+    exactly the batches s, s+1, ... that an uninterrupted run sees, so it ends with the same
+    weights. The skipped elements are drawn through the shuffle (same order) but never decoded.
+
+    Args:
+        dataset: feature dicts with ``image`` (encoded) and ``label``, in a fixed order.
+        image_size: side of the random crop (the CNN input).
+        resize_size: side of the square each image is warped to first.
+        batch_size: images per batch (the remainder of each pass is carried over, never dropped:
+            the stream is endless).
+        seed: the shuffle's and the augmentation's seed.
+        shuffle_buffer: elements of the shuffle buffer.
+        skip_batches: batches to skip from the start (the step a resumed run starts at).
 
     Yields:
         (images float32 [B, image_size, image_size, 3] RGB 0-255, labels int64 [B]).
     """
+    if skip_batches < 0:
+        raise ValueError(f"skip_batches must be >= 0. Received: skip_batches={skip_batches}")
     dataset = dataset.map(lambda ex: (ex["image"], ex["label"]))
     dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
     # One stateless seed per element: augmentation is reproducible whatever the parallelism.
     dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed).batch(2)))
+    # Before the decoding map: a resume skips the elements of finished steps without decoding.
+    dataset = dataset.skip(skip_batches * batch_size)
 
     def transform(example, element_seed):
         encoded, label = example

@@ -105,3 +105,19 @@ def encoded_images(builder: tfds.core.DatasetBuilder) -> Iterator[tuple[str, byt
     dataset = examples(builder).map(lambda ex: (ex[FILENAME_KEY], ex["image"]))
     for filename, data in dataset.as_numpy_iterator():
         yield filename.decode("utf-8"), data
+
+
+def damaged_record_files(builder: tfds.core.DatasetBuilder) -> list[str]:
+    """The prepared dataset's TFRecord files that fail their CRC checks (read whole, in order).
+
+    A TFRecord stores a CRC-32C of every record; TensorFlow's reader stops at the first mismatch
+    with a DataLossError that names no file. This finds which file it was.
+    """
+    damaged = []
+    for path in sorted(tf.io.gfile.glob(f"{builder.data_dir}/*.tfrecord*")):
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+            damaged.append(path)
+    return damaged

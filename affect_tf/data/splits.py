@@ -10,7 +10,7 @@ stratified by label, from a :class:`~affect_tf.data.reader.DatasetIndex`:
 * ``kfold`` (the other small sets): stratified k-fold; validation carved from each training part.
 
 Where a protocol has no validation part of its own, it is carved from the training part (for the
-SVM and hyperparameters; DECISIONS.md, "Data").
+SVM and hyperparameters; METHOD.md, "Protocol per dataset" and D4).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import logging
 
 import numpy as np
 
-from affect_tf.config import PROTOCOLS, DataConfig
+from affect_tf.config import LABEL_NAMES, PROTOCOLS, DataConfig
+from affect_tf.errors import DataError
 from affect_tf.data.reader import DatasetIndex
 
 # Sets the paper splits 80 / 5 / 15 at random (Section 4.2); the demo follows the same protocol.
@@ -38,9 +39,19 @@ class ProtocolSplits:
     test: tuple[str, ...]
     protocol: str
     description: str
+    # {part: {class name: images}}; None for splits stored before the counts were recorded.
+    label_counts: dict[str, dict[str, int]] | None = dataclasses.field(default=None,
+                                                                        compare=False)
 
     def as_dict(self) -> dict[str, tuple[str, ...]]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def _label_counts(splits: ProtocolSplits, index: DatasetIndex) -> dict[str, dict[str, int]]:
+    label_of = dict(zip(index.filenames.tolist(), index.labels.tolist()))
+    return {part: {name: sum(label_of[n] == label for n in names)
+                   for label, name in enumerate(LABEL_NAMES)}
+            for part, names in splits.as_dict().items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,9 +224,10 @@ def protocol_splits(
     def names(positions: np.ndarray) -> tuple[str, ...]:
         return tuple(sorted(str(f) for f in index.filenames[positions]))
 
-    splits = ProtocolSplits(names(parts.train), names(parts.validation), names(parts.test),
-                            protocol, parts.description)
-    return _capped(splits, config.max_examples)
+    splits = _capped(ProtocolSplits(names(parts.train), names(parts.validation),
+                                    names(parts.test), protocol, parts.description),
+                     config.max_examples)
+    return dataclasses.replace(splits, label_counts=_label_counts(splits, index))
 
 
 def log_splits(name: str, splits: ProtocolSplits, index: DatasetIndex) -> None:
@@ -225,3 +237,36 @@ def log_splits(name: str, splits: ProtocolSplits, index: DatasetIndex) -> None:
         labels = np.asarray([label_of[n] for n in names])
         logging.info("%s %s: %d images (%d positive, %d negative)", name, part, len(names),
                      int((labels == 1).sum()), int((labels == 0).sum()))
+
+
+def check_parts(splits: ProtocolSplits, where: str) -> None:
+    """Stops a protocol whose parts cannot give a number: before any training, with the fix.
+
+    The training part must hold both classes (a classifier of one class learns nothing), the
+    validation part too (the concatenation SVM is fitted on it), and the test part at least one
+    image. A test part with one class only is allowed: the missing class's recall is then
+    undefined (null in ``metrics.json``, said so in the report).
+
+    Args:
+        splits: the protocol's parts, with their ``label_counts`` (splits stored without them
+            pass).
+        where: what the parts belong to, for the message (``fold 3 in runs/x``).
+
+    Raises:
+        DataError: a part is empty, or the training or validation part misses a class.
+    """
+    if splits.label_counts is None:
+        return
+    fix = ("use fewer folds (--num_folds), a larger --validation_fraction or --test_fraction, or "
+           "a dataset with more images of each class")
+    for part, needs_both in (("train", True), ("validation", True), ("test", False)):
+        counts = splits.label_counts[part]
+        total = sum(counts.values())
+        if not total:
+            raise DataError(f"The {part} part of {where} is empty ({splits.description}): {fix}. "
+                            f"Received: 0 {part} images")
+        if needs_both and min(counts.values()) == 0:
+            raise DataError(
+                f"The {part} part of {where} holds one class only ({counts}); "
+                f"{'the classifier' if part == 'train' else 'the concatenation SVM'} needs "
+                f"both: {fix}. Received: {total} {part} images")

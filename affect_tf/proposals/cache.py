@@ -3,7 +3,9 @@
 Layout of one cache directory (one per dataset x proposal settings, ARCHITECTURE.md):
 
 * ``meta.json``: ``{"format_version", "fingerprint", "config"}``, the full :class:`ProposalConfig`
-  the proposals were computed with. A directory is never reused with other settings.
+  the proposals were computed with. A directory is never reused with other settings. An
+  unreadable ``meta.json`` in a directory whose name carries these settings' fingerprint is moved
+  to ``damaged/`` and written again; the chunks are kept (each is verified when read).
 * ``chunk-00000.npz``, ``chunk-00001.npz``, ...: each written atomically (a temporary name in the
   same directory, then ``os.replace``), so a killed run leaves whole chunks only. Every read
   validates a chunk whole: each zip member's CRC-32 (numpy checks it), the arrays' shapes, dtypes
@@ -37,6 +39,7 @@ from typing import Iterable
 import numpy as np
 
 from affect_tf import io as io_lib
+from affect_tf.errors import RunError
 from affect_tf.config import ProposalConfig, fingerprint
 from affect_tf.proposals.pipeline import Proposals
 
@@ -62,9 +65,14 @@ def proposal_fingerprint(config: ProposalConfig) -> str:
     return fingerprint({"__type__": type(config).__name__, **fields})
 
 
-class ProposalCacheError(ValueError):
+class ProposalCacheError(RunError, ValueError):
     """A cache directory does not match the requested settings, or its metadata is unreadable,
     or it lacks (or holds damaged) proposals that a stage needs."""
+
+
+class UnreadableMetaError(ProposalCacheError):
+    """``meta.json`` is missing its fields or not JSON (a cache named for its settings rebuilds
+    it; any other directory cannot be vouched for)."""
 
 
 class DamagedChunkError(ProposalCacheError):
@@ -155,14 +163,39 @@ class ProposalCache:
         os.makedirs(self.directory, exist_ok=True)
         meta_path = os.path.join(self.directory, META_FILENAME)
         if os.path.exists(meta_path):
-            self._check_meta(meta_path)
+            try:
+                self._check_meta(meta_path)
+            except UnreadableMetaError:
+                if not self._named_for_these_settings():
+                    raise
+                self._rebuild_meta(meta_path)
         else:
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "fingerprint": self.fingerprint,
-                "config": dataclasses.asdict(config),
-            }
-            io_lib.atomic_write_json(meta_path, meta)
+            self._write_meta(meta_path)
+
+    def _write_meta(self, meta_path: str) -> None:
+        io_lib.atomic_write_json(meta_path, {
+            "format_version": FORMAT_VERSION,
+            "fingerprint": self.fingerprint,
+            "config": dataclasses.asdict(self.config),
+        })
+
+    def _named_for_these_settings(self) -> bool:
+        """Whether the directory's name carries these settings' fingerprint (:func:`cache_dir_for`
+        names every cache so): then it was created for exactly these settings."""
+        return os.path.basename(os.path.normpath(self.directory)).endswith(f"-{self.fingerprint}")
+
+    def _rebuild_meta(self, meta_path: str) -> None:
+        """Replaces a damaged ``meta.json`` of a directory named for these settings, keeping the
+        chunks: each is validated whole when read, so the good ones are used, a damaged one is
+        set aside as always."""
+        os.makedirs(os.path.join(self.directory, DAMAGED_DIR), exist_ok=True)
+        target = os.path.join(self.directory, DAMAGED_DIR, META_FILENAME)
+        shutil.move(meta_path, target)
+        self._write_meta(meta_path)
+        logger.warning(
+            "The proposal cache metadata %s was unreadable (moved to %s); rebuilt it from the "
+            "directory's settings fingerprint, keeping its %d chunks (each is verified when "
+            "read).", meta_path, target, len(self.chunk_paths()))
 
     @property
     def num_candidates(self) -> int:
@@ -176,10 +209,12 @@ class ProposalCache:
             recorded = dict(meta["config"])
             version = meta["format_version"]
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ProposalCacheError(
+            raise UnreadableMetaError(
                 f"Cannot read the proposal cache metadata {meta_path} ({error}); expected JSON "
-                "with format_version, fingerprint and config. Delete the directory to recompute. "
-                f"Received: {meta_path}") from error
+                "with format_version, fingerprint and config. The directory's name does not "
+                "carry these settings' fingerprint, so the chunks cannot be vouched for: open "
+                "the cache with the directory cache_dir_for() names, or delete this one to "
+                f"recompute. Received: {meta_path}") from error
         if version != FORMAT_VERSION:
             raise ProposalCacheError(
                 f"Proposal cache {self.directory} has format version {version}, this code writes "

@@ -69,6 +69,12 @@ class AffectDemoConfig(tfds.core.BuilderConfig):
     seed: int = scenes.DATASET_SEED
 
 
+# The configs' names as a literal: the command line checks --dataset=<name>/<config> before
+# TensorFlow loads, reading this without importing the module (tests check it equals
+# Builder.BUILDER_CONFIGS).
+CONFIG_NAMES = ("default", "tiny")
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for affect_demo: synthetic scenes, generated locally, no download."""
 

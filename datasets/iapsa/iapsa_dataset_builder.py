@@ -550,6 +550,12 @@ def label_pictures(pictures: Sequence[Picture], labelling: str) -> list[tuple[Pi
     return selected
 
 
+# The configs' names as a literal: the command line checks --dataset=<name>/<config> before
+# TensorFlow loads, reading this without importing the module (tests check it equals
+# Builder.BUILDER_CONFIGS).
+CONFIG_NAMES = ("category", "argmax_means")
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
     """DatasetBuilder for IAPSa (IAPS pictures with Mikels' emotion categories)."""
 

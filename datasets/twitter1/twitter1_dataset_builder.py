@@ -187,6 +187,12 @@ class Twitter1Config(tfds.core.BuilderConfig):
         self.agreement = agreement
 
 
+# The configs' names as a literal: the command line checks --dataset=<name>/<config> before
+# TensorFlow loads, reading this without importing the module (tests check it equals
+# Builder.BUILDER_CONFIGS).
+CONFIG_NAMES = ("five_agree", "four_agree", "three_agree")
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Twitter I (You et al., AAAI 2015), one config per AMT agreement subset."""
 

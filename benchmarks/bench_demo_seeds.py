@@ -41,14 +41,13 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-# Run from a checkout without installing: the repository root holds the affect_tf package.
-REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-# pylint: disable=wrong-import-position
 from affect_tf import artifacts
 from affect_tf import evaluate as evaluate_lib
 from affect_tf.config import FusionConfig, RegionConfig
-# pylint: enable=wrong-import-position
+
+# The checkout: the demo runs there (its flagfile names paths relative to it), and a relative
+# --root is taken from it.
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 GAIN_TARGET = 3.0  # points, on average over the seeds (the target)
 

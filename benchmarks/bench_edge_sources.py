@@ -31,13 +31,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import pathlib
 import sys
 import tempfile
 
-# bench_proposals sets every thread pool to one thread on import, before numpy, OpenCV and
-# TensorFlow start theirs: imported first.
-import bench_proposals  # noqa: I001  pylint: disable=wrong-import-order
+# One core, as benchmarks/bench_proposals.py measures: set before numpy, OpenCV and TensorFlow
+# start their thread pools.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ[_variable] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -46,9 +50,11 @@ from affect_tf import config as config_lib  # noqa: E402
 from affect_tf.io import encode_png  # noqa: E402
 from affect_tf.metrics import box_iou  # noqa: E402
 from affect_tf.proposals import edges, pipeline  # noqa: E402
+from affect_tf.testing import cpu_seconds, finished_run  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-HIT_IOU = bench_proposals.DEMO_HIT_IOU
+# A box hits the object at this IoU or more with the object's box (the evaluation's threshold).
+HIT_IOU = 0.5
 
 
 def _parse_args(argv=None):
@@ -142,8 +148,7 @@ def run_source(scenes: list[Scene], config: config_lib.ProposalConfig) -> Source
     detector(scenes[0].image[:64, :64])  # Warm up: HED builds its network on the first call.
     proposals, seconds = [], []
     for scene in scenes:
-        result, cpu = bench_proposals._cpu(  # pylint: disable=protected-access
-            pipeline.propose, scene.image, config, detector)
+        result, cpu = cpu_seconds(pipeline.propose, scene.image, config, detector)
         proposals.append(result)
         seconds.append(cpu)
     return SourceResult(proposals, seconds)
@@ -194,8 +199,6 @@ def main(argv=None) -> None:
     proposal_config = dataclasses.replace(config.proposals, sed_model_path=args.sed_model_path)
     run = None
     if args.workdir:
-        from bench_serving import finished_run  # pylint: disable=import-outside-toplevel
-
         workdir = pathlib.Path(args.workdir)
         missing = [name for name in ("classifier.weights.h5", "config.json")
                    if not (workdir / name).is_file()]

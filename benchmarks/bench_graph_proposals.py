@@ -1,10 +1,10 @@
-"""How close the in-graph proposals (affect_tf.graph_proposals) come to the OpenCV path.
+"""How close the in-graph proposals (affect_tf.proposals.graph) come to the OpenCV path.
 
 On ``--scenes`` demo scenes (datasets/affect_demo/scenes.py, default size 256 px, seeded, balanced
 labels) both paths propose m candidates with the same ``ProposalConfig`` (gradient edges):
 
 * OpenCV: ``affect_tf.proposals.propose`` (edges, EdgeBoxes, filter, normalized cut).
-* in-graph: ``affect_tf.graph_proposals`` under ``tf.function``, at batch 1
+* in-graph: ``affect_tf.proposals.graph`` under ``tf.function``, at batch 1
   (``propose_in_graph``) and batch 32 (``propose_batch_in_graph`` on decoded images).
 
 Printed per path: the share of scenes where some candidate hits the object's ground-truth box
@@ -21,9 +21,10 @@ in-graph path runs on the GPU when TensorFlow sees one (the OpenCV path stays on
 in-graph variant of the serving export over a folder in batches, in images/s, beside the CPU path.
 
 Usage (from the repository root; ~1.5 min with the defaults on one core):
-    python benchmarks/bench_graph_proposals.py
-    python benchmarks/bench_graph_proposals.py --scenes 50 --threads 2
-    python benchmarks/bench_graph_proposals.py --folder ~/photos --size 500 --batch 64 --gpu 1
+    .venv/bin/python benchmarks/bench_graph_proposals.py
+    .venv/bin/python benchmarks/bench_graph_proposals.py --scenes 50 --threads 2
+    .venv/bin/python benchmarks/bench_graph_proposals.py --folder ~/photos --size 500 \
+        --batch 64 --gpu 1
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import sys
 import time
 
 
@@ -62,13 +62,12 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if not ARGS.gpu:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from affect_tf import graph_proposals  # noqa: E402
+from affect_tf.proposals import graph as graph_proposals  # noqa: E402
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.datasets.affect_demo import scenes as demo_scenes  # noqa: E402
 from affect_tf.metrics import box_iou  # noqa: E402

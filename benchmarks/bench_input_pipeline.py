@@ -14,51 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from affect_tf import data  # noqa: E402
-from affect_tf.io import encode_jpeg  # noqa: E402
 from affect_tf.proposals.cache import ProposalArrays  # noqa: E402
-from affect_tf.testing import synthetic_photo  # noqa: E402
+from affect_tf.testing import read_jpeg_records, write_jpeg_records  # noqa: E402
 
 TARGET_RATIO = 0.8
-
-
-def write_records(path: str, count: int, height: int, width: int) -> list[str]:
-    rng = np.random.default_rng(0)
-    names = []
-    with tf.io.TFRecordWriter(path) as writer:
-        for index in range(count):
-            name = f"img_{index:05d}.jpg"
-            names.append(name)
-            feature = {
-                "image": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[encode_jpeg(synthetic_photo(rng, height, width), quality=90)])),
-                "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(
-                    value=[name.encode()])),
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 2])),
-            }
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature=feature)).SerializeToString())
-    return names
-
-
-def examples(path: str) -> tf.data.Dataset:
-    spec = {"image": tf.io.FixedLenFeature([], tf.string),
-            "image/filename": tf.io.FixedLenFeature([], tf.string),
-            "label": tf.io.FixedLenFeature([], tf.int64)}
-    return tf.data.TFRecordDataset(path).map(
-        lambda record: tf.io.parse_single_example(record, spec),
-        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def rate(dataset: tf.data.Dataset, images_per_element: int, elements: int) -> float:
@@ -81,7 +49,7 @@ def main() -> None:
     batches = args.images // args.batch_size - 1
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "images.tfrecord")
-        names = write_records(path, args.images, height, width)
+        names = write_jpeg_records(path, args.images, height, width)
         m = 50
         proposals = ProposalArrays(
             np.asarray(names), np.random.default_rng(1).random((len(names), m, 4), np.float32),
@@ -89,16 +57,16 @@ def main() -> None:
             np.full(len(names), m, np.int32))
 
         def raw():
-            return examples(path).repeat().map(
+            return read_jpeg_records(path).repeat().map(
                 lambda ex: data.decode_image_tensor(ex["image"]),
                 num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
         def training():
-            return data.training_pipeline(examples(path), image_size=224, resize_size=256,
+            return data.training_pipeline(read_jpeg_records(path), image_size=224, resize_size=256,
                                           batch_size=args.batch_size, seed=0)
 
         def evaluation():
-            return data.evaluation_pipeline(examples(path).repeat(), resize_size=256,
+            return data.evaluation_pipeline(read_jpeg_records(path).repeat(), resize_size=256,
                                             batch_size=args.batch_size, proposals=proposals)
 
         results = {

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
-import sys
 import tempfile
 import time
 
@@ -21,7 +19,6 @@ import time
 # as each of the N workers does (the stage gives each worker cores / N threads).
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

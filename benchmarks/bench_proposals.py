@@ -14,20 +14,28 @@ The tables give the median and the 90th percentile over the images. An image's c
 texture (EdgeBoxes: 0.03 s on retina, 0.3 s on hubble_deep_field), so with 8 photos the median
 falls between the 4th and the 5th: read the p90 beside it.
 
-Two configurations: ``today`` (the settings before issue 10: float64 selection, 10 k-means
-restarts, 1,000 EdgeBoxes boxes) and ``new`` (``ProposalConfig``'s defaults). Printed: per-step
-times, the boxes entering the selection, the targets (whole stage <= 0.25 s per image, median;
-selection at most a quarter of it), and how many of today's m candidates the new selection keeps,
-beside the same count for today's settings with another k-means seed (the noise floor: k-means
-itself moves that many).
+Two configurations: ``capped`` (``ProposalConfig``'s defaults: EdgeBoxes capped at max_boxes =
+500) and ``uncapped`` (the paper's whole pool: max_boxes = 10,000, the cap of the authors'
+EdgeBoxes toolbox and OpenCV's default; thousands of boxes, so ``affinity_format=auto`` builds the
+affinity sparse). Printed: per-step times, the boxes entering the selection, the targets (whole
+stage <= 0.25 s per image median and <= 0.4 s p90; selection at most a quarter of it), then the
+candidate match against the exact computation: the dense normalized cut (LAPACK, ``selection_
+precision``) of the uncapped pool with the configured k-means seed. A candidate matches when the
+other set holds a box with IoU >= 0.7 with it; the yardstick is the same dense computation with
+another k-means seed (k-means itself moves that many candidates). The dense references take
+~30 s per photo of 8,000 boxes and are cached (``--reference_cache``).
 
 Options:
+    --issue10       also the before / after of issue 10: the settings before it (float64
+                    selection, 10 k-means restarts, 1,000 boxes) vs the defaults, and how many of
+                    the former's candidates each setting keeps.
     --levers        each lever alone: selection parts (affinity, eigenvectors, k-means restarts)
                     and EdgeBoxes' step alpha and max_boxes (~1 min more).
-    --solver_sweep  dense float64 / float32 and ARPACK eigenvectors from 500 to 3,000 boxes.
+    --solver_sweep  the embedding (affinity and eigenvectors) dense float64 / float32, ARPACK on
+                    the dense W, and sparse float32, from 500 boxes up to the uncapped pool.
     --demo_scenes N the demo's candidate hit rate (some candidate has IoU >= 0.5 with the object,
-                    as benchmarks/check_demo_scenes.py checks) before / after, on the first N
-                    affect_demo scenes (the default config's seed), at the demo's settings
+                    as benchmarks/check_demo_scenes.py checks) before / after issue 10, on the
+                    first N affect_demo scenes (the default config's seed), at the demo's settings
                     (configs/demo.flags: m = 16, max_boxes 500) and the paper's (m = 50); 1,200
                     scenes take ~15 min.
     --edge_source hed  HED edges instead (about 1 s per image), with where its time goes: each
@@ -37,7 +45,8 @@ Options:
                     picks (printed; on a CPU at one thread), each photo's batch made of copies of
                     it (equal sizes share a call); ~1 min per photo at 1,8,32 on one core.
 
-Usage (from the repository root; defaults run offline in about 1 minute on 2 cores):
+Usage (from the repository root, with the project installed in the venv; the defaults run offline
+in about 2 minutes on 2 cores once the dense references are cached, ~3 minutes more before):
     .venv/bin/python benchmarks/bench_proposals.py
     .venv/bin/python benchmarks/bench_proposals.py --folder ~/photos --images 30
     .venv/bin/python benchmarks/bench_proposals.py --levers --demo_scenes 1200
@@ -49,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import os
 import pathlib
 import sys
@@ -59,17 +69,23 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                   "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
     os.environ[_variable] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.io import decode_image_bytes, encode_jpeg  # noqa: E402
-from affect_tf.proposals import edgeboxes, edges, pipeline, selection  # noqa: E402
+from affect_tf.proposals import constants, edgeboxes, edges, pipeline, selection  # noqa: E402
 
 STAGE_TARGET_SECONDS = 0.25
+STAGE_P90_TARGET_SECONDS = 0.4
 SELECTION_TARGET_SHARE = 0.25
+# The paper's whole pool: EdgeBoxes capped only where the authors' toolbox caps it.
+UNCAPPED = dict(max_boxes=constants.TOOLBOX_MAX_BOXES)
+# A candidate "matches" when the other set holds a box with at least this IoU with it.
+MATCH_IOU = 0.7
+# The k-means seed of the yardstick: the configured seed + this.
+YARDSTICK_SEED_OFFSET = 1
 STEPS = ("decode", "resize", "edges", "edgeboxes", "filter", "selection")
 # scikit-image's RGB photographs (motorcycle_left: the left view of stereo_motorcycle).
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left",
@@ -88,6 +104,15 @@ def _parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="runs per image; the least counts.")
     parser.add_argument("--edge_source", default="gradient", choices=("gradient", "hed"))
     parser.add_argument("--max_side", type=int, default=500, help="proposal_max_side.")
+    parser.add_argument("--reference_cache",
+                        default=str(pathlib.Path.home() / ".cache" / "affect_tf" /
+                                    "bench_proposals"),
+                        help="folder for the dense reference embeddings (empty: no cache).")
+    parser.add_argument("--match_images", type=int, default=-1,
+                        help="compare the candidates with the dense reference on the first N "
+                             "images (-1: all, 0: none).")
+    parser.add_argument("--issue10", action="store_true",
+                        help="also the before / after of issue 10 (kept candidates).")
     parser.add_argument("--levers", action="store_true", help="measure each lever alone.")
     parser.add_argument("--solver_sweep", action="store_true", help="eigen-solvers vs n.")
     parser.add_argument("--demo_scenes", type=int, default=0,
@@ -180,7 +205,8 @@ def run_steps(data: bytes, config: ProposalConfig, detector) -> ImageRun:
     keep, seconds["selection"] = _cpu(
         selection.normalized_cut_select, edgeboxes.xywh_to_xyxy(boxes), scores,
         config.num_candidates, affinity=config.affinity, n_init=config.kmeans_n_init,
-        seed=config.proposal_seed, precision=config.selection_precision)
+        seed=config.proposal_seed, row_normalize=config.spectral_row_normalize,
+        precision=config.selection_precision, affinity_format=config.affinity_format)
     return ImageRun(seconds, len(boxes), boxes[keep])
 
 
@@ -216,28 +242,46 @@ def _stats(values) -> tuple[float, float]:
 def print_step_table(results: dict[str, list[ImageRun]]) -> None:
     """Median / p90 CPU seconds per image of each step and of the whole stage, per config."""
     names = list(results)
-    print(f"\n  {'step':<11s}" + "".join(f"{name + ' median':>15s}{'p90':>8s}" for name in names))
+    print(f"\n  {'step':<11s}" + "".join(f"{name + ' median':>18s}{'p90':>8s}" for name in names))
     rows = list(STEPS) + ["stage"]
     for step in rows:
         line = f"  {step:<11s}"
         for name in names:
             values = [sum(r.seconds.values()) if step == "stage" else r.seconds[step]
                       for r in results[name]]
-            line += "{:15.3f}{:8.3f}".format(*_stats(values))
+            line += "{:18.3f}{:8.3f}".format(*_stats(values))
         print(line)
     line = f"  {'boxes in':<11s}"
     for name in names:
-        line += "{:15.0f}{:8.0f}".format(*_stats([r.num_boxes for r in results[name]]))
+        line += "{:18.0f}{:8.0f}".format(*_stats([r.num_boxes for r in results[name]]))
     print(line + "   (boxes entering the selection)")
 
 
+def print_image_table(names: list[str], results: dict[str, list[ImageRun]]) -> None:
+    """Per image and config: boxes entering the selection, the selection's and the stage's CPU s."""
+    width = max([24] + [len(name) + 2 for name in names])
+    print(f"\n  {'image':<{width}s}" + "".join(f"{c + ' boxes':>16s}{'selection':>10s}"
+                                             f"{'stage':>8s}" for c in results))
+    for index, name in enumerate(names):
+        line = f"  {name:<{width}s}"
+        for runs in results.values():
+            run = runs[index]
+            line += (f"{run.num_boxes:16d}{run.seconds['selection']:10.3f}"
+                     f"{sum(run.seconds.values()):8.3f}")
+        print(line)
+
+
 def print_targets(runs: list[ImageRun]) -> None:
-    stage = np.median([sum(r.seconds.values()) for r in runs])
+    """The stage's median and p90 against their targets, and the selection's share of it."""
+    stage, stage_p90 = _stats([sum(r.seconds.values()) for r in runs])
     chosen = np.median([r.seconds["selection"] for r in runs])
     share = chosen / stage if stage > 0 else 0.0
     verdict = "MET" if stage <= STAGE_TARGET_SECONDS else "MISSED"
     print(f"  whole stage {verdict}: {stage:.3f} s per image (median) vs target "
           f"<= {STAGE_TARGET_SECONDS} s")
+    verdict = "MET" if stage_p90 <= STAGE_P90_TARGET_SECONDS else "MISSED"
+    print(f"  whole stage p90 {verdict}: {stage_p90:.3f} s per image vs target "
+          f"<= {STAGE_P90_TARGET_SECONDS} s")
     verdict = "MET" if share <= SELECTION_TARGET_SHARE else "MISSED"
     print(f"  selection {verdict}: {chosen:.3f} s = {100 * share:.0f} % of the stage (median) vs "
           f"target <= {100 * SELECTION_TARGET_SHARE:.0f} %")
@@ -284,6 +328,104 @@ def kept_steps(images, today: ProposalConfig, new: ProposalConfig,
 # The levers, one at a time.
 
 
+# ---------------------------------------------------------------------------------------------
+# Candidate match against the exact normalized cut (dense, LAPACK).
+
+
+@dataclasses.dataclass
+class Reference:
+    """The exact selection of one image's pool: the dense normalized cut's candidates (pixel
+    ``(x, y, w, h)`` [k, 4]) with the configured k-means seed and with the yardstick's seed."""
+
+    num_boxes: int
+    exact: np.ndarray
+    other_seed: np.ndarray
+    seconds: float  # CPU seconds of the dense embedding (0.0 when it came from the cache).
+
+
+def dense_embedding(boxes_xyxy: np.ndarray, config: ProposalConfig,
+                    cache_dir: str) -> tuple[np.ndarray, float]:
+    """V of the boxes by the exact dense path (LAPACK on the [n, n] W), cached by content.
+
+    Returns:
+        ``([n, m] embedding, CPU seconds spent)``; 0.0 seconds when read from ``cache_dir``.
+    """
+    dtype = np.dtype(config.selection_precision)
+    settings = (f"{config.affinity}-{dtype.name}-m{config.num_candidates}-"
+                f"rows{int(config.spectral_row_normalize)}")
+    digest = hashlib.sha256(np.ascontiguousarray(boxes_xyxy, np.float64).tobytes()
+                            + settings.encode()).hexdigest()[:24]
+    path = pathlib.Path(cache_dir).expanduser() / f"{digest}.npy" if cache_dir else None
+    if path is not None and path.is_file():
+        embedding = np.load(path)
+        if embedding.shape == (boxes_xyxy.shape[0], config.num_candidates):
+            return embedding, 0.0
+    embedding, seconds = _cpu(selection.box_embedding, boxes_xyxy, config.num_candidates,
+                              affinity=config.affinity, affinity_format="dense",
+                              precision=dtype.name, row_normalize=config.spectral_row_normalize,
+                              solver="dense")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, embedding)
+    return embedding, seconds
+
+
+def dense_references(images, config: ProposalConfig, detector, cache_dir: str) -> list[Reference]:
+    """Per image, the exact selection of its pool under ``config`` (seeds: configured, + 1)."""
+    references = []
+    for _, data in images:
+        small = pipeline.resize_for_proposals(pipeline.to_rgb_uint8(decode_image_bytes(data)),
+                                              config.proposal_max_side)
+        boxes, scores = _filtered_boxes(small, config, detector)
+        m = config.num_candidates
+        if len(boxes) <= m:
+            references.append(Reference(len(boxes), boxes, boxes, 0.0))
+            continue
+        embedding, seconds = dense_embedding(edgeboxes.xywh_to_xyxy(boxes), config, cache_dir)
+        chosen = []
+        for seed in (config.proposal_seed, config.proposal_seed + YARDSTICK_SEED_OFFSET):
+            labels = selection.kmeans_labels(embedding, m, n_init=config.kmeans_n_init,
+                                             seed=seed)
+            chosen.append(boxes[selection.best_of_clusters(labels, scores, m)])
+        references.append(Reference(len(boxes), chosen[0], chosen[1], seconds))
+    return references
+
+
+def print_matches(names: list[str], references: list[Reference],
+                  results: dict[str, list[ImageRun]], uncapped: ProposalConfig) -> None:
+    """Share of the exact selection's candidates that each configuration also selects (a box
+    with IoU >= MATCH_IOU), beside the yardstick: the exact selection with another k-means seed."""
+    seed = uncapped.proposal_seed + YARDSTICK_SEED_OFFSET
+    spent = [r.seconds for r in references if r.seconds > 0]
+    print(f"\n== candidate match: share of the exact selection's m = {uncapped.num_candidates} "
+          f"candidates (dense normalized cut of the uncapped pool, LAPACK, "
+          f"{uncapped.selection_precision}, k-means seed {uncapped.proposal_seed}) that a "
+          f"selection also holds (IoU >= {MATCH_IOU}) ==")
+    if spent:
+        print(f"  (dense references computed for {len(spent)} images, median "
+              f"{np.median(spent):.1f} CPU s each; the others came from the cache)")
+    columns = list(results) + [f"dense, seed {seed}"]
+    width = max([24] + [len(name) + 2 for name in names])
+    print(f"  {'image':<{width}s}{'boxes':>7s}" + "".join(f"{c:>16s}" for c in columns))
+    table = []
+    for index, (name, reference) in enumerate(zip(names, references)):
+        row = [kept_fraction(reference.exact, runs[index].selected, MATCH_IOU)
+               for runs in results.values()]
+        row.append(kept_fraction(reference.exact, reference.other_seed, MATCH_IOU))
+        if "uncapped" in results and results["uncapped"][index].num_boxes != reference.num_boxes:
+            raise RuntimeError(f"The reference's pool differs from the timed one on {name}.")
+        table.append(row)
+        print(f"  {name:<{width}s}{reference.num_boxes:7d}" + "".join(f"{v:16.2f}" for v in row))
+    table = np.asarray(table)
+    print(f"  {'mean':<{width}s}{'':7s}" + "".join(f"{v:16.2f}" for v in table.mean(axis=0)))
+    print(f"  {'min':<{width}s}{'':7s}" + "".join(f"{v:16.2f}" for v in table.min(axis=0)))
+    yardstick = table[:, -1].mean()
+    for column, name in enumerate(results):
+        verdict = "MET" if table[:, column].mean() >= yardstick else "MISSED"
+        print(f"  {name} match {verdict}: mean {table[:, column].mean():.2f} vs the yardstick's "
+              f"{yardstick:.2f} (the exact selection under k-means seed {seed})")
+
+
 def _filtered_boxes(small: np.ndarray, config: ProposalConfig, detector):
     edge_map, orientation = detector(small)
     return edgeboxes.geometric_filter(*edgeboxes.edge_boxes(edge_map, orientation, config),
@@ -322,6 +464,8 @@ def _selection_parts(boxes_xyxy: np.ndarray, m: int) -> dict[str, float]:
                 lambda: selection.spectral_embedding(affinity, m, solver=solver))
     single = affinities["float32"]
     parts["eigenvectors arpack float32, sparse W"] = _least_cpu(lambda: _sparse_arpack(single, m))
+    parts["affinity + eigenvectors, sparse path"] = _least_cpu(
+        lambda: selection.box_embedding(boxes_xyxy, m, affinity_format="sparse"))
     parts["(share of W that is non-zero)"] = float(np.count_nonzero(single) / single.size)
     embedding = selection.spectral_embedding(single, m)
     for n_init in (10, 3, 1):
@@ -362,25 +506,29 @@ def bench_levers(images, base: ProposalConfig, detector) -> None:
 
 
 def bench_solver_sweep(images, detector) -> None:
-    """Dense (float64, float32) vs ARPACK eigenvectors as the number of boxes grows, m = 50."""
-    generous = ProposalConfig(max_boxes=4000, edge_boxes_min_score=0.005)
+    """The embedding (affinity and eigenvectors, m = 50) as the boxes grow: dense (LAPACK, float64
+    and float32), ARPACK on the dense W (float64), and sparse (float32), on the best-scored n boxes
+    of the largest uncapped pool."""
+    uncapped = ProposalConfig(**UNCAPPED)
     best = np.zeros((0, 4))
     for _, data in images:
         small = pipeline.resize_for_proposals(decode_image_bytes(data), 500)
-        boxes, _ = _filtered_boxes(small, generous, detector)
+        boxes, _ = _filtered_boxes(small, uncapped, detector)
         if len(boxes) > len(best):
             best = edgeboxes.xywh_to_xyxy(boxes)
-    print(f"\n== eigenvectors vs boxes (m = 50; the photo with most boxes: {len(best)}) ==")
-    for n in (500, 1000, 1500, 2000, 3000):
-        if n > len(best):
-            break
+    print(f"\n== embedding vs boxes (m = 50; the photo with most boxes: {len(best)}), CPU s ==")
+    for n in [n for n in (500, 1000, 1500, 2000, 3000, 5000) if n < len(best)] + [len(best)]:
         line = f"  n = {n:4d}:"
-        for precision, solver in (("float64", "dense"), ("float64", "arpack"),
-                                  ("float32", "dense")):
-            affinity = selection.iou_affinity(best[:n], dtype=np.dtype(precision))
-            seconds = _least_cpu(lambda: selection.spectral_embedding(affinity, 50,
-                                                                        solver=solver), 2)
-            line += f"  {solver} {precision} {seconds:.3f} s"
+        for precision, solver, form in (("float64", "dense", "dense"),
+                                        ("float64", "arpack", "dense"),
+                                        ("float32", "dense", "dense"),
+                                        ("float32", "dense", "sparse")):
+            if form == "dense" and n > 3000:
+                continue  # Minutes per call, gigabytes of n x n temporaries.
+            seconds = _least_cpu(lambda: selection.box_embedding(
+                best[:n], 50, affinity_format=form, precision=precision, solver=solver), 2)
+            name = f"dense {solver}" if form == "dense" else "sparse"
+            line += f"  {name} {precision} {seconds:.3f}"
         print(line)
 
 
@@ -408,7 +556,8 @@ def demo_hit_rates(count: int, configs: dict[str, ProposalConfig]) -> dict[str, 
             keep = selection.normalized_cut_select(
                 edgeboxes.xywh_to_xyxy(boxes), scores, config.num_candidates,
                 affinity=config.affinity, n_init=config.kmeans_n_init,
-                seed=config.proposal_seed, precision=config.selection_precision)
+                seed=config.proposal_seed, precision=config.selection_precision,
+                affinity_format=config.affinity_format)
             normalized = edgeboxes.xywh_to_normalized_yxyx(boxes[keep], *image.shape[:2])
             hits.append(len(keep) > 0 and box_iou(normalized, box).max() >= DEMO_HIT_IOU)
             chosen.append(boxes[keep])
@@ -562,15 +711,30 @@ def main(argv=None) -> None:
           f"thread: the cost on one dedicated core (load average now {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores); the least of {args.repeats} runs per image.")
     new = ProposalConfig(edge_source=args.edge_source, proposal_max_side=args.max_side)
-    today = dataclasses.replace(new, **TODAY)
+    configs = {"capped": new, "uncapped": dataclasses.replace(new, **UNCAPPED)}
     detector = edges.make_edge_detector(new)
     detector(pipeline.resize_for_proposals(decode_image_bytes(images[0][1]), 64))  # Warm up.
-    results = run_configs(images, {"today": today, "new": new}, detector, args.repeats)
+    results = run_configs(images, configs, detector, args.repeats)
     print_step_table(results)
-    print(f"\n== targets, new settings ({args.edge_source} edges) ==")
-    print_targets(results["new"])
-    print_kept(results["today"], {**kept_steps(images, today, new, detector),
-                                  "new": results["new"]}, new.num_candidates)
+    print_image_table([name for name, _ in images], results)
+    for name, config in configs.items():
+        print(f"\n== targets, {name} ({args.edge_source} edges, max_boxes {config.max_boxes}, "
+              f"affinity_format {config.affinity_format}) ==")
+        print_targets(results[name])
+    count = len(images) if args.match_images < 0 else min(args.match_images, len(images))
+    if count:
+        references = dense_references(images[:count], configs["uncapped"], detector,
+                                      args.reference_cache)
+        print_matches([name for name, _ in images[:count]], references,
+                      {name: runs[:count] for name, runs in results.items()},
+                      configs["uncapped"])
+    if args.issue10:
+        today = dataclasses.replace(new, **TODAY)
+        before_after = run_configs(images, {"today": today, "new": new}, detector, args.repeats)
+        print("\n== issue 10: the settings before it (today) vs the defaults (new) ==")
+        print_step_table(before_after)
+        print_kept(before_after["today"], {**kept_steps(images, today, new, detector),
+                                           "new": before_after["new"]}, new.num_candidates)
     if args.edge_source == "hed":
         bench_hed(images, new, detector)
     if args.levers:

@@ -17,10 +17,10 @@ The classifier is VGG16 with the ``gap`` head and random weights (``--weights=no
 memory do not depend on the weight values.
 
 Usage (from the repository root):
-    python benchmarks/bench_regions.py                      # ~5 min on 2 CPU cores
-    python benchmarks/bench_regions.py --image_size 112     # quicker
-    python benchmarks/bench_regions.py --memory_image_size 224   # (c) at 224 px (~9 min more on
-                                                                 # 2 CPU cores)
+    .venv/bin/python benchmarks/bench_regions.py                    # ~5 min on 2 CPU cores
+    .venv/bin/python benchmarks/bench_regions.py --image_size 112   # quicker
+    # (c) at 224 px (~9 min more on 2 CPU cores):
+    .venv/bin/python benchmarks/bench_regions.py --memory_image_size 224
 """
 
 from __future__ import annotations
@@ -28,14 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
 import resource
 import subprocess
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -10,42 +10,29 @@ On the test split of a finished run (the demo by default), with its exported Sav
     whatever device TensorFlow picks (CPU here), the model loaded as a server loads it
     (``tf.saved_model.load``).
 
-Usage (from the repository root, after the demo and its export):
-    python -m affect_tf.main --flagfile=configs/demo.flags                # ~11 min, 2 CPU cores
-    python -m affect_tf.main --flagfile=configs/demo.flags --mode=export  # seconds
-    python benchmarks/bench_serving.py                                    # ~5 min, 2 CPU cores
+Usage (from the repository root, after the demo and its export; on 2 CPU cores the demo takes
+~11 min, its export seconds, this benchmark ~5 min):
+    .venv/bin/python -m affect_tf.main --flagfile=configs/demo.flags
+    .venv/bin/python -m affect_tf.main --flagfile=configs/demo.flags --mode=export
+    .venv/bin/python benchmarks/bench_serving.py
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from affect_tf import config as config_lib  # noqa: E402
 from affect_tf import export as export_lib  # noqa: E402
 from affect_tf import metrics as metrics_lib  # noqa: E402
 from affect_tf import stages  # noqa: E402
-
-
-def finished_run(workdir: pathlib.Path) -> stages.Run:
-    """The run whose last finished configuration is ``<workdir>/config.json``."""
-    stored = json.loads((workdir / "config.json").read_text())
-    flat = {}
-    for key, value in stored.items():
-        flat.update(value if isinstance(value, dict) else {key: value})
-    known = {setting.name for setting in config_lib.settings()}
-    config = config_lib.from_flat({k: v for k, v in flat.items() if k in known}).validate()
-    return stages.Run(config)
+from affect_tf.testing import finished_run  # noqa: E402
 
 
 def test_inputs(run: stages.Run):

@@ -26,15 +26,12 @@ import argparse
 import dataclasses
 import gc
 import os
-import pathlib
 import platform
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -43,8 +40,7 @@ import tensorflow as tf  # noqa: E402
 from affect_tf import data  # noqa: E402
 from affect_tf import train as train_lib  # noqa: E402
 from affect_tf.config import ModelConfig, TrainConfig  # noqa: E402
-# The same synthetic JPEG records and reader as the input-pipeline benchmark (this folder).
-from bench_input_pipeline import examples, write_records  # noqa: E402
+from affect_tf.testing import read_jpeg_records, write_jpeg_records  # noqa: E402
 
 TARGET_SPEEDUP = 2.0
 TARGET_INPUT_WAIT = 0.05
@@ -80,7 +76,7 @@ def measure(name: str, train_config: TrainConfig, model_config: ModelConfig, rec
     gc.collect()
     trainer = train_lib.Trainer(model_config, train_config, os.path.join(workdir, name))
     dataset = data.training_pipeline(
-        examples(records), image_size=model_config.image_size,
+        read_jpeg_records(records), image_size=model_config.image_size,
         resize_size=train_config.resize_size, batch_size=train_config.batch_size,
         seed=train_config.seed)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
@@ -185,7 +181,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as workdir:
         records = os.path.join(workdir, "images.tfrecord")
-        write_records(records, args.images, JPEG_SIDE, JPEG_SIDE)
+        write_jpeg_records(records, args.images, JPEG_SIDE, JPEG_SIDE)
         for key in configs:
             label, train_config = settings[key]
             results[key] = (label, measure(key, train_config, model_config, records,

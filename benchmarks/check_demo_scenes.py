@@ -26,8 +26,6 @@ It prints the generation time per scene and:
 from __future__ import annotations
 
 import argparse
-import pathlib
-import sys
 import time
 
 import cv2
@@ -37,16 +35,12 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-# Run from a checkout without installing: the repository root holds the affect_tf package.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-# pylint: disable=wrong-import-position
 from affect_tf.config import LABEL_NAMES, ProposalConfig
 from affect_tf.datasets.affect_demo import scenes as demo_scenes
 from affect_tf.metrics import box_iou
 from affect_tf.proposals import edgeboxes
 from affect_tf.proposals.edges import make_edge_detector
 from affect_tf.regions import sentiment_score
-# pylint: enable=wrong-import-position
 
 IOU_HIT = 0.5
 

@@ -2,7 +2,8 @@
 
 What every builder needs beyond its own parser: emotion names and their polarity, label-file
 lines, finding the dataset in ``manual_dir`` (extracted folder or ``.zip`` archive), TFDS-ready
-image bytes, a report of skipped files, and the features and ``DatasetInfo`` all builders share.
+image bytes, a report of skipped files, the features and ``DatasetInfo`` all builders share, and
+the folder TFDS reads a builder's README.md from.
 
 TensorFlow Datasets is imported only inside the helpers that build TFDS objects
 (``common_features``, ``dataset_info``), so the parsers and folder helpers import fast and run
@@ -546,8 +547,26 @@ def folder_image_or_skip(folder: DiskFolder | ZipFolder, name: str,
 
 
 # ---------------------------------------------------------------------------------------------
-# What every builder's `_info` returns.
+# What every builder's `_info` returns, and where its metadata is.
 # ---------------------------------------------------------------------------------------------
+
+
+def package_dir(module_file: str) -> epath.Path:
+    """The folder of a builder's module: its ``pkg_dir_path``, where TFDS reads its metadata.
+
+    TFDS looks for a builder's ``README.md`` (the description) and ``CITATIONS.bib`` under the
+    folder its module name gives, ``affect_tf/datasets/<name>``, which exists only in an installed
+    copy (``datasets/`` is mapped there); the builder's own folder holds them in a checkout too.
+
+    Args:
+        module_file: the builder module's ``__file__``.
+
+    Returns:
+        The folder holding the module, its ``README.md`` and ``CITATIONS.bib``.
+    """
+    from etils import epath  # pylint: disable=g-import-not-at-top,redefined-outer-name
+
+    return epath.Path(module_file).parent
 
 
 def common_features(**extra_features) -> tfds.features.FeaturesDict:

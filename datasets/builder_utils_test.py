@@ -67,14 +67,19 @@ def test_find_flat_folder_prefers_the_extracted_folder_then_reads_the_zip(tmp_pa
         builder_utils.find_flat_folder(epath.Path(tmp_path / "other.zip"), **find)
 
 
-# The builders that turn TFDS's "does not exist or is empty" into a message naming the files
-# that belong in manual_dir (builder_utils.manual_dir_or_raise).
-@pytest.mark.parametrize("name, config, expected", [
-    ("twitter1", "five_agree", "twitter_five_agrees.txt"),
-    ("twitter2", None, "groundTruthLabel.txt"),
-    ("emotion_roi", None, "ground_truth/<emotion>/<n>.jpg"),
-    ("fi", None, "amusement/ anger/ awe/"),
+# Every builder with a manual download turns TFDS's "does not exist or is empty" into a message
+# naming the files that belong in manual_dir (builder_utils.manual_dir_or_raise).
+@pytest.mark.parametrize("name, config, title, expected", [
+    ("twitter1", "five_agree", "Twitter I", "twitter_five_agrees.txt"),
+    ("twitter2", None, "Twitter II", "groundTruthLabel.txt"),
+    ("emotion_roi", None, "EmotionROI", "ground_truth/<emotion>/<n>.jpg"),
+    ("fi", None, "FI", "amusement/ anger/ awe/"),
+    ("abstract_paintings", None, "Abstract paintings", "ABSTRACT_groundTruth.csv"),
+    ("artphoto", None, "ArtPhoto", "<emotion>_<4 digits>.jpg"),
+    ("flickr_vso", None, "Flickr VSO", "<manual_dir>/3244ANPs.txt"),
+    ("iapsa", "category", "IAPSa", "mikels2005negativenorms.txt"),
 ])
-def test_missing_manual_dir_is_a_clear_error(name, config, expected, tmp_path):
-    with pytest.raises(FileNotFoundError, match=re.escape(expected)):
+def test_missing_manual_dir_is_a_clear_error(name, config, title, expected, tmp_path):
+    pattern = f"^{re.escape(title)} needs a manual download(.|\n)*{re.escape(expected)}"
+    with pytest.raises(FileNotFoundError, match=pattern):
         testing.build_dataset(name, tmp_path / "nowhere", tmp_path / "data", config)

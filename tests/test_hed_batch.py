@@ -16,7 +16,7 @@ from affect_tf.testing import encoded_examples, rectangles_scene
 CONFIG = ProposalConfig(edge_source="hed", num_candidates=8, max_boxes=300, kmeans_n_init=3)
 
 # Batched maps against one-at-a-time maps. Each image's network input is exactly its input alone
-# (grouped by padded size, never padded further), so only the order in which TensorFlow's kernels
+# (bucketed by padded size, never padded further), so only the order in which TensorFlow's kernels
 # sum may differ with the batch size: measured 0.0 on this CPU; 1e-5 is a margin of ~100 float32
 # steps at 1.0 for another machine's kernels, and far below what padding to a common size changed
 # (0.32-0.68, see HEDEdgeDetector.edge_probabilities_batch).
@@ -27,13 +27,12 @@ class FakeHED(edges_lib.HEDEdgeDetector):
     """A HED detector whose "network" is a cheap, deterministic gradient of the input, recording
     the shape of every call: the batching logic without TensorFlow."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, precision="auto"):
+        super().__init__(precision=precision)
         self.calls = []
-        self._model = self._network
+        self._network = self._fake_network
 
-    def _network(self, batch, training=False):
-        assert training is False
+    def _fake_network(self, batch):
         self.calls.append(batch.shape)
         grey = batch.mean(axis=-1)
         grad_y, grad_x = np.gradient(grey, axis=(1, 2))
@@ -156,13 +155,64 @@ def test_stage_batched_route_resumes_and_names_failing_images(tmp_path):
     assert sum(call[0] for call in detector.calls) == 3, "only the new decodable images"
 
     class Broken(FakeHED):
-        def _network(self, batch, training=False):
+        def _fake_network(self, batch):
             raise MemoryError("out of memory")
 
-    expected = r"HED failed on 5 images \(images/000.png, images/001.png, other_size.png"
+    # The first call: the 4 images of 120 x 160 (hed_batch_size 4), named.
+    expected = (r"HED failed on 4 images \(images/000.png, images/001.png, images/002.png, "
+                r"images/003.png\), shapes \[\(120, 160, 3\)\]: MemoryError: out of memory")
     with pytest.raises(RuntimeError, match=expected):
         runner.run_proposal_stage(examples, cache_lib.ProposalCache(tmp_path / "b", config),
                                   config, edge_detector=Broken())
+
+
+def _sized_examples(sizes):
+    """``(filename, PNG)`` of rectangle scenes resized to each ``(height, width)``."""
+    return [(f"sized/{index:03d}.png", encode_png(cv2.resize(
+        rectangles_scene(index, height=96, width=128), (width, height),
+        interpolation=cv2.INTER_AREA))) for index, (height, width) in enumerate(sizes)]
+
+
+def _tasks(examples, batch_size, detector):
+    config = ProposalConfig(edge_source="hed", hed_batch_size=batch_size)
+    return list(runner._hed_tasks(iter(examples), config, detector))
+
+
+def test_interleaved_sizes_fill_whole_batches_in_input_order():
+    # Four padded sizes, interleaved as photos of a dataset come: a window of 4 batches grouped
+    # apart would give 8 half-full calls; buckets that outlive a window give 4 full ones.
+    shapes = [(48, 64), (64, 48), (40, 80), (80, 40)]
+    examples = _sized_examples(shapes * 4)
+    detector = FakeHED()
+    tasks = _tasks(examples, 4, detector)
+    assert [call[0] for call in detector.calls] == [4, 4, 4, 4]
+    assert [task[1] for task in tasks] == [name for name, _ in examples], "input order"
+    for (name, data), task in zip(examples, tasks):
+        image = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
+                             cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(task[2], detector.edge_probabilities(image), err_msg=name)
+
+
+def test_waiting_images_are_bounded_by_the_oldest_bucket_running(monkeypatch):
+    monkeypatch.setattr(runner, "HED_PENDING_BATCHES", 2)
+    # Every image a padded size of its own but the first and the last: nothing fills a batch of
+    # 4, so once more than 2 x 4 images wait, the oldest image's bucket runs part-full.
+    sizes = [(48, 64)] + [(48 + 16 * index, 64) for index in range(1, 11)] + [(48, 64)]
+    detector = FakeHED()
+    tasks = _tasks(_sized_examples(sizes), 4, detector)
+    assert [task[1] for task in tasks] == [f"sized/{index:03d}.png" for index in range(12)]
+    # The 9th waiting image (index 8) made the first bucket (index 0) run alone, then index 1's,
+    # ...; at the end the rest run oldest first, the last image joining the first's size anew.
+    assert detector.calls[0] == (1, 48, 64, 3) and len(detector.calls) == 12
+    assert [call[1] for call in detector.calls[:4]] == [48, 64, 80, 96]
+
+
+def test_a_hed_detector_of_another_precision_is_refused(tmp_path):
+    config = ProposalConfig(edge_source="hed", hed_precision="float32")
+    cache = cache_lib.ProposalCache(tmp_path, config)
+    with pytest.raises(ValueError, match="Received: detector precision='bfloat16', "
+                                         "hed_precision='float32'"):
+        runner.run_proposal_stage([], cache, config, edge_detector=FakeHED("bfloat16"))
 
 
 def test_stage_batched_route_with_real_hed_matches_per_image(tmp_path):

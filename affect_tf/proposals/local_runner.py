@@ -19,11 +19,13 @@ HED edges (``edge_source='hed'``) with ``hed_batch_size >= 2`` take another rout
 decodes the pending images and runs the HED network on them in batches (on the GPU when
 TensorFlow sees one: one process holds the network, instead of one copy per worker), and the
 workers get each image's raw edge map for the per-pixel rest (orientation, thinning, EdgeBoxes,
-selection). Images are grouped by size within a window of ``HED_WINDOW_BATCHES`` batches, so each
-image's network input is the one it gets alone and the cache holds what the per-image route
-computes (up to the last bits of TensorFlow's kernels, as above). Chunks, resume and the input
-order of the results are the same on both routes; a kill also loses the window whose network
-pass was under way (at most ``4 * hed_batch_size`` images).
+selection). Images wait in buckets of one padded size (``edges.hed_padded_shape``) until a bucket
+holds a full batch, so photos of many sizes still fill their calls, and each image's network input
+is the one it gets alone: the cache holds what the per-image route computes (up to the last bits
+of TensorFlow's kernels, as above). At most ``HED_PENDING_BATCHES`` batches' worth of images wait;
+beyond that the bucket of the oldest waiting image runs part-full. Chunks, resume and the input
+order of the results are the same on both routes; a kill also loses the images waiting in
+buckets (at most ``HED_PENDING_BATCHES * hed_batch_size``).
 
 A script that calls this with ``num_workers > 1`` must guard its entry point with
 ``if __name__ == "__main__":``, as ``spawn`` imports the main module in each worker.
@@ -48,7 +50,8 @@ import numpy as np
 from affect_tf.config import ProposalConfig
 from affect_tf.proposals.cache import ProposalCache, check_cache_matches
 from affect_tf.proposals.edges import (
-    EdgeDetector, HEDEdgeDetector, hed_edges_from_probabilities, make_edge_detector)
+    EdgeDetector, HEDEdgeDetector, hed_edges_from_probabilities, hed_padded_shape,
+    make_edge_detector)
 from affect_tf.proposals.pipeline import (
     STATUS_CORRUPT, STATUS_EMPTY, ImageResult, Proposals, decode_for_proposals, propose_encoded,
     result_from_edges)
@@ -58,9 +61,15 @@ logger = logging.getLogger(__name__)
 # A chunk also closes at this many images, whatever the time: bounds the parent's memory.
 MAX_CHUNK_IMAGES = 4096
 
-# Batched HED groups the pending images by size within this many batches' worth of them: photos
-# come in a few sizes (landscape, portrait), so most calls stay full without padding any image.
-HED_WINDOW_BATCHES = 4
+# Batched HED lets up to this many batches' worth of decoded images wait in buckets of one padded
+# size, so that rarer sizes still fill their calls. On a mix of 1,000 photo sizes like a photo
+# site's (benchmarks/bench_hed.py, batch 8) a call held 7.3 images on average; grouping each window
+# of 4 batches apart held 3.6. The bound caps memory (decoded images of <= 500 px: ~0.1 GB) and
+# how long an image waits.
+HED_PENDING_BATCHES = 16
+# The images handed to the workers ahead of their results, in batches: they finish one batch's
+# per-pixel work while this process runs the network on the next.
+HED_IN_FLIGHT_BATCHES = 4
 
 # What the parent hands on per image: a finished result, or a worker task (function, *args).
 _Task = Union[ImageResult, tuple]
@@ -177,8 +186,19 @@ def _batched_hed(config: ProposalConfig,
     if config.edge_source != "hed" or config.hed_batch_size < 2:
         return None
     if edge_detector is None:
-        return HEDEdgeDetector()
+        return HEDEdgeDetector(precision=config.hed_precision)
     return edge_detector if isinstance(edge_detector, HEDEdgeDetector) else None
+
+
+def _check_hed_precision(config: ProposalConfig, edge_detector: EdgeDetector | None) -> None:
+    """A HED detector passed in must compute what the cache's settings say (its fingerprint)."""
+    if isinstance(edge_detector, HEDEdgeDetector) and (
+            edge_detector.precision != config.hed_precision):
+        raise ValueError(
+            "The HED detector passed in computes in another precision than the settings the "
+            "cache is keyed by; build it with HEDEdgeDetector(precision=config.hed_precision). "
+            f"Received: detector precision={edge_detector.precision!r}, "
+            f"hed_precision={config.hed_precision!r}")
 
 
 def _per_image_tasks(pending: Iterator[tuple[str, bytes]]) -> Iterator[_Task]:
@@ -188,35 +208,68 @@ def _per_image_tasks(pending: Iterator[tuple[str, bytes]]) -> Iterator[_Task]:
 
 def _hed_tasks(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
                detector: HEDEdgeDetector) -> Iterator[_Task]:
-    """Decodes the pending images here and runs HED on them in batches, window by window.
+    """Decodes the pending images here and runs HED on them in full batches of one padded size.
 
-    Yields, in input order, each image's finished result (undecodable, or too small for a box)
-    or its task for a worker: ``(_worker_finish_hed, filename, probabilities)``.
+    Each decodable image joins the bucket of its padded size; a bucket runs when it holds
+    ``hed_batch_size`` images, or, when more than :data:`HED_PENDING_BATCHES` batches' worth of
+    images wait, the bucket holding the oldest waiting image runs as it is; at the end every
+    bucket runs, oldest first.
+
+    Yields:
+        In input order, each image's finished result (undecodable, or too small for a box) or its
+        task for a worker: ``(_worker_finish_hed, filename, probabilities)``.
     """
-    window: list[tuple[str, object]] = []
-    window_size = config.hed_batch_size * HED_WINDOW_BATCHES
+    batch_size = config.hed_batch_size
+    limit = batch_size * HED_PENDING_BATCHES
+    buckets: dict[tuple[int, int], list[tuple[int, str, np.ndarray]]] = {}
+    ready: dict[int, _Task] = {}
+    waiting = position = next_out = 0
     for filename, data in pending:
-        window.append((filename, decode_for_proposals(filename, data, config)))
-        if len(window) >= window_size:
-            yield from _hed_window(window, config, detector)
-            window = []
-    if window:
-        yield from _hed_window(window, config, detector)
+        item = decode_for_proposals(filename, data, config)
+        if isinstance(item, ImageResult):
+            ready[position] = item
+        else:
+            bucket = buckets.setdefault(hed_padded_shape(*item.shape[:2]), [])
+            bucket.append((position, filename, item))
+            waiting += 1
+            if len(bucket) >= batch_size:
+                waiting -= _run_hed_bucket(buckets, hed_padded_shape(*item.shape[:2]), detector,
+                                           batch_size, ready)
+            elif waiting > limit:
+                waiting -= _run_hed_bucket(buckets, _oldest_bucket(buckets), detector,
+                                           batch_size, ready)
+        position += 1
+        while next_out in ready:
+            yield ready.pop(next_out)
+            next_out += 1
+    while buckets:
+        _run_hed_bucket(buckets, _oldest_bucket(buckets), detector, batch_size, ready)
+    while next_out in ready:
+        yield ready.pop(next_out)
+        next_out += 1
 
 
-def _hed_window(window: list[tuple[str, object]], config: ProposalConfig,
-                detector: HEDEdgeDetector) -> Iterator[_Task]:
-    names = [name for name, item in window if not isinstance(item, ImageResult)]
-    images = [item for _, item in window if not isinstance(item, ImageResult)]
+def _oldest_bucket(buckets: dict) -> tuple[int, int]:
+    """The padded size whose bucket holds the image that has waited longest."""
+    return min(buckets, key=lambda key: buckets[key][0][0])
+
+
+def _run_hed_bucket(buckets: dict, key: tuple[int, int], detector: HEDEdgeDetector,
+                    batch_size: int, ready: dict[int, _Task]) -> int:
+    """Runs HED on the bucket of padded size ``key`` (removed from ``buckets``) and files each
+    image's worker task in ``ready`` under its input position; returns the images it held."""
+    members = buckets.pop(key)
+    images = [image for _, _, image in members]
     try:
-        maps = iter(detector.edge_probabilities_batch(images, batch_size=config.hed_batch_size))
+        maps = detector.edge_probabilities_batch(images, batch_size=batch_size)
     except Exception as error:  # Re-raised with the files' names.
         raise RuntimeError(
-            f"HED failed on {len(images)} images ({', '.join(names)}), shapes "
-            f"{sorted({image.shape for image in images})}: {type(error).__name__}: {error}"
-        ) from error
-    for name, item in window:
-        yield item if isinstance(item, ImageResult) else (_worker_finish_hed, name, next(maps))
+            f"HED failed on {len(images)} images ({', '.join(name for _, name, _ in members)}), "
+            f"shapes {sorted({image.shape for image in images})}: "
+            f"{type(error).__name__}: {error}") from error
+    for (position, name, _), probabilities in zip(members, maps):
+        ready[position] = (_worker_finish_hed, name, probabilities)
+    return len(members)
 
 
 def _results_in_process(pending: Iterator[tuple[str, bytes]], config: ProposalConfig,
@@ -242,8 +295,7 @@ def _results_in_pool(pending: Iterator[tuple[str, bytes]], config: ProposalConfi
     hed = _batched_hed(config, edge_detector)
     if hed is not None:
         tasks = _hed_tasks(pending, config, hed)
-        # A whole window in flight: the workers finish one while this process runs the next.
-        in_flight_limit = max(in_flight_limit, config.hed_batch_size * HED_WINDOW_BATCHES)
+        in_flight_limit = max(in_flight_limit, config.hed_batch_size * HED_IN_FLIGHT_BATCHES)
     else:
         tasks = _per_image_tasks(pending)
     with concurrent.futures.ProcessPoolExecutor(
@@ -335,8 +387,8 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
         filter), ``seconds`` (wall time).
 
     Raises:
-        ValueError: bad arguments (``ConfigError`` for invalid settings), or a cache opened with
-            other settings.
+        ValueError: bad arguments (``ConfigError`` for invalid settings), a cache opened with
+            other settings, or a :class:`HEDEdgeDetector` of another ``hed_precision``.
         RuntimeError: ``propose`` failed on a decodable image (the message names it); the chunks
             written so far are kept and a rerun resumes.
     """
@@ -346,6 +398,7 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
     if commit_seconds < 0:
         raise ValueError(f"commit_seconds must be >= 0. Received: commit_seconds={commit_seconds}")
     check_cache_matches(cache, config)
+    _check_hed_precision(config, edge_detector)
     start = time.monotonic()
     stats = {"processed": 0, "skipped_done": 0, "duplicates": 0, "corrupt": 0, "empty": 0,
              "seconds": 0.0}

@@ -82,7 +82,7 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
 def resize_for_proposals(image_rgb: np.ndarray, max_side: int) -> np.ndarray:
     """Shrinks the image so its longer side is at most ``max_side`` (never enlarges it).
 
-    DECISIONS.md: proposals are computed, and the 800-pixel area filter applied, at this scale.
+    METHOD.md, C8: proposals are computed, and the 800-pixel area filter applied, at this scale.
     ``INTER_AREA`` averages the source pixels, so fine texture does not alias into false edges.
 
     Args:
@@ -186,7 +186,8 @@ def propose_from_edges(edges: np.ndarray, orientation: np.ndarray, config: Propo
     keep = selection.normalized_cut_select(
         edgeboxes.xywh_to_xyxy(boxes_xywh), scores, config.num_candidates,
         affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.proposal_seed,
-        row_normalize=config.spectral_row_normalize, precision=config.selection_precision)
+        row_normalize=config.spectral_row_normalize, precision=config.selection_precision,
+        affinity_format=config.affinity_format)
     clock.lap("selection")
     # The one conversion out of OpenCV's pixel (x, y, w, h) (edgeboxes.py documents the offset).
     boxes = edgeboxes.xywh_to_normalized_yxyx(boxes_xywh[keep], height, width)

@@ -9,7 +9,7 @@ cluster the box of highest objectness. Unlike greedy NMS this yields a fixed num
 Boxes here are ``[x1, y1, x2, y2]`` in any one coordinate frame (IoU is scale-invariant); areas are
 ``(x2 - x1) * (y2 - y1)``, so pixel ``[x, y, x + w, y + h]`` boxes give pixel-count overlaps.
 
-Choices where the paper is silent (DECISIONS.md, "Proposals and selection"):
+Choices where the paper is silent, and one deviation from it (METHOD.md, C2 and D2):
 
 * n <= m boxes: all are kept, no clustering.
 * Rows of V are normalized to unit length before k-means (Ng, Jordan & Weiss, NIPS 2001). For the
@@ -20,12 +20,22 @@ Choices where the paper is silent (DECISIONS.md, "Proposals and selection"):
   ``row_normalize=False`` gives the paper's literal "k-means on the rows of V".
 * Empty k-means clusters (fewer distinct rows than m, e.g. duplicate boxes) are filled with the
   best-scored boxes not yet selected, so exactly min(n, m) distinct boxes come back.
+* A disconnected box graph (the sparse path): each component is solved alone and the eigenvalue-0
+  eigenspace is spanned by the component indicators ``D^1/2 1``; the dense solver returns some
+  rotation of it, which k-means clusters alike. With more components than m, the larger
+  components get the m eigenvectors (:func:`_sparse_smallest_laplacian_eigenvectors`).
 
 Speed (benchmarks/bench_proposals.py, one core): for the ~500-1,000 boxes of a photo the dense
 LAPACK solver beats ARPACK, and in float32 it halves again with the same eigen-subspace (principal
 cosines 1.0000 against float64 on the scikit-image photos), so float32 is the default precision.
 Pixel boxes at the proposal scale (sides up to a few thousand pixels) have integer corners, so
 their float32 areas and overlaps (integers below 2^24) are exact; only the IoU quotient rounds.
+The paper's whole pool (EdgeBoxes capped at 10,000 boxes, as its toolbox caps: 1,900-9,100 boxes
+after the filter on the photos) makes W [n, n] too large to solve densely (31 s for 7,900 boxes in
+float32), yet only 12-21 % of it is non-zero: from 1,000 boxes up (``affinity_format="auto"``) W is
+built from the overlapping pairs alone (:func:`sparse_affinity`) and its eigenvectors come from
+ARPACK, per connected component: 1.1-1.5 s for 7,900 boxes, the dense path's candidates (all 50
+of them on each photo, where another k-means seed keeps 58-78 %).
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from typing import Callable
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 import scipy.sparse.csgraph
 import scipy.sparse.linalg
 from sklearn.cluster import KMeans
@@ -54,6 +65,27 @@ PRECISIONS = ("float32", "float64")
 # 500); dense float32 stays ahead up to ~1,700 (0.047 vs 0.084 s at 1,000, 0.15 vs 0.17 s at
 # 1,500, 0.35 vs 0.31 s at 2,000).
 _ARPACK_MIN_BOXES = {"float32": 1700, "float64": 400}
+
+# Storage of the affinity W: dense (all n^2 pairs, n x n arrays), sparse (scipy.sparse, only the
+# pairs of boxes that overlap: the same matrix entry for entry), or auto (sparse from
+# _SPARSE_MIN_BOXES boxes up). ProposalConfig.affinity_format offers the same choices.
+AFFINITY_FORMATS = ("auto", "dense", "sparse")
+
+# "auto" builds W sparse from this many boxes up, and the sparse path solves a connected
+# component of the box graph by ARPACK from this size up (LAPACK below). Measured single-threaded
+# on the best-scored EdgeBoxes boxes of astronaut's uncapped pool, m = 50, embedding only
+# (bench_proposals.py --solver_sweep): dense and sparse cross at 1,000 boxes (0.058 s each in
+# float32), sparse wins from there (0.105 vs 0.155 s at 1,500, 0.19 vs 0.33 at 2,000, 0.32 vs 0.91
+# at 3,000; float64 alike). The whole selection of 7,900 boxes: 1.5 s sparse, 8.5 s dense (ARPACK
+# on the dense W), 31 s for the dense LAPACK eigenvectors alone; the same candidates.
+_SPARSE_MIN_BOXES = {"float32": 1000, "float64": 1000}
+
+# Candidate pairs per chunk of the sparse construction: its ~10 temporaries stay a few MB, in cache.
+_PAIRS_PER_CHUNK = 1 << 17
+
+# ARPACK's relative accuracy of the Ritz values: the eigen-subspace then agrees with LAPACK's to
+# principal cosines >= 0.99999 on the photos, and a tighter tolerance costs ~20 % more products.
+_ARPACK_TOLERANCE = 1e-5
 
 
 @functools.cache
@@ -142,6 +174,122 @@ AFFINITY_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def _row_indices(matrix: scipy.sparse.csr_array) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix (int64 [nnz])."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
+def _overlaps_of_rows(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, start: int,
+                      counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The overlapping pairs ``(i, j)``, ``i < j``, of rows ``start .. start + len(counts) - 1``.
+
+    Args:
+        x1, y1, x2, y2: [n] corners of the boxes sorted by ``x1``.
+        start: first row of the chunk.
+        counts: [rows] candidates of each row: row i's are the boxes ``i + 1 .. i + counts[i]``,
+            the run whose ``x1`` lies left of ``x2[i]`` (the others cannot overlap it).
+
+    Returns:
+        ``(rows, cols, intersections)``: int64 [k] row and column of each pair with a positive
+        intersection, ordered by row then column, and [k] their intersection areas.
+    """
+    stop = start + counts.shape[0]
+    firsts = np.cumsum(counts) - counts
+    # Pair k of the chunk, the (k - firsts[i])-th candidate of its row i, is column i + 1 + that.
+    columns = np.arange(int(counts.sum())) + np.repeat(np.arange(start + 1, stop + 1) - firsts,
+                                                       counts)
+    # The same arithmetic as _intersections_and_areas, so the entries agree bit for bit: sorted by
+    # x1, max(x1_i, x1_j) is x1_j.
+    overlap_w = np.minimum(np.repeat(x2[start:stop], counts), x2[columns])
+    overlap_w -= x1[columns]
+    overlap_h = np.minimum(np.repeat(y2[start:stop], counts), y2[columns])
+    overlap_h -= np.maximum(np.repeat(y1[start:stop], counts), y1[columns])
+    kept = np.flatnonzero((overlap_w > 0) & (overlap_h > 0))
+    rows = np.repeat(np.arange(start, stop), counts)[kept]
+    return rows, columns[kept], overlap_w[kept] * overlap_h[kept]
+
+
+def _sorted_upper_affinity(boxes: np.ndarray, affinity: str
+                           ) -> tuple[np.ndarray, scipy.sparse.csr_array, np.ndarray]:
+    """The affinity W of the boxes sorted by ``x1``, as its strictly upper triangle and diagonal.
+
+    Only pairs of boxes that overlap are visited: sorted by x1, the boxes that can overlap box i
+    from the right are the contiguous run with ``x1 < x2[i]``, which a binary search bounds. Most
+    pairs of a photo's boxes do not overlap (12-21 % of W is non-zero on the photos), and nothing
+    [n, n] is ever allocated. The pairs are processed in chunks of ``_PAIRS_PER_CHUNK``.
+
+    Args:
+        boxes: [n, 4] ``[x1, y1, x2, y2]`` (checked), of the dtype to compute in.
+        affinity: ``iou`` or ``authors`` (see :func:`iou_affinity`, :func:`authors_affinity`).
+
+    Returns:
+        ``(order, upper, diagonal)``: int64 [n] the sort (position p holds box ``order[p]``);
+        CSR [n, n] of ``boxes.dtype`` holding ``W[order][:, order]`` above the diagonal (stored
+        entries: exactly the pairs with a positive intersection, all > 0); [n] its diagonal
+        (1 for ``iou``, 2 for ``authors``, 0 for a zero-area box).
+    """
+    n = boxes.shape[0]
+    order = np.argsort(boxes[:, 0], kind="stable")
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[order, i]) for i in range(4))
+    areas = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
+    counts = np.maximum(np.searchsorted(x1, x2, side="left") - np.arange(1, n + 1), 0)
+    totals = np.cumsum(counts)
+    pieces = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, boxes.dtype))]
+    start = 0
+    while start < n:
+        done = int(totals[start - 1]) if start else 0
+        stop = max(int(np.searchsorted(totals, done + _PAIRS_PER_CHUNK, side="right")), start + 1)
+        pieces.append(_overlaps_of_rows(x1, y1, x2, y2, start, counts[start:stop]))
+        start = stop
+    rows, columns, intersections = (np.concatenate(parts) for parts in zip(*pieces))
+    first, second = areas[rows], areas[columns]
+    if affinity == "iou":
+        union = first + second
+        union -= intersections
+        values = intersections / union
+        self_affinity = 1.0
+    else:  # authors: |b_i n b_j| / |b_i| + |b_i n b_j| / |b_j| (authors_affinity).
+        values = intersections / first + intersections / second
+        self_affinity = 2.0
+    # 32-bit indices where they fit (always, for boxes of one image): 10 % faster products.
+    index_dtype = np.int32 if values.shape[0] < 2 ** 31 else np.int64
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    upper = scipy.sparse.csr_array((values, columns.astype(index_dtype), indptr), shape=(n, n))
+    diagonal = np.where(areas > 0, self_affinity, 0.0).astype(boxes.dtype)
+    return order, upper, diagonal
+
+
+def sparse_affinity(boxes_xyxy: np.ndarray, *, affinity: str = "iou",
+                    dtype=np.float64) -> scipy.sparse.csr_array:
+    """The affinity W as a sparse matrix: only the pairs of boxes that overlap are stored.
+
+    Entry for entry (bit for bit) the matrix that :func:`iou_affinity` or
+    :func:`authors_affinity` returns, computed without any [n, n] array: for the thousands of
+    boxes of an uncapped EdgeBoxes pool, where most pairs do not overlap.
+
+    Args:
+        boxes_xyxy: [n, 4] boxes ``[x1, y1, x2, y2]``.
+        affinity: ``iou`` (paper) or ``authors``.
+        dtype: float64 or float32, the precision of the computation and of the result.
+
+    Returns:
+        ``scipy.sparse.csr_array`` [n, n] of ``dtype``, symmetric, with the diagonal stored
+        (zero-area boxes have none) and sorted indices.
+    """
+    _check_affinity(affinity)
+    boxes = _check_boxes(boxes_xyxy, dtype)
+    n = boxes.shape[0]
+    order, upper, diagonal = _sorted_upper_affinity(boxes, affinity)
+    rows, columns = order[_row_indices(upper)], order[upper.indices]
+    on_diagonal = np.flatnonzero(diagonal)
+    matrix = scipy.sparse.coo_array(
+        (np.concatenate([upper.data, upper.data, diagonal[on_diagonal]]),
+         (np.concatenate([rows, columns, order[on_diagonal]]),
+          np.concatenate([columns, rows, order[on_diagonal]]))), shape=(n, n))
+    return matrix.tocsr()
+
+
 def _normalized_affinity(affinity: np.ndarray) -> np.ndarray:
     """``S = D^-1/2 W D^-1/2 = I - L``, in the affinity's precision (a new array).
 
@@ -209,25 +357,162 @@ def _arpack_top_eigenvectors(affinity: np.ndarray, normalized: np.ndarray,
     return vectors[:, order]
 
 
-def spectral_embedding(affinity: np.ndarray, num_clusters: int, *, row_normalize: bool = True,
+def _normalized_sparse_affinity(upper: scipy.sparse.csr_array, diagonal: np.ndarray
+                                ) -> tuple[scipy.sparse.csr_array, np.ndarray, np.ndarray]:
+    """``S = D^-1/2 W D^-1/2`` of a symmetric W given as its strictly upper triangle and diagonal.
+
+    Returns:
+        ``(upper, diagonal, degree)``: S's upper triangle (CSR, W's dtype) and diagonal, and the
+        float64 [n] degrees ``sum_j W_ij``. A box of zero degree (zero area) keeps a zero row and
+        column, as in :func:`_normalized_affinity`.
+    """
+    n = upper.shape[0]
+    rows = _row_indices(upper)
+    data = upper.data.astype(np.float64)
+    degree = (diagonal + np.bincount(rows, weights=data, minlength=n)
+              + np.bincount(upper.indices, weights=data, minlength=n))
+    inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
+    normalized = scipy.sparse.csr_array(
+        ((data * inv_sqrt[rows] * inv_sqrt[upper.indices]).astype(upper.dtype), upper.indices,
+         upper.indptr), shape=upper.shape)
+    return normalized, (diagonal * inv_sqrt ** 2).astype(upper.dtype), degree
+
+
+def _dense_top_eigenpairs(upper: scipy.sparse.csr_array, diagonal: np.ndarray,
+                          k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenpairs of ``U + U' + diag(diagonal)`` by LAPACK, descending."""
+    size = upper.shape[0]
+    matrix = upper.toarray()
+    matrix += matrix.T
+    matrix[np.diag_indices(size)] += diagonal
+    values, vectors = scipy.linalg.eigh(matrix, subset_by_index=[size - k, size - 1],
+                                        driver="evr", overwrite_a=True, check_finite=False)
+    return values[::-1], vectors[:, ::-1]
+
+
+def _top_eigenpairs_of_component(upper: scipy.sparse.csr_array, diagonal: np.ndarray,
+                                 k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenpairs of ``S = U + U' + diag(diagonal)``, one connected component.
+
+    ARPACK (implicitly restarted Lanczos) from ``_SPARSE_MIN_BOXES`` boxes up, in S's precision,
+    with one sparse product by U and one by U' (its CSC view, no copy) per step: S itself is
+    never formed. LAPACK below, and where ARPACK fails (with a warning).
+
+    S of a connected graph has the simple eigenvalue 1, so the Lanczos pitfall of repeated
+    eigenvalues (one copy found per distinct value) that disconnected graphs raise cannot occur at
+    the top; the caller splits the graph into its components.
+
+    Returns:
+        ``(values [k], vectors [size, k])``, values descending, in S's dtype.
+    """
+    size, dtype = upper.shape[0], upper.dtype
+    if size < _SPARSE_MIN_BOXES[dtype.name] or k >= size - 1:
+        return _dense_top_eigenpairs(upper, diagonal, k)
+    lower = upper.T  # CSC, the same arrays: its product is as fast as a CSR copy's.
+
+    def matvec(x: np.ndarray) -> np.ndarray:
+        x = x.reshape(-1)
+        product = upper @ x
+        product += lower @ x
+        product += diagonal * x
+        return product
+
+    operator = scipy.sparse.linalg.LinearOperator((size, size), matvec=matvec, dtype=dtype)
+    # A fixed start vector keeps ARPACK, hence the selection, deterministic.
+    start = np.random.default_rng(0).standard_normal(size).astype(dtype)
+    try:
+        values, vectors = scipy.sparse.linalg.eigsh(operator, k=k, which="LA", v0=start,
+                                                    tol=_ARPACK_TOLERANCE)
+    except scipy.sparse.linalg.ArpackError as error:
+        warnings.warn(f"ARPACK failed on a box graph of {size} boxes ({error}); solving it "
+                      "with LAPACK instead (exact, slower).", RuntimeWarning, stacklevel=2)
+        return _dense_top_eigenpairs(upper, diagonal, k)
+    order = np.argsort(-values, kind="stable")
+    return values[order], vectors[:, order]
+
+
+def _sparse_smallest_laplacian_eigenvectors(upper: scipy.sparse.csr_array, diagonal: np.ndarray,
+                                            num_vectors: int) -> np.ndarray:
+    """The eigenvectors of L with the smallest eigenvalues, W given sparse, one component at a time.
+
+    L of a disconnected box graph is block diagonal, so its spectrum is the union of its
+    components' spectra: each component is solved alone (:func:`_top_eigenpairs_of_component`,
+    a box without overlaps directly), and the m smallest eigenvalues over all are kept. Eigenvalue
+    0 has one eigenvector per component, ``D^1/2 1`` on its boxes (set exactly); where the dense
+    solver returns any rotation of that eigenspace, this returns the component indicators, which
+    k-means clusters alike (its distances are invariant to rotations of V). With more components
+    than m, the larger components (then the one whose first box has the lower index: from
+    :func:`box_embedding`, the leftmost) get the eigenvalue-0 vectors; the dense solver picks an
+    arbitrary subspace of the eigenspace there.
+
+    Args:
+        upper: CSR [n, n], W's strictly upper triangle (non-negative, float32 or float64).
+        diagonal: [n] W's diagonal.
+        num_vectors: m < n.
+
+    Returns:
+        [n, m] of W's dtype, columns in order of increasing eigenvalue of L.
+    """
+    n, dtype = upper.shape[0], upper.dtype
+    normalized, self_loops, degree = _normalized_sparse_affinity(upper, diagonal)
+    count, labels = scipy.sparse.csgraph.connected_components(upper, directed=False)
+    members = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=count))])
+    sizes = np.diff(bounds)
+    # Ties (eigenvalue 0 of several components) go to the larger component, then the lower index.
+    rank = np.empty(count, dtype=np.int64)
+    rank[np.lexsort((members[bounds[:-1]], -sizes))] = np.arange(count)
+    eigenvalues, ranks, columns, blocks = [], [], [], []
+    for component in range(count):
+        boxes = members[bounds[component]:bounds[component + 1]]
+        if boxes.size == 1:  # No overlap: S = [W_ii / d_i] = [1] ([0] for a zero-area box).
+            values, vectors = (degree[boxes] > 0).astype(np.float64), np.ones((1, 1), dtype)
+        else:
+            part = normalized if count == 1 else normalized[boxes][:, boxes]
+            values, vectors = _top_eigenpairs_of_component(
+                part, self_loops[boxes], min(num_vectors, boxes.size))
+            # The top eigenpair of a connected graph's S, known exactly.
+            values = values.copy()
+            values[0] = 1.0
+            vectors[:, 0] = np.sqrt(degree[boxes] / degree[boxes].sum())
+        eigenvalues.append(1.0 - values.astype(np.float64))
+        ranks.append(np.full(values.shape[0], rank[component]))
+        columns.append(np.arange(values.shape[0]))
+        blocks.append((boxes, vectors))
+    owners = np.repeat(np.arange(count), [len(v) for v in eigenvalues])
+    eigenvalues, ranks, columns = (np.concatenate(parts) for parts in
+                                   (eigenvalues, ranks, columns))
+    chosen = np.lexsort((columns, ranks, eigenvalues))[:num_vectors]
+    embedding = np.zeros((n, num_vectors), dtype=dtype)
+    for position, pick in enumerate(chosen):
+        boxes, vectors = blocks[owners[pick]]
+        embedding[boxes, position] = vectors[:, columns[pick]]
+    return embedding
+
+
+def spectral_embedding(affinity, num_clusters: int, *, row_normalize: bool = True,
                        solver: str = "auto") -> np.ndarray:
     """V: the ``num_clusters`` eigenvectors of smallest eigenvalue of the normalized Laplacian.
 
     Args:
-        affinity: [n, n] symmetric non-negative affinity W; float32 is solved in float32, any
-            other type in float64.
+        affinity: [n, n] symmetric non-negative affinity W, a numpy array or a scipy.sparse
+            matrix (e.g. :func:`sparse_affinity`); float32 is solved in float32, any other type
+            in float64.
         num_clusters: m, the number of eigenvectors (m < n).
         row_normalize: scale each row of V to unit length (module docstring); zero rows stay 0.
-        solver: ``dense`` (LAPACK, exact), ``arpack`` (Lanczos; falls back to dense when the
-            graph's components make it unreliable), or ``auto`` (ARPACK from 400 boxes up in
-            float64, from 1,700 in float32: where it starts to beat the dense solver).
+        solver: for a dense W: ``dense`` (LAPACK, exact), ``arpack`` (Lanczos; falls back to
+            dense when the graph's components make it unreliable), or ``auto`` (ARPACK from 400
+            boxes up in float64, from 1,700 in float32: where it starts to beat the dense
+            solver). A sparse W is solved one connected component at a time, by ARPACK from
+            1,000 boxes up and LAPACK below, whatever ``solver`` says.
 
     Returns:
         [n, m] (float32 for a float32 affinity, else float64), row i the embedding of box i.
     """
-    affinity = np.asarray(affinity)
-    if affinity.dtype != np.float32:
-        affinity = affinity.astype(np.float64)
+    sparse = scipy.sparse.issparse(affinity)
+    if not sparse:
+        affinity = np.asarray(affinity)
+    dtype = np.float32 if affinity.dtype == np.float32 else np.float64
     if affinity.ndim != 2 or affinity.shape[0] != affinity.shape[1]:
         raise ValueError(
             f"affinity must be a square matrix [n, n]. Received: shape={affinity.shape}")
@@ -243,16 +528,91 @@ def spectral_embedding(affinity: np.ndarray, num_clusters: int, *, row_normalize
     # OpenBLAS threads, 0.03 s on one), and it makes the floating-point results, hence the
     # clusters, independent of the core count and of the proposal stage's worker count.
     with _threadpools().limit(limits=1):
-        vectors = _smallest_laplacian_eigenvectors(affinity, num_clusters, solver)
-    if row_normalize:
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return vectors
+        if sparse:
+            affinity = scipy.sparse.csr_array(affinity, dtype=dtype)
+            vectors = _sparse_smallest_laplacian_eigenvectors(
+                scipy.sparse.triu(affinity, k=1, format="csr"), affinity.diagonal(),
+                num_clusters)
+        else:
+            vectors = _smallest_laplacian_eigenvectors(affinity.astype(dtype, copy=False),
+                                                       num_clusters, solver)
+    return _normalize_rows(vectors) if row_normalize else vectors
+
+
+def _normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length; zero rows stay 0."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def resolve_affinity_format(affinity_format: str, num_boxes: int,
+                            precision: str = "float32") -> str:
+    """``dense`` or ``sparse``: what ``affinity_format`` means for ``num_boxes`` boxes.
+
+    Raises:
+        ValueError: an unknown format or precision.
+    """
+    if affinity_format not in AFFINITY_FORMATS:
+        raise ValueError(
+            f"affinity_format must be one of {', '.join(AFFINITY_FORMATS)}. "
+            f"Received: affinity_format={affinity_format!r}")
+    _check_precision(precision)
+    if affinity_format != "auto":
+        return affinity_format
+    return "sparse" if num_boxes >= _SPARSE_MIN_BOXES[precision] else "dense"
+
+
+def _check_affinity(affinity: str) -> None:
+    if affinity not in AFFINITY_FUNCTIONS:
+        raise ValueError(
+            f"affinity must be one of {', '.join(AFFINITIES)}. Received: affinity={affinity!r}")
+
+
+def box_embedding(boxes_xyxy: np.ndarray, num_clusters: int, *, affinity: str = "iou",
+                  affinity_format: str = "auto", precision: str = "float32",
+                  row_normalize: bool = True, solver: str = "auto") -> np.ndarray:
+    """V of the boxes: W built dense or sparse, then :func:`spectral_embedding`.
+
+    The sparse path works on the boxes sorted by x1 (:func:`_sorted_upper_affinity`) and puts the
+    rows of V back in the boxes' order, so k-means sees the same rows in the same order as from
+    the dense path.
+
+    Args:
+        boxes_xyxy: [n, 4] boxes ``[x1, y1, x2, y2]``, n > num_clusters.
+        num_clusters: m, the number of eigenvectors.
+        affinity: ``iou`` (paper) or ``authors``.
+        affinity_format: ``dense`` (:data:`AFFINITY_FUNCTIONS`), ``sparse``
+            (:func:`sparse_affinity`: the same W and eigen-subspace, without n x n arrays) or
+            ``auto`` (sparse from 1,000 boxes up).
+        precision: ``float32`` or ``float64``, of the affinity and the eigenvectors.
+        row_normalize: see :func:`spectral_embedding`.
+        solver: see :func:`spectral_embedding` (a dense W only).
+
+    Returns:
+        [n, m] of ``precision``, row i the embedding of box i.
+    """
+    _check_affinity(affinity)
+    dtype = _check_precision(precision)
+    boxes = _check_boxes(boxes_xyxy, dtype)
+    if resolve_affinity_format(affinity_format, boxes.shape[0], precision) == "dense":
+        return spectral_embedding(AFFINITY_FUNCTIONS[affinity](boxes, dtype=dtype),
+                                  num_clusters, row_normalize=row_normalize, solver=solver)
+    if not 0 < num_clusters < boxes.shape[0]:
+        raise ValueError(
+            f"num_clusters must lie in [1, n) with n = {boxes.shape[0]} boxes. "
+            f"Received: num_clusters={num_clusters}")
+    order, upper, diagonal = _sorted_upper_affinity(boxes, affinity)
+    with _threadpools().limit(limits=1):
+        vectors = _sparse_smallest_laplacian_eigenvectors(upper, diagonal, num_clusters)
+    embedding = np.empty_like(vectors)
+    embedding[order] = vectors
+    return _normalize_rows(embedding) if row_normalize else embedding
 
 
 def normalized_cut_labels(boxes_xyxy: np.ndarray, num_clusters: int, *, affinity: str = "iou",
                           n_init: int = 10, seed: int = 0, row_normalize: bool = True,
-                          solver: str = "auto", precision: str = "float32") -> np.ndarray:
+                          solver: str = "auto", precision: str = "float32",
+                          affinity_format: str = "auto") -> np.ndarray:
     """Cluster labels of the boxes by normalized cut (e.g. to draw the clusters, paper Fig. 3).
 
     Args:
@@ -262,22 +622,39 @@ def normalized_cut_labels(boxes_xyxy: np.ndarray, num_clusters: int, *, affinity
         n_init: k-means restarts (authors' code: 10); the best inertia wins.
         seed: k-means seed; equal inputs and seed give equal labels.
         row_normalize: see :func:`spectral_embedding`.
-        solver: see :func:`spectral_embedding`.
+        solver: see :func:`spectral_embedding` (a dense W only).
         precision: ``float32`` or ``float64``, of the affinity, eigenvectors and k-means.
+        affinity_format: ``dense`` (:data:`AFFINITY_FUNCTIONS`), ``sparse``
+            (:func:`sparse_affinity`: the same W and eigen-subspace, without n x n arrays) or
+            ``auto`` (sparse from 1,000 boxes up).
 
     Returns:
         int64 [n] cluster index per box in [0, m); some clusters may be empty when the embedding
         has fewer than m distinct rows.
     """
-    if affinity not in AFFINITY_FUNCTIONS:
-        raise ValueError(
-            f"affinity must be one of {', '.join(AFFINITIES)}. Received: affinity={affinity!r}")
+    _check_affinity(affinity)
     if n_init < 1:
         raise ValueError(f"n_init must be >= 1. Received: n_init={n_init}")
-    dtype = _check_precision(precision)
-    boxes = _check_boxes(boxes_xyxy)
-    embedding = spectral_embedding(AFFINITY_FUNCTIONS[affinity](boxes, dtype=dtype), num_clusters,
-                                   row_normalize=row_normalize, solver=solver)
+    embedding = box_embedding(boxes_xyxy, num_clusters, affinity=affinity,
+                              affinity_format=affinity_format, precision=precision,
+                              row_normalize=row_normalize, solver=solver)
+    return kmeans_labels(embedding, num_clusters, n_init=n_init, seed=seed)
+
+
+def kmeans_labels(embedding: np.ndarray, num_clusters: int, *, n_init: int = 10,
+                  seed: int = 0) -> np.ndarray:
+    """k-means with m clusters on the rows of V (Algorithm 1, step 3), on one thread.
+
+    Args:
+        embedding: [n, m] rows of V (:func:`spectral_embedding`), n > m.
+        num_clusters: m.
+        n_init: k-means restarts; the best inertia wins.
+        seed: k-means seed; equal inputs and seed give equal labels.
+
+    Returns:
+        int64 [n] cluster index per row in [0, m); some clusters may be empty when the rows hold
+        fewer than m distinct points.
+    """
     with warnings.catch_warnings(), _threadpools().limit(limits=1):
         # Fewer distinct rows than clusters is handled by the caller (empty clusters are filled).
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -323,7 +700,7 @@ def _best_of_each_cluster(labels: np.ndarray, scores: np.ndarray, by_score: np.n
 def normalized_cut_select(boxes: np.ndarray, scores: np.ndarray, num_clusters: int, *,
                           affinity: str = "iou", n_init: int = 10, seed: int = 0,
                           row_normalize: bool = True, solver: str = "auto",
-                          precision: str = "float32") -> np.ndarray:
+                          precision: str = "float32", affinity_format: str = "auto") -> np.ndarray:
     """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
 
     Args:
@@ -337,6 +714,7 @@ def normalized_cut_select(boxes: np.ndarray, scores: np.ndarray, num_clusters: i
         row_normalize: unit-length rows of V before k-means (module docstring).
         solver: eigen-solver, see :func:`spectral_embedding`.
         precision: ``float32`` (default: the same eigen-subspace, 2x faster) or ``float64``.
+        affinity_format: ``dense``, ``sparse`` or ``auto``, see :func:`normalized_cut_labels`.
 
     Returns:
         int64 [min(n, m)] distinct indices into ``boxes``, ordered by score descending (ties by
@@ -350,14 +728,32 @@ def normalized_cut_select(boxes: np.ndarray, scores: np.ndarray, num_clusters: i
             f"Received: boxes.shape={boxes.shape}, scores.shape={scores.shape}")
     if num_clusters < 1:
         raise ValueError(f"num_clusters must be >= 1. Received: num_clusters={num_clusters}")
-    _check_precision(precision)
+    resolve_affinity_format(affinity_format, 0, precision)  # Checks both, even with n <= m.
     n = boxes.shape[0]
     by_score = np.argsort(-scores, kind="stable")
     if n <= num_clusters:
         return by_score.astype(np.int64)
     labels = normalized_cut_labels(boxes, num_clusters, affinity=affinity, n_init=n_init,
                                    seed=seed, row_normalize=row_normalize, solver=solver,
-                                   precision=precision)
+                                   precision=precision, affinity_format=affinity_format)
+    return best_of_clusters(labels, scores, num_clusters)
+
+
+def best_of_clusters(labels: np.ndarray, scores: np.ndarray, num_clusters: int) -> np.ndarray:
+    """The candidates of given clusters: each cluster's top-objectness box, topped up to m.
+
+    Args:
+        labels: int [n] cluster of each box in [0, m), n >= m (:func:`normalized_cut_labels`).
+        scores: [n] objectness.
+        num_clusters: m.
+
+    Returns:
+        int64 [m] distinct box indices, ordered by score descending (ties by index).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n = scores.shape[0]
+    by_score = np.argsort(-scores, kind="stable")
     selected = _best_of_each_cluster(labels, scores, by_score, num_clusters)
     rank = np.empty(n, dtype=np.int64)
     rank[by_score] = np.arange(n)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from etils import epath
 import tensorflow_datasets as tfds
 
 from affect_tf.config import LABEL_NAMES
+from affect_tf.datasets import builder_utils
 from affect_tf.datasets.affect_demo import scenes
 
 _DESCRIPTION = """\
@@ -98,7 +98,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             description="48 scenes of 256x256 px, 24 per class: for tests and smoke runs."),
     ]
     DEFAULT_CONFIG_NAME = "default"
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         # DatasetInfo is built directly, not with dataset_info_from_configs(): that would replace

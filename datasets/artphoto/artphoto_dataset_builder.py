@@ -144,7 +144,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return builder_utils.dataset_info(
@@ -152,7 +152,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        return {"train": self._generate_examples(locate_dataset(dl_manager.manual_dir))}
+        source = locate_dataset(builder_utils.manual_dir_or_raise(
+            dl_manager, "ArtPhoto", _MANUAL_DOWNLOAD_INSTRUCTIONS))
+        return {"train": self._generate_examples(source)}
 
     def _generate_examples(self, source) -> Iterator[tuple[str, dict]]:
         report = builder_utils.SkipReport("artphoto")

@@ -187,7 +187,7 @@ def stimuli_map_for_tfds(data: bytes, name: str, size: tuple[int, int]) -> bytes
 class Builder(tfds.core.GeneratorBasedBuilder):
     """EmotionROI (Peng et al., 2016): official train/test split, stimuli maps as a feature."""
 
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: official split, stimuli maps."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS

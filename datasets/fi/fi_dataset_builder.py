@@ -213,7 +213,7 @@ def resolve_lists(lists: dict[str, list[tuple[int, str, int]]], images: dict[str
 class Builder(tfds.core.GeneratorBasedBuilder):
     """FI (You et al., 2016): 8 emotion folders; one `train` split, or the Caffe lists' splits."""
 
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: folders counted as found, optional Caffe lists."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS

@@ -277,7 +277,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: label = sign of the ANP sentiment, 0 dropped."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return builder_utils.dataset_info(
@@ -287,7 +287,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 dtype=np.float32, doc="The ANP's sentiment score in the VSO list."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        layout = locate_dataset(dl_manager.manual_dir)
+        layout = locate_dataset(builder_utils.manual_dir_or_raise(
+            dl_manager, "Flickr VSO", _MANUAL_DOWNLOAD_INSTRUCTIONS))
         anps = parse_anp_list(layout.anp_list.read_bytes(), layout.anp_list.name)
         report = builder_utils.SkipReport("flickr_vso")
         folders = [child.name for child in layout.images.iterdir()

@@ -570,7 +570,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "All rated pictures with an image, labelled by the highest of their four emotion "
             "means (exact ties dropped).")),
     ]
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
         emotions = builder_utils.MIKELS_EMOTIONS
@@ -587,7 +587,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 doc="Standard deviation of the ratings, like `emotion_means`."))
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        sources = locate_dataset(dl_manager.manual_dir)
+        sources = locate_dataset(builder_utils.manual_dir_or_raise(
+            dl_manager, "IAPSa", _MANUAL_DOWNLOAD_INSTRUCTIONS))
         pictures = []
         for polarity in LABEL_NAMES:
             path = sources.norm_files[polarity]

@@ -196,7 +196,7 @@ CONFIG_NAMES = ("five_agree", "four_agree", "three_agree")
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Twitter I (You et al., AAAI 2015), one config per AMT agreement subset."""
 
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: both packagings, agreement feature."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS

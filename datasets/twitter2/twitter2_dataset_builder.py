@@ -140,7 +140,7 @@ def index_images(root: epath.Path) -> dict[int, tuple[int, str]]:
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Twitter II (Borth et al., 2013): 603 images, official five folds as the `fold` feature."""
 
-    pkg_dir_path = epath.Path(__file__).parent  # Where README.md is (datasets/__init__.py).
+    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: fold feature, non-JPEG files decoded by content."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS

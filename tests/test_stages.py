@@ -1,7 +1,8 @@
-"""A run never reports a number computed from a damaged or stale file (issue: cache integrity,
-fingerprints that follow the data, one run per workdir, fail fast).
+"""The stages (affect_tf.stages over affect_tf.workspace): a run never reports a number computed
+from a damaged or stale file; fingerprints follow the settings a stage uses and the data it reads;
+one run per workdir; bad settings fail fast.
 
-Each test starts from a copy of one finished tiny demo run (module fixture), damages or changes
+Each test starts from a copy of one finished tiny demo run (conftest.py), damages or changes
 something, runs again, and checks that the run either recomputes and reports the undamaged
 numbers, or stops with a message naming the file and the fix.
 """

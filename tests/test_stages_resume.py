@@ -139,13 +139,15 @@ def test_a_kill_anywhere_resumes_to_the_same_bytes(tmp_path, uninterrupted, kill
 
 def test_a_damaged_checkpoint_is_set_aside_and_the_run_still_ends_with_the_same_bytes(
         tmp_path, uninterrupted):
-    # The only checkpoint (step 2) of a killed run is truncated: the restore fails, the files
-    # move to damaged/, and the run trains from step 0 in the same process (a failed restore
-    # must leave nothing pending that reads the moved files).
+    # A flipped byte in the only checkpoint (step 2) of a killed run: its checksum fails during
+    # the restore, the files move to damaged/, and the run trains from step 0 in the same
+    # process (a failed restore must leave nothing pending that reads the moved files: it did,
+    # and the next save died with a NotFoundError).
     _kill(tmp_path, "step:3")
     data_file = next((tmp_path / "run").glob("train-*/checkpoints/ckpt-2.data-*"))
-    with open(data_file, "r+b") as handle:
-        handle.truncate(os.path.getsize(data_file) // 2)
+    data = bytearray(data_file.read_bytes())
+    data[len(data) // 2] ^= 0x5A
+    data_file.write_bytes(bytes(data))
     stderr = _resume_through_the_cli(tmp_path).stderr
     assert "does not restore" in stderr
     assert (data_file.parent.parent / "damaged" / data_file.name).exists()

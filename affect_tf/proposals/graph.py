@@ -8,7 +8,7 @@ SavedModel signature:
 
 1. Resize so the longer side is at most ``proposal_max_side`` (area averaging, never enlarging;
    the only step that reads the full-size image).
-2. Edges (:func:`gradient_edges`): the colour Sobel gradient of ``proposals/edges.py``, with the
+2. Edges (:func:`graph_gradient_edges`): the colour Sobel gradient of ``proposals/edges.py``, with the
    same smoothing, surround suppression, non-maximum suppression along the normal and gain.
    Non-maximum suppression compares each pixel with bilinear samples along the normal taken from
    shifted copies of the map; convolutions pad by index folding (``tf.image.sobel_edges`` and
@@ -20,7 +20,7 @@ SavedModel signature:
    its boundary and of its centre, over the perimeter to the power kappa = 1.5; the best are
    refined by EdgeBoxes' local search (:func:`refine_windows`), then greedy NMS
    (``tf.image.non_max_suppression``, EdgeBoxes' beta) keeps at most a few hundred.
-4. The paper's normalized-cut selection (:func:`normalized_cut_select`): IoU affinity, normalized
+4. The paper's normalized-cut selection (:func:`graph_normalized_cut_select`): IoU affinity, normalized
    Laplacian, ``tf.linalg.eigh``, unit rows, k-means with a deterministic farthest-point start and
    a fixed number of iterations, the top-objectness box of each cluster.
 
@@ -38,15 +38,14 @@ import math
 import tensorflow as tf
 
 from affect_tf.config import ProposalConfig
+from affect_tf.proposals import constants
 
-# Gradient edges: the settings of proposals/edges.py (GRADIENT_*; a test checks they agree), kept
-# as literals here so that this module never imports OpenCV.
-EDGE_SIGMA = 1.5
-SURROUND_RADIUS = 10
-SURROUND_STRENGTH = 1.0
-EDGE_GAIN = 0.15
-# Gradient magnitudes below this are float rounding on flat areas (proposals/edges.py).
-_GRADIENT_FLOOR = 1e-5
+# Gradient edges: the OpenCV path's settings (proposals/constants.py), one definition for both.
+EDGE_SIGMA = constants.GRADIENT_SIGMA
+SURROUND_RADIUS = constants.GRADIENT_SURROUND_RADIUS
+SURROUND_STRENGTH = constants.GRADIENT_SURROUND_STRENGTH
+EDGE_GAIN = constants.GRADIENT_GAIN
+_GRADIENT_FLOOR = constants.GRADIENT_FLOOR
 # edgesNms' border suppression width (Dollar's edgesDetect.m feeds EdgeBoxes with s = 5).
 NMS_BORDER = 5
 
@@ -59,8 +58,8 @@ RING_HALF_WIDTH = 2
 # of seed 777 (the benchmark reports seed 0): weights 0 / 1 / 2 / 4 / 8 found the object
 # (IoU >= 0.5) in 84 / 92 / 97 / 100 / 94 % of them.
 STRADDLE_WEIGHT = 4.0
-# Smallest box area EdgeBoxes generates when the filter is off (proposals/edgeboxes.py).
-MIN_GENERATED_BOX_AREA = 100.0
+# Smallest box area EdgeBoxes generates when the filter is off (as the OpenCV path).
+MIN_GENERATED_BOX_AREA = constants.MIN_GENERATED_BOX_AREA
 # Windows scored before NMS: the best this many (NMS is greedy, its cost grows with its input).
 PRE_NMS_WINDOWS = 2000
 # Rounds of EdgeBoxes' local refinement of the best windows (the step halves each round). On the
@@ -124,7 +123,7 @@ def resize_for_proposals(image, max_side: int) -> tf.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------
-# Edges (the TF twin of proposals/edges.py's gradient_edges).
+# Edges (the TF twin of proposals/edges.py's graph_gradient_edges).
 
 
 def _reflect_indices(size: tf.Tensor, before: int, after: int) -> tf.Tensor:
@@ -221,10 +220,10 @@ def _border_ramp(height: tf.Tensor, width: tf.Tensor, border: int) -> tf.Tensor:
     return tf.where(border > 0, weights, tf.ones_like(weights))
 
 
-def thin_edges(edges: tf.Tensor, orientation: tf.Tensor, border: int = NMS_BORDER) -> tf.Tensor:
+def graph_thin_edges(edges: tf.Tensor, orientation: tf.Tensor, border: int = NMS_BORDER) -> tf.Tensor:
     """Non-maximum suppression along the edge normal (``edgesNms``, radius 1), then border ramp.
 
-    The same tie rule as ``proposals.edges.thin_edges``: a pixel is suppressed by a strictly
+    The same tie rule as ``proposals.edges.graph_thin_edges``: a pixel is suppressed by a strictly
     stronger neighbour ahead or an equal or stronger one behind, so a step edge between two
     columns keeps one line, not two.
 
@@ -244,8 +243,8 @@ def thin_edges(edges: tf.Tensor, orientation: tf.Tensor, border: int = NMS_BORDE
     return thinned * _border_ramp(tf.shape(edges)[0], tf.shape(edges)[1], border)
 
 
-def gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
-    """Thinned colour-gradient edges and their orientation (``proposals.edges.gradient_edges``).
+def graph_gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
+    """Thinned colour-gradient edges and their orientation (``proposals.edges.graph_gradient_edges``).
 
     Gaussian smoothing (sigma 1.5), the Sobel gradient of the strongest channel, surround
     suppression (Grigorescu et al., IEEE TIP 2003: the mean magnitude over a 21 x 21 window is
@@ -270,7 +269,7 @@ def gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
     box = [1.0 / (2 * SURROUND_RADIUS + 1)] * (2 * SURROUND_RADIUS + 1)
     surround = _filter_axis(_filter_axis(magnitude[..., None], box, 0), box, 1)[..., 0]
     magnitude = tf.maximum(magnitude - SURROUND_STRENGTH * surround, 0.0)
-    edges = tf.minimum(thin_edges(magnitude, orientation) * (1.0 / EDGE_GAIN), 1.0)
+    edges = tf.minimum(graph_thin_edges(magnitude, orientation) * (1.0 / EDGE_GAIN), 1.0)
     return edges, orientation
 
 
@@ -524,7 +523,7 @@ def edge_box_candidates(edges: tf.Tensor, orientation: tf.Tensor, config: Propos
     dropped, so a flat image gives no box, as with OpenCV.
 
     Args:
-        edges, orientation: float32 [H, W] maps from :func:`gradient_edges`.
+        edges, orientation: float32 [H, W] maps from :func:`graph_gradient_edges`.
         config: window shapes (:func:`window_shapes`), ``edge_boxes_alpha``, ``edge_boxes_beta``.
         max_boxes: the most boxes returned.
 
@@ -626,7 +625,7 @@ def _farthest_point_centres(points: tf.Tensor, num_clusters: int) -> tf.Tensor:
     return tf.gather(points, chosen)
 
 
-def kmeans_labels(points: tf.Tensor, num_clusters: int,
+def graph_kmeans_labels(points: tf.Tensor, num_clusters: int,
                   iterations: int = KMEANS_ITERATIONS) -> tf.Tensor:
     """k-means (Lloyd) with a farthest-point start and a fixed number of iterations.
 
@@ -688,10 +687,10 @@ def _cluster_and_pick(boxes: tf.Tensor, num_clusters: int, affinity: str,
                       iterations: int, row_normalize: bool) -> tf.Tensor:
     """Normalized cut of boxes ranked by objectness: indices [m] of the kept rows, ascending."""
     embedding = spectral_rows(box_affinity(boxes, affinity), num_clusters, row_normalize)
-    return pick_per_cluster(kmeans_labels(embedding, num_clusters, iterations), num_clusters)
+    return pick_per_cluster(graph_kmeans_labels(embedding, num_clusters, iterations), num_clusters)
 
 
-def normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int, *,
+def graph_normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int, *,
                           affinity: str = "iou", iterations: int = KMEANS_ITERATIONS,
                           row_normalize: bool = True) -> tf.Tensor:
     """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
@@ -743,7 +742,7 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
         max_boxes: boxes kept for the normalized cut; default ``min(config.max_boxes,
             MAX_GRAPH_BOXES)`` (its eigen-decomposition is cubic in this).
         edge_fn: optional TF callable image float32 [h, w, 3] in [0, 255] ->
-            ``(edges, orientation)`` float32 [h, w] each; default :func:`gradient_edges`.
+            ``(edges, orientation)`` float32 [h, w] each; default :func:`graph_gradient_edges`.
 
     Returns:
         ``(boxes, objectness, num_valid)``: float32 [m, 4] normalized ``[y1, x1, y2, x2]`` in
@@ -764,9 +763,9 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
     with tf.control_dependencies([tf.debugging.Assert(
             tf.reduce_all(shape[:2] > 0), ["image must not be empty. Received: shape=", shape])]):
         small = resize_for_proposals(image, config.proposal_max_side)
-    edges, orientation = (edge_fn or gradient_edges)(small)
+    edges, orientation = (edge_fn or graph_gradient_edges)(small)
     boxes, scores = edge_box_candidates(edges, orientation, config, max_boxes)
-    keep = normalized_cut_select(boxes, scores, num_candidates, affinity=config.affinity,
+    keep = graph_normalized_cut_select(boxes, scores, num_candidates, affinity=config.affinity,
                                  row_normalize=config.spectral_row_normalize)
     size = tf.cast(tf.shape(small)[:2], tf.float32)
     boxes = tf.clip_by_value(tf.gather(boxes, keep) / tf.tile(size, [2]), 0.0, 1.0)

@@ -1,14 +1,17 @@
-"""Tests of affect_tf.graph_proposals: in-graph proposals for a served model (issue 8).
+"""Tests of affect_tf.proposals.graph: in-graph proposals for a served model.
 
 The traced functions are built once per module (tracing costs seconds); every image goes through
 the same concrete function with unknown H and W, as a SavedModel signature would.
 """
 
+import os
+import pathlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from affect_tf import graph_proposals as gp
+from affect_tf.proposals import graph as gp
 from affect_tf.config import ProposalConfig
 from affect_tf.io import encode_png
 from affect_tf.metrics import box_iou
@@ -109,7 +112,7 @@ def test_traces_with_unknown_shapes(single, single_float, decoded_batch, encoded
 def _boxes_after_nms(image, config):
     """n, the number of boxes that reach the normalized cut, computed step by step."""
     small = gp.resize_for_proposals(tf.constant(image), config.proposal_max_side)
-    edges, orientation = gp.gradient_edges(small)
+    edges, orientation = gp.graph_gradient_edges(small)
     boxes, _ = gp.edge_box_candidates(edges, orientation, config, min(config.max_boxes,
                                                                        gp.MAX_GRAPH_BOXES))
     return int(tf.shape(boxes)[0])
@@ -133,12 +136,12 @@ def test_normalized_cut_select_counts():
     boxes = np.concatenate([corners, corners + rng.uniform(10, 50, (40, 2))], axis=1)
     scores = rng.uniform(size=40)
     for m in (1, 10, 40, 60):
-        picked = gp.normalized_cut_select(tf.constant(boxes), tf.constant(scores), m).numpy()
+        picked = gp.graph_normalized_cut_select(tf.constant(boxes), tf.constant(scores), m).numpy()
         assert len(picked) == min(m, 40) and len(set(picked.tolist())) == len(picked)
         assert np.all(np.diff(scores[picked]) <= 0)
     # Identical boxes (a degenerate spectrum): still exactly m distinct boxes.
     same = np.tile([[0.0, 0.0, 10.0, 10.0]], (12, 1))
-    picked = gp.normalized_cut_select(tf.constant(same), tf.constant(scores[:12]), 5).numpy()
+    picked = gp.graph_normalized_cut_select(tf.constant(same), tf.constant(scores[:12]), 5).numpy()
     assert len(set(picked.tolist())) == 5 and np.all(np.diff(scores[:12][picked]) <= 0)
 
 
@@ -168,11 +171,11 @@ def test_kmeans_deterministic_and_separates_groups():
     rng = np.random.default_rng(1)
     centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     points = np.concatenate([centre + rng.normal(0, 0.5, (20, 2)) for centre in centres])
-    labels = gp.kmeans_labels(tf.constant(points), 3).numpy()
+    labels = gp.graph_kmeans_labels(tf.constant(points), 3).numpy()
     assert len(set(labels.tolist())) == 3
     for group in range(3):
         assert len(set(labels[group * 20:(group + 1) * 20].tolist())) == 1
-    np.testing.assert_array_equal(labels, gp.kmeans_labels(tf.constant(points), 3).numpy())
+    np.testing.assert_array_equal(labels, gp.graph_kmeans_labels(tf.constant(points), 3).numpy())
 
 
 def test_normalized_cut_one_box_per_separate_group():
@@ -180,7 +183,7 @@ def test_normalized_cut_one_box_per_separate_group():
     base = np.array([[0, 0, 20, 20], [1, 1, 21, 21], [2, 0, 22, 20]], np.float64)
     boxes = np.concatenate([base + offset for offset in (0, 100, 200)])
     scores = np.array([0.9, 0.5, 0.4, 0.3, 0.8, 0.2, 0.1, 0.6, 0.7])
-    picked = gp.normalized_cut_select(tf.constant(boxes), tf.constant(scores), 3).numpy()
+    picked = gp.graph_normalized_cut_select(tf.constant(boxes), tf.constant(scores), 3).numpy()
     np.testing.assert_array_equal(picked, [0, 4, 8])
 
 
@@ -262,7 +265,7 @@ def test_edges_match_opencv_path():
         cv_edges.GRADIENT_SURROUND_STRENGTH, cv_edges.GRADIENT_GAIN)
     image = next(scenes.generate_scenes(3, 1))[1]
     expected, expected_orientation = cv_edges.gradient_edges(image)
-    edges, orientation = gp.gradient_edges(tf.constant(image, tf.float32))
+    edges, orientation = gp.graph_gradient_edges(tf.constant(image, tf.float32))
     edges = edges.numpy()
     assert np.corrcoef(expected.ravel(), edges.ravel())[0, 1] > 0.99
     assert abs(float(edges.sum()) - float(expected.sum())) < 1e-3 * float(expected.sum())
@@ -310,3 +313,24 @@ def test_demo_scene_hit_rate_close_to_opencv():
         hits["opencv"].append(box_iou(pipeline.propose(image, config).boxes, box).max() >= 0.5)
     assert np.mean(hits["graph"]) >= 0.8
     assert np.mean(hits["graph"]) >= np.mean(hits["opencv"]) - 0.15
+
+
+def test_the_graph_engine_imports_without_opencv(tmp_path):
+    # The served graph's proposals need no OpenCV: with a cv2 that cannot be imported, the
+    # graph module and the package's shared constants still load (TensorFlow's Keras imports
+    # cv2 only when it is there).
+    import subprocess
+    import sys
+
+    fake = tmp_path / "cv2"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('OpenCV was imported')\n")
+    import affect_tf
+
+    checkout = str(pathlib.Path(affect_tf.__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", "import affect_tf.proposals.graph as g; print(g.EDGE_SIGMA)"],
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{checkout}",
+             "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("1.5")

@@ -117,6 +117,14 @@ def test_evaluate_on_a_fresh_workdir_says_to_train_first(copy_of, tmp_path):
     _assert_refused(result, "No finished training", "--mode=train")
 
 
+@pytest.mark.parametrize("mode", ["report", "export"])
+def test_a_mode_whose_evaluation_has_not_run_says_to_evaluate_first(copy_of, mode):
+    config, _ = copy_of
+    # Trained and evaluated at K = 2; at K = 1 there is no evaluation to report or serve yet.
+    result, _ = run_cli(*_flags(config, mode=mode, regions={"top_k": 1}))
+    _assert_refused(result, "No evaluation with these settings", "--mode=evaluate first")
+
+
 def test_a_damaged_train_manifest_under_evaluate_names_the_file_and_the_fix(copy_of):
     config, _ = copy_of
     manifest = next(pathlib.Path(config.workdir).glob("train-*/manifest.json"))

@@ -83,11 +83,11 @@ def _has_trained_fc(weights: str) -> bool:
 def backbone_config(config: Config) -> ModelConfig:
     """The architecture and weights the baseline's features come from.
 
-    The weights are ``config.baseline_weights``, never ``config.model.weights`` (a transfer run
-    starts from a fine-tuned classifier). The vgg head (fc6, fc7) is built where those weights
-    have trained fc layers and the input is 224 px, as fc6 needs; otherwise the gap head, of
-    which only the conv layers feed the features. Any other weights file is loaded by
-    ``model.load_weights`` into the classifier's own architecture (the only one this project
+    The weights are ``config.baselines.baseline_weights``, never ``config.model.weights`` (a
+    transfer run starts from a fine-tuned classifier). The vgg head (fc6, fc7) is built where
+    those weights have trained fc layers and the input is 224 px, as fc6 needs; otherwise the
+    gap head, of which only the conv layers feed the features. Any other weights file is loaded
+    by ``model.load_weights`` into the classifier's own architecture (the only one this project
     saves; a ``.keras`` file carries its own).
 
     Args:
@@ -97,7 +97,7 @@ def backbone_config(config: Config) -> ModelConfig:
         A ``ModelConfig`` for :func:`build_feature_extractor` (input side ``image_size`` as the
         classifier's, so the evaluation's whole-image views serve both).
     """
-    weights, size = config.baseline_weights, config.model.image_size
+    weights, size = config.baselines.baseline_weights, config.model.image_size
     if weights in UNTRAINED_FC_SOURCES or is_imagenet(weights):
         head = "vgg" if _has_trained_fc(weights) and size == _FC_IMAGE_SIZE else "gap"
         return ModelConfig(weights=weights, head=head, image_size=size)

@@ -33,7 +33,7 @@ MIXED_PRECISIONS = ("off", "float16", "bfloat16")
 # How training is spread over devices (train.distribution_strategy).
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker")
 # Precision of the HED network's VGG16 blocks (proposals/edges.py).
-HED_PRECISIONS = ("auto", "float32", "bfloat16")
+HED_PRECISIONS = ("auto", "float32", "bfloat16", "bfloat16_all")
 SELECTIONS = ("ar", "obj", "senti")
 OBJ_NORMS = ("minmax", "max")
 AR_FORMULAS = ("paper", "authors")
@@ -241,13 +241,14 @@ class ProposalConfig(_Section):
         "1.07 in batches of 32, 1.84 alone (benchmarks/bench_proposals.py --hed_batch).",
         interval="(0, inf)")
     hed_precision: str = setting(
-        "auto", "Precision of the HED network's VGG16 blocks (edge_source=hed): float32, "
-        "bfloat16 (the side outputs and the fusion stay float32), or auto: bfloat16 on a GPU or "
-        "on a CPU with bfloat16 instructions (x86 avx512_bf16 or amx_bf16), float32 otherwise. "
-        "On 5 photos (<= 500 px, AVX512_BF16 CPU, one thread) bfloat16 halved HED's network "
-        "time (0.49 vs 1.00 CPU s per photo), moved the edge maps by at most 0.015 and kept "
-        "the candidates as closely as another k-means seed does "
-        "(benchmarks/bench_hed.py).", choices=HED_PRECISIONS)
+        "auto", "Precision of the HED network (edge_source=hed): float32, bfloat16 (VGG16 blocks "
+        "3-5 in bfloat16; blocks 1-2, the side outputs and the fusion float32), bfloat16_all "
+        "(all five blocks), or auto: bfloat16 on a GPU or on a CPU with bfloat16 instructions "
+        "(x86 avx512_bf16 or amx_bf16), float32 otherwise. On 5 photos (<= 500 px, an "
+        "AVX512_BF16 CPU, one thread) HED's network cost 1.01 / 0.64 / 0.50 CPU s per photo; "
+        "of float32's 50 candidates bfloat16 kept 0.75 and bfloat16_all 0.68, where float32 "
+        "under another k-means seed keeps 0.72 (benchmarks/bench_hed.py).",
+        choices=HED_PRECISIONS)
     proposal_max_side: int = setting(
         500, "Proposals are computed on the image resized so its longer side is at most this many "
         "pixels; the area filter applies at that scale (METHOD.md, C8).", interval="(0, inf)")
@@ -447,26 +448,14 @@ class FusionConfig(_Section):
         choices=SVM_FEATURES)
 
 
-@_section("Run")
+@_section("Proposal stage")
 @dataclasses.dataclass(frozen=True)
-class Config(_Section):
-    """A whole run: where outputs go and which stages run, then one field per section."""
+class ProposalStageConfig(_Section):
+    """How the proposal stage runs (affect_tf.stages.proposals_stage, proposals/local_runner.py,
+    proposals/beam_runner.py): none of it changes the proposals."""
 
-    workdir: str = setting(
-        "runs/default", "Every output of the run goes below this directory.", nonempty=True)
-    mode: str = setting(
-        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
-        "export writes the SavedModel for TF Serving.", choices=MODES)
-    eval_batch_size: int = setting(
-        32, "Images per evaluation batch (each brings m region crops).", interval="(0, inf)")
     num_workers: int = setting(
         0, "Parallel worker processes of the local proposal stage (0: one per CPU core).",
-        interval="[0, inf)")
-    export_dir: str = setting(
-        "", "--mode=export writes the SavedModel to <export_dir>/<version>/ (TF Serving's "
-        "model_base_path; empty: <workdir>/export).")
-    export_version: int = setting(
-        0, "Version folder of the export (0: one more than the highest there).",
         interval="[0, inf)")
     proposal_commit_seconds: float = setting(
         30.0, "The local proposal stage commits a cache chunk at least this often, so a kill "
@@ -482,6 +471,16 @@ class Config(_Section):
     beam_pipeline_options: str = setting(
         "", "Beam options for proposal_runner=beam and for building Beam datasets (Flickr), "
         "space-separated, e.g. '--runner=DataflowRunner --project=...'.")
+
+
+@_section("Evaluation")
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig(_Section):
+    """What the CNN sees at evaluation (affect_tf.views, affect_tf.evaluate, the served graph):
+    the warp the region crops come from, the whole-image view, the batch."""
+
+    eval_batch_size: int = setting(
+        32, "Images per evaluation batch (each brings m region crops).", interval="(0, inf)")
     ten_crop: bool = setting(
         False, "Whole-image test on 10 crops (4 corners + centre, mirrored; authors' code) "
         "instead of the centre crop.")
@@ -490,6 +489,13 @@ class Config(_Section):
         "so a small region is cropped from enough pixels (a 40 px object of a 500 px photo spans "
         "only 20 px of the 256 px training view). The whole-image view is resized from it to "
         "resize_size as in training.")
+
+
+@_section("Baseline")
+@dataclasses.dataclass(frozen=True)
+class BaselineConfig(_Section):
+    """The pretrained-features + PCA + linear SVM row (affect_tf.baselines)."""
+
     baseline: bool = setting(
         True, "Also evaluate the paper's 'VGGNet (ImageNet features)' row in --mode=all and "
         "evaluate: whole-image features of the pretrained, not fine-tuned --baseline_weights "
@@ -508,18 +514,48 @@ class Config(_Section):
     baseline_svm_c: float = setting(
         1.0, "C of the baseline's linear SVM (the paper used LIBSVM's default: 1).",
         interval="(0, inf)")
+
+
+@_section("Export")
+@dataclasses.dataclass(frozen=True)
+class ExportConfig(_Section):
+    """The SavedModel for TF Serving (affect_tf.export, --mode=export)."""
+
+    export_dir: str = setting(
+        "", "--mode=export writes the SavedModel to <export_dir>/<version>/ (TF Serving's "
+        "model_base_path; empty: <workdir>/export).")
+    export_version: int = setting(
+        0, "Version folder of the export (0: one more than the highest there).",
+        interval="[0, inf)")
+
+
+@_section("Run")
+@dataclasses.dataclass(frozen=True)
+class Config(_Section):
+    """A whole run: where outputs go and which stages run, then one field per section."""
+
+    workdir: str = setting(
+        "runs/default", "Every output of the run goes below this directory.", nonempty=True)
+    mode: str = setting(
+        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
+        "export writes the SavedModel for TF Serving.", choices=MODES)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     proposals: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)
+    proposal_stage: ProposalStageConfig = dataclasses.field(default_factory=ProposalStageConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     regions: RegionConfig = dataclasses.field(default_factory=RegionConfig)
     fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
+    baselines: BaselineConfig = dataclasses.field(default_factory=BaselineConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
     def _check_rules(self) -> None:
-        if self.region_image_size < self.model.image_size:
+        region_image_size = self.evaluation.region_image_size
+        if region_image_size < self.model.image_size:
             raise ConfigError(
                 "region_image_size must be >= image_size (crops are taken from it). Received: "
-                f"region_image_size={self.region_image_size}, image_size={self.model.image_size}")
+                f"region_image_size={region_image_size}, image_size={self.model.image_size}")
         if self.regions.top_k > self.proposals.num_candidates:
             raise ConfigError(
                 "top_k (K regions per image) cannot exceed num_candidates (m proposals kept per "

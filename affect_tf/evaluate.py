@@ -39,7 +39,7 @@ def global_view_probs(classifier, region_images: tf.Tensor, config: Config) -> t
 def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
     """A ``tf.function`` batch -> whole-image and candidate predictions.
 
-    The batch holds ``image`` [B, R, R, 3] (RGB 0-255, R = ``config.region_image_size``),
+    The batch holds ``image`` [B, R, R, 3] (RGB 0-255, R = ``config.evaluation.region_image_size``),
     ``boxes`` [B, m, 4] normalized [y1, x1, y2, x2], ``objectness`` [B, m], ``num_valid`` [B].
     Regions are cropped from the R x R image; the whole-image view is that image resized to
     ``resize_size``, as in training, then centre-cropped (or 10 crops averaged).

@@ -94,7 +94,7 @@ class ServingGraph:
         self.region_layer = regions_lib.RegionDiscovery.from_region_config(
             classifier, config.regions, crop_size=config.model.image_size,
             context_pixels=config.model.region_context, resize_size=config.train.resize_size,
-            ten_crop=config.ten_crop)
+            ten_crop=config.evaluation.ten_crop)
         fusion = config.fusion.fusion
         if fusion == "concat":
             if svm is None:
@@ -109,7 +109,7 @@ class ServingGraph:
     def decode(self, images: tf.Tensor):
         """``(region_images float32 [B, R, R, 3], sizes int32 [B, 2] (H, W), ok bool [B])``."""
         ok = is_supported_image(images)
-        size = self.config.region_image_size
+        size = self.config.evaluation.region_image_size
 
         def one(pair):
             encoded, good = pair

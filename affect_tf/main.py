@@ -44,7 +44,8 @@ def _define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     groups: dict[type, str] = {}
     for setting in config_lib.settings():
         if setting.section not in groups:
-            groups[setting.section] = (f"{len(groups) + 1}. {setting.section.TITLE} "
+            # Zero-padded: absl sorts the groups by name, and "10." would sort before "2.".
+            groups[setting.section] = (f"{len(groups) + 1:02d}. {setting.section.TITLE} "
                                        f"(affect_tf.config.{setting.section.__name__})")
         group = groups[setting.section]
         if setting.choices:
@@ -135,6 +136,9 @@ def main(argv: list[str]) -> int:
             # TensorFlow loads only after the flags parse, the preflight checks and the lock.
             from affect_tf import stages  # noqa: PLC0415
 
+        if config.train.distribution == "multi_worker" and config.mode in ("train", "all"):
+            # Before TensorFlow's first op: it configures collective ops once, at start-up.
+            stages.train_lib.distribution_strategy("multi_worker")
         stages.run(config, preflight_checked=True, lock_held=True)
     except errors.RunError as error:
         logging.error("%s", error)

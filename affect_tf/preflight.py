@@ -146,16 +146,17 @@ def _check_export(config: Config) -> list[str]:
             "--mode=export serves concatenation + SVM only with a linear SVM (a Dense layer); a "
             "kernel SVM is evaluation-only: export with --svm_kernel=linear, or --fusion=max / "
             f"sum. Received: svm_kernel={config.fusion.svm_kernel!r}")
-    if config.export_dir:
+    if config.export.export_dir:
         problems += [problem.replace("--workdir", "--export_dir").replace("workdir=", "export_dir=")
-                     for problem in _check_workdir(config.export_dir)]
-    export_dir = pathlib.Path(config.export_dir or pathlib.Path(config.workdir) / "export")
-    version = export_dir.expanduser() / str(config.export_version)
-    if config.export_version and version.exists():
+                     for problem in _check_workdir(config.export.export_dir)]
+    export = config.export
+    export_dir = pathlib.Path(export.export_dir or pathlib.Path(config.workdir) / "export")
+    version = export_dir.expanduser() / str(export.export_version)
+    if export.export_version and version.exists():
         problems.append(
-            f"--export_version={config.export_version}: {version} exists, and TF Serving versions "
-            "are never overwritten: pass another --export_version, or 0 for the next free one. "
-            f"Received: export_version={config.export_version}")
+            f"--export_version={export.export_version}: {version} exists, and TF Serving "
+            "versions are never overwritten: pass another --export_version, or 0 for the next "
+            f"free one. Received: export_version={export.export_version}")
     return problems
 
 
@@ -282,7 +283,7 @@ def check(config: Config, *, imagenet_reachable: Callable[[], bool] | None = Non
     problems = _check_workdir(config.workdir) + _check_data(config.data, config.mode)
     if config.mode in _TRAINS:
         problems += _check_model(config.model, reachable)
-    if config.baseline and config.mode in _BASELINE_MODES:
+    if config.baselines.baseline and config.mode in _BASELINE_MODES:
         # The baseline's backbone has weights of its own (ImageNet's by default), whatever
         # --weights the classifier starts from.
         problems += _check_model(baselines.backbone_config(config), reachable, "baseline_weights")

@@ -87,11 +87,11 @@ def proposal_cache(run: Run) -> cache_lib.ProposalCache:
 
 def _beam_options(config: Config):
     """PipelineOptions from ``--beam_pipeline_options`` (None: Beam's defaults, DirectRunner)."""
-    if not config.beam_pipeline_options:
+    if not config.proposal_stage.beam_pipeline_options:
         return None
     from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415
 
-    return PipelineOptions(config.beam_pipeline_options.split())
+    return PipelineOptions(config.proposal_stage.beam_pipeline_options.split())
 
 
 # ---- the stages ----------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def proposals_stage(run: Run) -> None:
     """Proposals for every image (``proposal_scope=all``) or the validation and test parts."""
     config = run.config
     cache = run.proposal_cache()
-    if run.folds() is not None or config.proposal_scope == "all":
+    if run.folds() is not None or config.proposal_stage.proposal_scope == "all":
         # Every image is a test image in some fold: the folds share one cache.
         wanted = set(run.index().filenames.tolist())
     else:
@@ -131,8 +131,9 @@ def proposals_stage(run: Run) -> None:
                      cache.directory)
         return
     logging.info("proposals: %d of %d images to do (%s edges, %s runner), cache %s", len(todo),
-                 len(wanted), config.proposals.edge_source, config.proposal_runner, cache.directory)
-    if config.proposal_runner == "beam":
+                 len(wanted), config.proposals.edge_source, config.proposal_stage.proposal_runner,
+                 cache.directory)
+    if config.proposal_stage.proposal_runner == "beam":
         from affect_tf.proposals import beam_runner  # noqa: PLC0415
 
         stats = beam_runner.run_beam_proposal_stage_tfds(
@@ -142,8 +143,9 @@ def proposals_stage(run: Run) -> None:
         images = ((name, data) for name, data in data_lib.encoded_images(run.builder)
                   if name in todo)
         stats = local_runner.run_proposal_stage(
-            images, cache, config.proposals, num_workers=config.num_workers or os.cpu_count() or 1,
-            commit_seconds=config.proposal_commit_seconds, total=len(todo))
+            images, cache, config.proposals,
+            num_workers=config.proposal_stage.num_workers or os.cpu_count() or 1,
+            commit_seconds=config.proposal_stage.proposal_commit_seconds, total=len(todo))
     logging.info("proposals: %s", stats)
 
 
@@ -187,7 +189,7 @@ def _train(run: Run) -> None:
         # Precise batch-norm statistics over the training part's evaluation views (train.py).
         calibration = data_lib.calibration_pipeline(
             data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
-            resize_size=config.train.resize_size, batch_size=config.eval_batch_size)
+            resize_size=config.train.resize_size, batch_size=config.evaluation.eval_batch_size)
         summary = trainer.fit(dataset, start_step=start_step, log=logging.info,
                               calibration=calibration)
         logging.info("train: done %s", summary)
@@ -258,8 +260,9 @@ def predict_stage(run: Run) -> artifacts.Manifest:
         def compute(part: str) -> dict:
             names = getattr(run.splits, part)
             batches = data_lib.evaluation_pipeline(
-                data_lib.examples(run.builder, names), resize_size=config.region_image_size,
-                batch_size=config.eval_batch_size, proposals=run.proposals(),
+                data_lib.examples(run.builder, names),
+                resize_size=config.evaluation.region_image_size,
+                batch_size=config.evaluation.eval_batch_size, proposals=run.proposals(),
                 extra_keys=extra_keys)
             logging.info("evaluate: %s, %d images", part, len(names))
             return evaluate_lib.collect_predictions(
@@ -376,8 +379,9 @@ def baseline_features_stage(run: Run) -> artifacts.Manifest:
         def compute(part: str) -> dict:
             names = getattr(run.splits, part)
             batches = data_lib.evaluation_pipeline(
-                data_lib.examples(run.builder, names), resize_size=config.region_image_size,
-                batch_size=config.eval_batch_size)
+                data_lib.examples(run.builder, names),
+                resize_size=config.evaluation.region_image_size,
+                batch_size=config.evaluation.eval_batch_size)
             logging.info("baseline: features of the %s part, %d images", part, len(names))
             arrays = baselines_lib.extract_features(feature_fn, batches.as_numpy_iterator(),
                                                     total=len(names))
@@ -400,7 +404,7 @@ def baseline_stage(run: Run) -> None:
     """The paper's "VGGNet (ImageNet features)" row: features (reused when their inputs are
     unchanged), then standardization, PCA and a linear SVM fitted on the training part."""
     config = run.config
-    if not config.baseline:
+    if not config.baselines.baseline:
         logging.info("baseline: off (--nobaseline); skipped")
         return
     features_manifest = baseline_features_stage(run)
@@ -412,13 +416,13 @@ def baseline_stage(run: Run) -> None:
     parts = run.load_parts(run.baseline_features_dir, "features", BASELINE_PARTS, FEATURE_KEYS,
                            ("features", "label", "filename"))
     metrics, details = baselines_lib.evaluate(
-        parts["train"], parts["test"], components=config.baseline_pca_components,
-        svm_c=config.baseline_svm_c, seed=config.train.seed)
-    weights = config.baseline_weights  # the features' weights, not the classifier's start
+        parts["train"], parts["test"], components=config.baselines.baseline_pca_components,
+        svm_c=config.baselines.baseline_svm_c, seed=config.train.seed)
+    weights = config.baselines.baseline_weights  # the features' weights, not the classifier's start
     details.update(
         weights=baselines_lib.weights_name(weights),
         imagenet=baselines_lib.is_imagenet(weights),
-        layer=str(parts["train"]["layer"]), views=10 if config.ten_crop else 1)
+        layer=str(parts["train"]["layer"]), views=10 if config.evaluation.ten_crop else 1)
     row = baselines_lib.BASELINE_ROW
     io_lib.atomic_write_json(directory / "metrics.json",
                              {"baselines": {row: metrics}, "baseline_details": {row: details}})
@@ -435,7 +439,7 @@ def report_stage(run: Run) -> None:
     run.eval_manifest()
     directory = run.eval_dir
     baseline = {}
-    if run.config.baseline:
+    if run.config.baselines.baseline:
         manifest = run.baseline_manifest()
         baseline = json.loads((run.stage_dir("baseline", manifest.fingerprint)
                                / "metrics.json").read_text())
@@ -464,7 +468,7 @@ def export_stage(run: Run) -> None:
         svm = fusion_lib.SVMFusion.load(str(eval_dir / f"svm_{config.regions.selection}"))
     graph = export_lib.ServingGraph(classifier, config, svm)
     target = export_lib.write_saved_model(
-        graph, config.export_dir or run.workdir / "export", config.export_version)
+        graph, config.export.export_dir or run.workdir / "export", config.export.export_version)
     python_ops = export_lib.python_backed_ops(target)
     if python_ops:
         raise RuntimeError(f"The SavedModel {target} holds Python-backed ops TF Serving cannot "

@@ -63,17 +63,29 @@ def encoded_examples(count: int, start: int = 0, prefix: str = "images",
 
 
 def replace_config(config: config_lib.Config, **overrides: Any) -> config_lib.Config:
-    """``config`` with top-level fields replaced; a dict replaces fields of that section.
+    """``config`` with fields replaced: a section's name takes a dict of its fields, any other
+    name is a setting (a leaf name, whatever section holds it, as on the command line).
 
-    Example: ``replace_config(c, mode="evaluate", regions={"top_k": 1})``.
+    Example: ``replace_config(c, mode="evaluate", regions={"top_k": 1}, ten_crop=True)``.
     """
-    changes = {}
+    paths = {setting.name: setting.path for setting in config_lib.settings()}
     for name, value in overrides.items():
-        section = getattr(config, name)
+        section = getattr(config, name, None)
         if isinstance(value, dict) and dataclasses.is_dataclass(section):
-            value = dataclasses.replace(section, **value)
-        changes[name] = value
-    return dataclasses.replace(config, **changes).validate()
+            config = dataclasses.replace(config, **{name: dataclasses.replace(section, **value)})
+        elif name in paths:
+            config = _replace_leaf(config, paths[name], value)
+        else:
+            raise TypeError(f"replace_config: {name!r} is neither a section nor a setting. "
+                            f"Received: {name}={value!r}")
+    return config.validate()
+
+
+def _replace_leaf(node: Any, path: tuple[str, ...], value: Any) -> Any:
+    if len(path) == 1:
+        return dataclasses.replace(node, **{path[0]: value})
+    return dataclasses.replace(
+        node, **{path[0]: _replace_leaf(getattr(node, path[0]), path[1:], value)})
 
 
 def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
@@ -86,18 +98,18 @@ def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
     """
     root = pathlib.Path(root)
     config = config_lib.Config(
-        workdir=str(root / "run"), mode="all", eval_batch_size=8,
+        workdir=str(root / "run"), mode="all",
         data=config_lib.DataConfig(dataset="affect_demo/tiny", data_dir=str(root / "tfds"),
                                    validation_fraction=0.3, test_fraction=0.3),
         proposals=config_lib.ProposalConfig(num_candidates=6, max_boxes=200, kmeans_n_init=2),
         model=config_lib.ModelConfig(weights="none", head="gap", image_size=32),
-        region_image_size=64,
+        evaluation=config_lib.EvaluationConfig(eval_batch_size=8, region_image_size=64),
         train=config_lib.TrainConfig(batch_size=8, steps=4, resize_size=40, checkpoint_every=2,
                                      log_every=2),
         regions=config_lib.RegionConfig(top_k=2, crops_per_call=16),
         # Random weights for the baseline too: offline (ImageNet's would need a download) and
         # fast (conv5 features, no 4096-wide fc layers).
-        baseline_weights="none",
+        baselines=config_lib.BaselineConfig(baseline_weights="none"),
     )
     return replace_config(config, **overrides)
 

@@ -38,7 +38,7 @@ import tensorflow as tf
 from affect_tf import io as io_lib
 from affect_tf import model as model_lib
 from affect_tf.config import DISTRIBUTIONS, ModelConfig, TrainConfig
-from affect_tf.errors import MissingStageError
+from affect_tf.errors import MissingStageError, RunError
 
 CLASSIFIER_FILE = "classifier.weights.h5"
 
@@ -72,6 +72,11 @@ def dtype_policy(mixed_precision: str):
         keras.mixed_precision.set_global_policy(previous)
 
 
+class DistributionError(RunError, ValueError):
+    """``distribution=multi_worker`` cannot start or resume: no ``TF_CONFIG``, the strategy asked
+    for after TensorFlow's first op, or workers that restored different steps."""
+
+
 def distribution_strategy(distribution: str = "auto") -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy that ``TrainConfig.distribution`` names.
 
@@ -86,9 +91,10 @@ def distribution_strategy(distribution: str = "auto") -> tf.distribute.Strategy:
             return that one.
 
     Raises:
-        ValueError: an unknown ``distribution``, or ``multi_worker`` without ``TF_CONFIG``: a
-            worker started without it would train alone and silently.
-        RuntimeError: ``multi_worker`` asked for the first time after TensorFlow's first op.
+        ValueError: an unknown ``distribution``.
+        DistributionError: ``multi_worker`` without ``TF_CONFIG`` (a worker started without it
+            would train alone, silently), or asked for the first time after TensorFlow's first
+            op.
     """
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}. "
@@ -121,14 +127,14 @@ _STRATEGIES: dict[tuple[str, ...], tf.distribute.Strategy] = {}
 
 def _multi_worker_strategy() -> tf.distribute.Strategy:
     if not os.environ.get("TF_CONFIG"):
-        raise ValueError(
+        raise DistributionError(
             "distribution=multi_worker reads the cluster from the TF_CONFIG environment "
             "variable (every worker's host:port and this process's task index); set it on each "
             "worker (README, 'Training on several GPUs or machines'). Received: TF_CONFIG unset")
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except RuntimeError as error:
-        raise RuntimeError(
+        raise DistributionError(
             "distribution=multi_worker must make its strategy before TensorFlow runs its first "
             "op (collective ops are configured when TensorFlow's runtime starts): call "
             "affect_tf.train.distribution_strategy('multi_worker') at the start of the program, "
@@ -315,14 +321,14 @@ class Trainer:
         the first worker finishes). Nothing to check with one worker.
 
         Raises:
-            RuntimeError: the workers' steps differ; the message lists them.
+            DistributionError: the workers' steps differ; the message lists them.
         """
         if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
             return
         local = self.strategy.run(lambda: tf.constant([step], tf.int64))
         steps = [int(value) for value in self.strategy.gather(local, axis=0).numpy()]
         if len(set(steps)) > 1:
-            raise RuntimeError(
+            raise DistributionError(
                 "The workers restored different checkpoints, so they cannot resume together: "
                 "copy the checkpoints/ folder of the chief's (worker 0's) training directory "
                 f"over this worker's ({self.directory / 'checkpoints'}) and restart every "

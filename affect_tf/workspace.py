@@ -261,8 +261,8 @@ class Run:
         config = self.config
         return config_lib.fingerprint(
             self.train_manifest().content_id, self.proposals().content_id(),
-            self.part_id("validation"), self.part_id("test"), config.ten_crop,
-            config.train.resize_size, config.model.image_size, config.region_image_size,
+            self.part_id("validation"), self.part_id("test"), config.evaluation.ten_crop,
+            config.train.resize_size, config.model.image_size, config.evaluation.region_image_size,
             config.model.region_context)
 
     @property
@@ -300,7 +300,8 @@ class Run:
             backbone.image_size,
             # Only random weights keep the seed in the features (the head is not used).
             config.train.seed if backbone.weights == "none" else None,
-            config.train.resize_size, config.region_image_size, config.ten_crop,
+            config.train.resize_size, config.evaluation.region_image_size,
+            config.evaluation.ten_crop,
             self.part_id("train"), self.part_id("test"))
 
     @property
@@ -310,8 +311,8 @@ class Run:
     def baseline_fingerprint(self, features: artifacts.Manifest) -> str:
         config = self.config
         # The training seed is the PCA's and the SVM's random_state, as the fusion SVM's.
-        return config_lib.fingerprint(features.content_id, config.baseline_pca_components,
-                                      config.baseline_svm_c, config.train.seed)
+        return config_lib.fingerprint(features.content_id, config.baselines.baseline_pca_components,
+                                      config.baselines.baseline_svm_c, config.train.seed)
 
     def baseline_manifest(self) -> artifacts.Manifest:
         """The finished baseline row's verified manifest (its features' too)."""

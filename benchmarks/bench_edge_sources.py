@@ -178,8 +178,9 @@ def region_hit_rates(run_config: config_lib.Config, workdir: pathlib.Path, scene
         "object_box": np.stack([s.box for s in scenes]),
     })
     batches = data_lib.evaluation_pipeline(
-        examples, resize_size=run_config.region_image_size,
-        batch_size=run_config.eval_batch_size, proposals=arrays, extra_keys=("object_box",))
+        examples, resize_size=run_config.evaluation.region_image_size,
+        batch_size=run_config.evaluation.eval_batch_size, proposals=arrays,
+        extra_keys=("object_box",))
     classifier = train_lib.load_classifier(run_config.model, str(workdir))
     predictions = evaluate_lib.collect_predictions(
         evaluate_lib.make_predict_fn(classifier, run_config), batches.as_numpy_iterator(),

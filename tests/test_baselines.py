@@ -242,9 +242,9 @@ def test_another_weights_file_is_loaded_into_the_classifiers_architecture(tmp_pa
 def test_baseline_weights_default_to_imagenet_and_must_not_be_empty():
     from affect_tf import config as config_lib
 
-    assert config_lib.Config().baseline_weights == "imagenet"
+    assert config_lib.Config().baselines.baseline_weights == "imagenet"
     with pytest.raises(config_lib.ConfigError, match="Received: baseline_weights=''"):
-        config_lib.Config(baseline_weights="").validate()
+        config_lib.Config(baselines=config_lib.BaselineConfig(baseline_weights="")).validate()
 
 
 @pytest.mark.parametrize("weights, layer, label", [
@@ -383,7 +383,8 @@ def test_a_transfer_run_takes_baseline_features_from_baseline_weights_not_its_cl
         extractor, _ = original(model_config, seed=config.train.seed)
         batches = data_lib.evaluation_pipeline(
             data_lib.examples(run.builder, run.splits.test),
-            resize_size=config.region_image_size, batch_size=config.eval_batch_size)
+            resize_size=config.evaluation.region_image_size,
+            batch_size=config.evaluation.eval_batch_size)
         arrays = baselines_lib.extract_features(baselines_lib.make_feature_fn(extractor, config),
                                                 batches.as_numpy_iterator(), log=lambda *_: None)
         order = {name: i for i, name in enumerate(arrays["filename"])}

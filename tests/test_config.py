@@ -11,7 +11,8 @@ from affect_tf import main
 from affect_tf.testing import REPO_ROOT
 
 FLAGFILES = sorted(p.name for p in (REPO_ROOT / "configs").glob("*.flags"))
-SECTION_ORDER = ["Run", "Data", "Proposals", "Model", "Train", "Regions", "Fusion"]
+SECTION_ORDER = ["Run", "Data", "Proposals", "Proposal stage", "Model", "Train", "Evaluation",
+                 "Regions", "Fusion", "Baseline", "Export"]
 
 
 def _leaf_paths(cls=config_lib.Config, path=()):
@@ -147,11 +148,14 @@ def test_helpfull_groups_the_flags_by_section_in_data_flow_order():
     groups = {module: {flag.name for flag in module_flags}
               for module, module_flags in flags.FLAGS.flags_by_module_dict().items()
               if module[:1].isdigit()}
-    titles = [module.split(" ")[1] for module in sorted(groups)]
+    def title(module):  # "03. Proposal stage (affect_tf.config.ProposalStageConfig)"
+        return module.split(" ", 1)[1].rsplit(" (", 1)[0]
+
+    titles = [title(module) for module in sorted(groups)]
     assert titles == SECTION_ORDER
     for setting in config_lib.settings():
         (module,) = [m for m in groups if setting.name in groups[m]]
-        assert module.split(" ")[1] == setting.section.TITLE
+        assert title(module) == setting.section.TITLE
 
 
 @pytest.mark.parametrize("flagfile", FLAGFILES)
@@ -222,7 +226,8 @@ def test_the_authors_code_overlay_follows_any_dataset_flagfile(flagfile, parsed_
     assert (config.proposals.affinity, config.proposals.num_candidates) == ("authors", 20)
     assert (config.proposals.min_box_side, config.proposals.max_box_side) == (28, 500)
     assert config.regions.ar_formula == "authors" and config.model.region_context == 16
-    assert config.ten_crop and config.train.batch_size == 32 and config.train.steps == 20_000
+    assert config.evaluation.ten_crop
+    assert config.train.batch_size == 32 and config.train.steps == 20_000
     assert config.train.head_learning_rate / config.train.conv_learning_rate == pytest.approx(10)
     assert config.train.lr_decay_every == 4000
     assert config.regions.top_k == 8  # K = 8, as in both the paper and the code.

@@ -11,7 +11,7 @@ import pytest
 
 from affect_tf import config as config_lib
 
-from affect_tf.testing import REPO_ROOT, tiny_config
+from affect_tf.testing import REPO_ROOT, replace_config, tiny_config
 
 
 def test_whole_job_on_the_tiny_demo_then_reruns_skip_finished_stages(tmp_path):
@@ -147,7 +147,7 @@ def test_proposal_stage_on_beam_and_on_local_workers_give_the_same_cache(tmp_pat
         local.data, data_dir=str(tmp_path / "tfds")))
     stages.run(dataclasses.replace(local, mode="prepare"))
     stages.run(dataclasses.replace(local, mode="proposals"))
-    beam = dataclasses.replace(local, workdir=str(tmp_path / "beam"), proposal_runner="beam")
+    beam = replace_config(local, workdir=str(tmp_path / "beam"), proposal_runner="beam")
     stages.run(dataclasses.replace(beam, mode="proposals"))
     local_arrays = stages.proposal_cache(stages.Run(local)).load()
     beam_arrays = stages.proposal_cache(stages.Run(beam)).load()

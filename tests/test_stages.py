@@ -24,7 +24,7 @@ from affect_tf import evaluate as evaluate_lib
 from affect_tf import preflight
 from affect_tf import train as train_lib
 from affect_tf.proposals import cache as cache_lib
-from affect_tf.testing import REPO_ROOT, replace_config, run_cli, tiny_config
+from affect_tf.testing import REPO_ROOT, cli_flags, replace_config, run_cli, tiny_config
 
 
 @pytest.fixture
@@ -121,34 +121,37 @@ def test_predictions_without_their_manifest_are_never_trusted(copy_of, monkeypat
     directory = stages.Run(config).predict_dir
     (directory / "manifest.json").unlink()
     path = directory / "predictions_test.npz"
+    validation = (directory / "predictions_validation.npz").read_bytes()
     with np.load(path) as stored:
         arrays = dict(stored)
     arrays["global_probs"] = arrays["global_probs"][:, ::-1].copy()
     arrays["candidate_probs"] = arrays["candidate_probs"][..., ::-1].copy()
     np.savez(path, **arrays)
-    cnn = CountCNN(monkeypatch)
-    _run(config, mode="evaluate")
-    assert cnn.calls == 1, "the changed part is computed again, the intact one reused"
+    tampered = path.read_bytes()
+    # Through the command line, where the finding was seen (exit 0 with a wrong number).
+    result, _ = run_cli(*cli_flags(replace_config(config, mode="evaluate")))
+    assert result.returncode == 0, result.stderr[-3000:]
     assert _metrics(config) == metrics
+    assert path.read_bytes() != tampered, "the changed part was computed again"
+    assert (directory / "predictions_validation.npz").read_bytes() == validation
 
 
-def test_a_damaged_cache_index_is_rebuilt_keeping_the_chunks(copy_of, monkeypatch):
+def test_a_damaged_cache_index_is_rebuilt_keeping_the_chunks(copy_of):
     config, metrics = copy_of
     from affect_tf import stages
-    from affect_tf.proposals import local_runner
 
     cache = stages.proposal_cache(stages.Run(config))
-    chunks = {path: pathlib.Path(path).read_bytes() for path in cache.chunk_paths()}
+    chunks = {path: (pathlib.Path(path).read_bytes(), os.stat(path).st_mtime_ns)
+              for path in cache.chunk_paths()}
     meta = pathlib.Path(cache.directory) / cache_lib.META_FILENAME
     meta.write_text('{"format_version": 1, "config": ')
-
-    def no_proposals(*args, **kwargs):
-        raise AssertionError("proposals were computed again")
-
-    monkeypatch.setattr(local_runner, "run_proposal_stage", no_proposals)
-    _run(config, mode="all")
+    result, _ = run_cli(*cli_flags(config))  # --mode=all, as in the finding
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rebuilt it" in result.stderr
     assert _metrics(config) == metrics
-    assert {path: pathlib.Path(path).read_bytes() for path in cache.chunk_paths()} == chunks
+    # Every chunk kept as it was (no proposal computed again, nothing rewritten).
+    assert {path: (pathlib.Path(path).read_bytes(), os.stat(path).st_mtime_ns)
+            for path in cache.chunk_paths()} == chunks
     assert (pathlib.Path(cache.directory) / "damaged" / cache_lib.META_FILENAME).exists()
     assert json.loads(meta.read_text())["fingerprint"] == cache.fingerprint
 

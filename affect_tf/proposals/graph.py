@@ -8,8 +8,9 @@ SavedModel signature:
 
 1. Resize so the longer side is at most ``proposal_max_side`` (area averaging, never enlarging;
    the only step that reads the full-size image).
-2. Edges (:func:`graph_gradient_edges`): the colour Sobel gradient of ``proposals/edges.py``, with the
-   same smoothing, surround suppression, non-maximum suppression along the normal and gain.
+2. Edges (:func:`graph_gradient_edges`): the colour Sobel gradient of ``proposals/edges.py``,
+   with the same smoothing, surround suppression, non-maximum suppression along the normal and
+   gain.
    Non-maximum suppression compares each pixel with bilinear samples along the normal taken from
    shifted copies of the map; convolutions pad by index folding (``tf.image.sobel_edges`` and
    ``tf.pad(mode="REFLECT")`` fail on 1-pixel images).
@@ -20,9 +21,10 @@ SavedModel signature:
    its boundary and of its centre, over the perimeter to the power kappa = 1.5; the best are
    refined by EdgeBoxes' local search (:func:`refine_windows`), then greedy NMS
    (``tf.image.non_max_suppression``, EdgeBoxes' beta) keeps at most a few hundred.
-4. The paper's normalized-cut selection (:func:`graph_normalized_cut_select`): IoU affinity, normalized
-   Laplacian, ``tf.linalg.eigh``, unit rows, k-means with a deterministic farthest-point start and
-   a fixed number of iterations, the top-objectness box of each cluster.
+4. The paper's normalized-cut selection (:func:`graph_normalized_cut_select`): IoU affinity,
+   normalized Laplacian, ``tf.linalg.eigh``, unit rows, k-means with a deterministic
+   farthest-point start and a fixed number of iterations, the top-objectness box of each
+   cluster.
 
 Conventions: images are RGB ``[H, W, 3]`` (or ``[H, W, 1]``), uint8 or float in [0, 255] (the
 project's float convention, ``regions.py``). Boxes leave as float32 normalized ``[y1, x1, y2, x2]``
@@ -220,7 +222,8 @@ def _border_ramp(height: tf.Tensor, width: tf.Tensor, border: int) -> tf.Tensor:
     return tf.where(border > 0, weights, tf.ones_like(weights))
 
 
-def graph_thin_edges(edges: tf.Tensor, orientation: tf.Tensor, border: int = NMS_BORDER) -> tf.Tensor:
+def graph_thin_edges(edges: tf.Tensor, orientation: tf.Tensor,
+                     border: int = NMS_BORDER) -> tf.Tensor:
     """Non-maximum suppression along the edge normal (``edgesNms``, radius 1), then border ramp.
 
     The same tie rule as ``proposals.edges.graph_thin_edges``: a pixel is suppressed by a strictly
@@ -244,7 +247,8 @@ def graph_thin_edges(edges: tf.Tensor, orientation: tf.Tensor, border: int = NMS
 
 
 def graph_gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
-    """Thinned colour-gradient edges and their orientation (``proposals.edges.graph_gradient_edges``).
+    """Thinned colour-gradient edges and their orientation (``proposals.edges.gradient_edges``,
+    in TF ops).
 
     Gaussian smoothing (sigma 1.5), the Sobel gradient of the strongest channel, surround
     suppression (Grigorescu et al., IEEE TIP 2003: the mean magnitude over a 21 x 21 window is

@@ -155,11 +155,12 @@ def train_stage(run: Run) -> None:
     data_lib.check_parts(run.splits, run.where)
     directory, stage_fingerprint = run.train_dir, run.train_fingerprint
     final = directory / train_lib.CLASSIFIER_FILE
+    existed = directory.exists()
     manifest = run.reuse("train", stage_fingerprint)
     if manifest is None:
         if final.exists():  # Written by a run whose manifest is missing or does not verify.
             artifacts.quarantine(final, run.workdir)
-        _train(run)
+        _train(run, existed)
         manifest = artifacts.write_manifest(
             directory, "train", stage_fingerprint, outputs=[train_lib.CLASSIFIER_FILE],
             inputs={"train_part": run.part_id("train"), "dataset": run.dataset_id,
@@ -168,11 +169,10 @@ def train_stage(run: Run) -> None:
     _link_latest_classifier(final, run.workdir / train_lib.CLASSIFIER_FILE)
 
 
-def _train(run: Run) -> None:
+def _train(run: Run, existed: bool) -> None:
     """Fine-tunes (resuming from the last checkpoint); a run that fails before its first
-    checkpoint leaves no directory behind."""
+    checkpoint leaves no directory behind (``existed``: the directory was there before)."""
     config = run.config
-    existed = run.train_dir.exists()
     try:
         trainer = train_lib.Trainer(
             config.model, config.train, str(run.train_dir),
@@ -284,12 +284,11 @@ def evaluate_stage(run: Run) -> None:
     config = run.config
     predictions_manifest = predict_stage(run)
     stage_fingerprint = run.eval_fingerprint(predictions_manifest)
-    directory = run.stage_dir("eval", stage_fingerprint)
     if run.reuse("eval", stage_fingerprint) is not None:
         return
-    directory.mkdir(parents=True, exist_ok=True)
     predictions = run.load_parts(run.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
                                  PREDICTION_KEYS)
+    directory = run.stage_dir("eval", stage_fingerprint)
     payload, svms = _evaluation(run, predictions)
     outputs = ["metrics.json", report_lib.FIGURE_FILE]
     for selection, svm in svms.items():
@@ -409,10 +408,9 @@ def baseline_stage(run: Run) -> None:
         return
     features_manifest = baseline_features_stage(run)
     stage_fingerprint = run.baseline_fingerprint(features_manifest)
-    directory = run.stage_dir("baseline", stage_fingerprint)
     if run.reuse("baseline", stage_fingerprint) is not None:
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = run.stage_dir("baseline", stage_fingerprint)
     parts = run.load_parts(run.baseline_features_dir, "features", BASELINE_PARTS, FEATURE_KEYS,
                            ("features", "label", "filename"))
     metrics, details = baselines_lib.evaluate(

@@ -284,3 +284,17 @@ def finished_run(workdir: str | os.PathLike):
     known = {setting.name for setting in config_lib.settings()}
     config = config_lib.from_flat({k: v for k, v in flat.items() if k in known}).validate()
     return stages.Run(config)
+
+
+def bfloat16_runs_here() -> bool:
+    """Whether this machine's TensorFlow runs a bfloat16 convolution (tests of the bfloat16
+    paths skip where it does not)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    try:
+        kernel = tf.ones((3, 3, 3, 4), tf.bfloat16)
+        tf.nn.conv2d(tf.ones((1, 8, 8, 3), tf.bfloat16), kernel, 1, "SAME").numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
+            tf.errors.UnimplementedError):
+        return False
+    return True

@@ -199,13 +199,16 @@ class Run:
 
     def reuse(self, stage: str, fingerprint: str) -> artifacts.Manifest | None:
         """A stage's verified outputs when a run with this fingerprint finished it (logged and
-        remembered); None otherwise, after moving a damaged stage aside: the caller computes it.
+        remembered); None otherwise, after moving a damaged stage aside and making sure its
+        directory exists: the caller computes it there.
         """
         directory = self.stage_dir(stage, fingerprint)
         manifest = artifacts.verified_stage(directory, fingerprint, self.workdir, stage)
         if manifest is not None:
             logging.info("%s: %s exists with the same settings; reused", stage, directory)
             self.verified[stage] = manifest
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
         return manifest
 
     def _lookup(self, stage: str, fingerprint: str, missing: str, damaged: str = ""):

@@ -18,6 +18,7 @@ from affect_tf.config import ConfigError, ProposalConfig
 from affect_tf.proposals import cache as cache_lib
 from affect_tf.proposals import edges as edges_lib
 from affect_tf.proposals import pipeline
+from affect_tf.testing import bfloat16_runs_here
 
 # (max |difference|, mean |difference|) allowed per precision; measured figures above.
 TOLERANCES = {"bfloat16": (0.005, 0.0005), "bfloat16_all": (0.04, 0.003)}
@@ -87,22 +88,10 @@ def test_the_float32_graph_is_the_models_own_call(float32_detector):
     np.testing.assert_allclose(graph, own, rtol=0, atol=1e-5)
 
 
-def _bfloat16_runs_here() -> bool:
-    import tensorflow as tf
-
-    try:
-        kernel = tf.ones((3, 3, 3, 4), tf.bfloat16)
-        tf.nn.conv2d(tf.ones((1, 8, 8, 3), tf.bfloat16), kernel, 1, "SAME").numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
-            tf.errors.UnimplementedError):
-        return False
-    return True
-
-
 @pytest.mark.parametrize("precision", list(TOLERANCES))
 def test_bfloat16_edge_maps_agree_with_float32_on_photos(precision, float32_detector):
     data = pytest.importorskip("skimage.data")
-    if not _bfloat16_runs_here():
+    if not bfloat16_runs_here():
         pytest.skip("this CPU's TensorFlow has no bfloat16 convolution")
     detector = edges_lib.HEDEdgeDetector(precision=precision)
     max_tolerance, mean_tolerance = TOLERANCES[precision]

@@ -17,7 +17,7 @@ import tensorflow as tf
 from affect_tf import model as model_lib
 from affect_tf import train as train_lib
 from affect_tf.config import ConfigError, ModelConfig, TrainConfig
-from affect_tf.testing import REPO_ROOT
+from affect_tf.testing import REPO_ROOT, bfloat16_runs_here
 
 IMAGE_SIZE = 32
 BATCH = 2
@@ -45,21 +45,11 @@ def _batches() -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(_images()).repeat().batch(BATCH)
 
 
-def _bfloat16_runs_here() -> bool:
-    try:
-        kernel = tf.ones((3, 3, 3, 4), tf.bfloat16)
-        tf.nn.conv2d(tf.ones((1, 8, 8, 3), tf.bfloat16), kernel, 1, "SAME").numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
-            tf.errors.UnimplementedError):
-        return False
-    return True
-
-
 @pytest.fixture(scope="module", params=["float16", "bfloat16"])
 def trained(request, tmp_path_factory):
     """A 3-step run under a mixed policy with ``jit_compile``: (trainer, summary, directory)."""
     precision = request.param
-    if precision == "bfloat16" and not _bfloat16_runs_here():
+    if precision == "bfloat16" and not bfloat16_runs_here():
         pytest.skip("this CPU's TensorFlow has no bfloat16 convolution")
     directory = tmp_path_factory.mktemp(f"train-{precision}")
     trainer = train_lib.Trainer(

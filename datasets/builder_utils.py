@@ -34,7 +34,7 @@ MIKELS_EMOTIONS = (
 POSITIVE_EMOTIONS = frozenset({"amusement", "awe", "contentment", "excitement", "joy", "surprise"})
 NEGATIVE_EMOTIONS = frozenset({"anger", "disgust", "fear", "sadness"})
 
-# Spellings seen in the distributed sets (DATASETS.md): `sad`, `Sad`, `Content`, ...
+# Spellings seen in the distributed sets (README.md beside this file): `sad`, `Sad`, `Content`, ...
 _EMOTION_ALIASES = {
     "sad": "sadness",
     "content": "contentment",

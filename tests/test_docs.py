@@ -15,7 +15,7 @@ import pytest
 from affect_tf.testing import REPO_ROOT
 
 # Built by concatenation so that this file does not contain what it looks for.
-OUTSIDE_FILES = ("PAPER" + ".md", "DECISIONS" + ".md")
+OUTSIDE_FILES = ("PAPER" + ".md", "DECISIONS" + ".md", "DATASETS" + ".md", ".." + "/shared")
 # A code citation in METHOD.md: `affect_tf.module.path:name` or `...:Class.method`.
 CITATION = re.compile(r"`(affect_tf(?:\.\w+)+):([A-Za-z_][\w.]*)`")
 _SKIPPED_DIRS = {".git", ".venv", "__pycache__", "node_modules"}

@@ -39,7 +39,7 @@ _TOP_FOLDER = "testImages_abstract"
 _ARCHIVE = "testImages_abstract.zip"
 GROUND_TRUTH = "ABSTRACT_groundTruth.csv"
 
-# Published counts (DATASETS.md): paintings in the CSV, and those kept once ties are dropped.
+# Published counts (README.md beside this file): paintings in the CSV, and those kept once ties are dropped.
 EXPECTED_COUNTS = {"listed": 280, "kept": 228}
 
 # The CSV's own column order, used only when a copy has lost its header row.
@@ -234,7 +234,7 @@ def select_examples(rows: Sequence[Row], names: Sequence[str],
     for name in sorted(set(on_disk) - listed):
         report.skip(name, f"no row in {GROUND_TRUTH}, so no label")
     if ties:
-        # Expected (52 of 280 in the original): the tie rule of DATASETS.md, not a failure.
+        # Expected (52 of 280 in the original): the tie rule of README.md beside this file, not a failure.
         logging.info("abstract_paintings: dropped %d of %d paintings whose top vote is tied: %s",
                      len(ties), len(rows), ", ".join(sorted(ties)))
     return sorted(selected)

@@ -44,7 +44,7 @@ _HOMEPAGE = "https://www.imageemotion.org/"
 _TOP_FOLDER = "testImages_artphoto"
 _ARCHIVE = "testImages_artphoto.zip"
 
-# Published counts (DATASETS.md; Machajdik & Hanbury 2010): (total, positive, negative).
+# Published counts (README.md beside this file; Machajdik & Hanbury 2010): (total, positive, negative).
 EXPECTED_COUNTS = (806, 378, 428)
 
 # `<emotion>_<digits>.<image suffix>`. The digit count is not enforced (4 in the real archive):

@@ -124,7 +124,7 @@ def test_archive_without_images_is_a_clear_error(tmp_path):
 
 
 def test_dummy_data_is_the_real_layout():
-    # Guard against the dummy folder drifting from DATASETS.md: flat, with the litter.
+    # Guard against the dummy folder drifting from README.md beside this file: flat, with the litter.
     root = _DUMMY_DATA / "testImages_artphoto"
     names = {path.name for path in root.iterdir()}
     # (.DS_Store is there too in the checkout; setuptools globs skip dot-files when installing.)

@@ -39,7 +39,7 @@ EMOTIONS = ("anger", "disgust", "fear", "joy", "sadness", "surprise")
 _SPLIT_DIR = "training_testing_split"
 _SPLIT_FILES = {"train": "training.txt", "test": "testing.txt"}
 
-# Published counts: images per emotion, and the official split [I] (DATASETS.md).
+# Published counts: images per emotion, and the official split [I] (README.md beside this file).
 EXPECTED_PER_EMOTION = 330
 EXPECTED_SPLITS = {"train": 1386, "test": 594}
 

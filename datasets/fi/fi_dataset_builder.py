@@ -45,7 +45,7 @@ EMOTIONS = builder_utils.MIKELS_EMOTIONS
 LIST_FILES = {"train": ("train.txt",), "validation": ("val.txt", "validation.txt"),
               "test": ("test.txt",)}
 
-# Published counts (DATASETS.md; You et al. 2016): all images, and the copies without the
+# Published counts (README.md beside this file; You et al. 2016): all images, and the copies without the
 # banned pictures (about).
 EXPECTED_TOTAL = 23308
 EXPECTED_TOTAL_REDUCED = 23185

@@ -58,7 +58,7 @@ from affect_tf.datasets import builder_utils
 _HOMEPAGE = "https://csea.phhp.ufl.edu/media.html"
 UNDIFFERENTIATED = "undifferentiated"
 
-# Published count of IAPSa (DATASETS.md [I]): (total, positive, negative).
+# Published count of IAPSa (README.md beside this file [I]): (total, positive, negative).
 EXPECTED_COUNTS = (395, 209, 186)
 
 _EMOTIONS_OF = {
@@ -66,7 +66,7 @@ _EMOTIONS_OF = {
     "positive": ("amusement", "awe", "contentment", "excitement"),
 }
 
-# Category codes per file, upper case. Single letters as Mikels coded them (DATASETS.md), plus the
+# Category codes per file, upper case. Single letters as Mikels coded them (README.md beside this file), plus the
 # spellings a re-typed copy may use. Blends are parsed as a sequence of these, longest first.
 _CODES = {
     "negative": {
@@ -471,7 +471,7 @@ def locate_dataset(manual_dir: epath.PathLike) -> Sources:
 def check_codes_against_means(pictures: Sequence[Picture]) -> dict[str, tuple[int, int]]:
     """How often a single-emotion code agrees with the arg-max of the picture's four means.
 
-    The positive file's letter codes are not verified (DATASETS.md): if a code is mapped to the
+    The positive file's letter codes are not verified (README.md beside this file): if a code is mapped to the
     wrong emotion, its pictures' highest mean will mostly be another emotion. Warns for a code
     whose pictures agree less than half the time.
 

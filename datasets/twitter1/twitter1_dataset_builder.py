@@ -46,7 +46,7 @@ _HOMEPAGE = "https://www.cs.rochester.edu/u/qyou/DeepSent/deepsentiment.html"
 # Number of agreeing workers -> how the subset is spelled in the two packagings' file names.
 _AGREEMENT_WORDS = {5: "five", 4: "four", 3: "three"}
 
-# Published counts (DATASETS.md; You et al. 2015): (total, positive, negative).
+# Published counts (README.md beside this file; You et al. 2015): (total, positive, negative).
 EXPECTED_COUNTS = {5: (882, 581, 301), 4: (1116, 689, 427), 3: (1269, 769, 500)}
 
 _AGG_FOLDER = "Agg_AMT_Candidates"

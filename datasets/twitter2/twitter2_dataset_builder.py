@@ -40,7 +40,7 @@ _LABEL_FILE = "groundTruthLabel.txt"
 _NUM_FOLDS = 5
 _PARTITIONS = tuple(f"partition{fold}" for fold in range(1, _NUM_FOLDS + 1))
 
-# Published counts (DATASETS.md; Borth et al. 2013): total, positive, negative, labelled ids.
+# Published counts (README.md beside this file; Borth et al. 2013): total, positive, negative, labelled ids.
 EXPECTED_COUNTS = (603, 470, 133)
 EXPECTED_LABELLED_IDS = 810
 

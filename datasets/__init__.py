@@ -9,7 +9,8 @@ by the builders are in ``builder_utils.py``; the demo's scene generator is
 This folder is importable as ``affect_tf.datasets`` both installed (setup.cfg maps it there) and
 from a checkout (``affect_tf/__init__.py`` aliases it). TFDS looks for ``README.md`` and
 ``CITATIONS.bib`` under the folder its module name gives, ``affect_tf/datasets/<name>``, which
-exists only when installed; so every ``Builder`` sets ``pkg_dir_path`` to its own folder.
+exists only when installed; so every ``Builder`` sets ``pkg_dir_path`` to its own folder (the
+builders of manually downloaded sets through ``builder_utils.ManualDownloadBuilder``).
 
 Tests: one test file per module, beside it, named ``<module>_test.py``. A builder's
 ``<name>_dataset_builder_test.py`` holds first the ``tfds.testing.DatasetBuilderTestCase``

@@ -2,20 +2,24 @@
 
 What every builder needs beyond its own parser: emotion names and their polarity, label-file
 lines, finding the dataset in ``manual_dir`` (extracted folder or ``.zip`` archive), TFDS-ready
-image bytes, a report of skipped files, the features and ``DatasetInfo`` all builders share, and
-the folder TFDS reads a builder's README.md from.
+image bytes, a report of skipped files, the features and ``DatasetInfo`` all builders share, the
+folder TFDS reads a builder's README.md from, and ``ManualDownloadBuilder``, the ``_info`` and
+``_split_generators`` of every builder whose data the user downloads by hand.
 
 TensorFlow Datasets is imported only inside the helpers that build TFDS objects
-(``common_features``, ``dataset_info``), so the parsers and folder helpers import fast and run
-anywhere a Beam worker does. The image codec lives in ``affect_tf.io``.
+(``common_features``, ``dataset_info``, ``ManualDownloadBuilder``'s methods), so the parsers and
+folder helpers import fast and run anywhere a Beam worker does. The image codec lives in
+``affect_tf.io``.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import io
 import logging
-from typing import Callable, Iterator, Sequence, TYPE_CHECKING
+import sys
+from typing import Any, Callable, ClassVar, Iterator, Sequence, TYPE_CHECKING
 import zipfile
 
 from PIL import Image
@@ -597,6 +601,17 @@ def common_features(**extra_features) -> tfds.features.FeaturesDict:
     return tfds.features.FeaturesDict(features)
 
 
+def emotion_feature(emotions: Sequence[str]) -> tfds.features.ClassLabel:
+    """The ``emotion`` feature of a builder whose images each carry one of ``emotions``.
+
+    Args:
+        emotions: canonical emotion names, in the order of the class indices.
+    """
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top,redefined-outer-name
+
+    return tfds.features.ClassLabel(names=list(emotions))
+
+
 def dataset_info(builder: tfds.core.DatasetBuilder, *, homepage: str | None = None,
                  **extra_features) -> tfds.core.DatasetInfo:
     """The ``DatasetInfo`` of a builder of this folder: what its ``_info`` returns.
@@ -614,3 +629,72 @@ def dataset_info(builder: tfds.core.DatasetBuilder, *, homepage: str | None = No
         supervised_keys=("image", "label"),
         homepage=homepage,
     )
+
+
+class ManualDownloadBuilder(abc.ABC):
+    """The ``_info`` and ``_split_generators`` of a builder whose data the user downloads by hand.
+
+    Mixed in before TFDS's base, so its methods take the place of TFDS's abstract ones; the
+    class statement names the dataset::
+
+        class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+                      title="ArtPhoto", homepage=_HOMEPAGE, emotions=MIKELS_EMOTIONS):
+
+    The builder still sets TFDS's ``VERSION``, ``RELEASE_NOTES`` and
+    ``MANUAL_DOWNLOAD_INSTRUCTIONS``; it implements ``_manual_split_generators`` and
+    ``_generate_examples``, and ``_features`` when it has features of its own.
+
+    Attributes:
+        DATASET_TITLE: the dataset's name in messages (``title``), e.g. ``"Twitter I"``.
+        HOMEPAGE: the dataset's web page (``homepage``; None: it has none).
+        EMOTION_NAMES: the names of the builder's ``emotion`` ClassLabel (``emotions``; None: it
+            has no such feature).
+        pkg_dir_path: TFDS's attribute, set to the folder of the builder's module
+            (:func:`package_dir`).
+    """
+
+    DATASET_TITLE: ClassVar[str]
+    HOMEPAGE: ClassVar[str | None]
+    EMOTION_NAMES: ClassVar[Sequence[str] | None]
+
+    def __init_subclass__(cls, *, title: str, homepage: str | None = None,
+                          emotions: Sequence[str] | None = None, **kwargs):
+        """Records the class statement's ``title``, ``homepage`` and ``emotions``.
+
+        Args:
+            title: the dataset's name in messages, e.g. ``"Twitter I"``.
+            homepage: the dataset's web page, or None.
+            emotions: the names of the ``emotion`` ClassLabel, or None for no such feature.
+            **kwargs: for TFDS's own ``__init_subclass__`` (``skip_registration``).
+        """
+        cls.DATASET_TITLE, cls.HOMEPAGE, cls.EMOTION_NAMES = title, homepage, emotions
+        # TFDS would read README.md and CITATIONS.bib from the folder the module's name gives,
+        # which only an installed copy has (see package_dir). Set before TFDS's own hook runs,
+        # so the class is complete when TFDS registers it.
+        cls.pkg_dir_path = package_dir(sys.modules[cls.__module__].__file__)
+        super().__init_subclass__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        names = self.EMOTION_NAMES
+        emotion = {} if names is None else {"emotion": emotion_feature(names)}
+        return dataset_info(self, homepage=self.HOMEPAGE, **emotion, **self._features())
+
+    def _features(self) -> dict[str, Any]:
+        """The builder's features beyond the common ones and ``emotion``, by name (none here)."""
+        return {}
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
+        manual_dir = manual_dir_or_raise(dl_manager, self.DATASET_TITLE,
+                                         self.MANUAL_DOWNLOAD_INSTRUCTIONS)
+        return self._manual_split_generators(manual_dir)
+
+    @abc.abstractmethod
+    def _manual_split_generators(self, manual_dir: epath.Path) -> dict[str, Any]:
+        """What ``_split_generators`` returns, from the manual folder.
+
+        Args:
+            manual_dir: ``dl_manager.manual_dir``, known to be an existing, non-empty folder.
+
+        Returns:
+            Split name -> the generator ``_generate_examples`` returns for it.
+        """

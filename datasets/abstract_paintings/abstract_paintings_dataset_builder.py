@@ -39,7 +39,8 @@ _TOP_FOLDER = "testImages_abstract"
 _ARCHIVE = "testImages_abstract.zip"
 GROUND_TRUTH = "ABSTRACT_groundTruth.csv"
 
-# Published counts (README.md beside this file): paintings in the CSV, and those kept once ties are dropped.
+# Published counts (README.md beside this file): paintings in the CSV, and those kept once ties
+# are dropped.
 EXPECTED_COUNTS = {"listed": 280, "kept": 228}
 
 # The CSV's own column order, used only when a copy has lost its header row.
@@ -234,32 +235,29 @@ def select_examples(rows: Sequence[Row], names: Sequence[str],
     for name in sorted(set(on_disk) - listed):
         report.skip(name, f"no row in {GROUND_TRUTH}, so no label")
     if ties:
-        # Expected (52 of 280 in the original): the tie rule of README.md beside this file, not a failure.
+        # Expected (52 of 280 in the original): the tie rule of README.md beside this file, not a
+        # failure.
         logging.info("abstract_paintings: dropped %d of %d paintings whose top vote is tied: %s",
                      len(ties), len(rows), ", ".join(sorted(ties)))
     return sorted(selected)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="Abstract paintings", homepage=_HOMEPAGE,
+              emotions=builder_utils.MIKELS_EMOTIONS):
     """DatasetBuilder for the Abstract paintings of Machajdik & Hanbury."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: ties dropped (280 -> 228), votes kept."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    pkg_dir_path = builder_utils.package_dir(__file__)
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        emotions = builder_utils.MIKELS_EMOTIONS
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE, emotion=tfds.features.ClassLabel(names=list(emotions)),
-            votes=tfds.features.Tensor(
-                shape=(len(emotions),), dtype=np.int32,
-                doc="Rater votes per emotion, in the order of the `emotion` names."))
+    def _features(self) -> dict[str, tfds.features.FeatureConnector]:
+        return {"votes": tfds.features.Tensor(
+            shape=(len(self.EMOTION_NAMES),), dtype=np.int32,
+            doc="Rater votes per emotion, in the order of the `emotion` names.")}
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        source = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "Abstract paintings", _MANUAL_DOWNLOAD_INSTRUCTIONS))
-        return {"train": self._generate_examples(source)}
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        return {"train": self._generate_examples(locate_dataset(manual_dir))}
 
     def _generate_examples(self, source) -> Iterator[tuple[str, dict]]:
         report = builder_utils.SkipReport("abstract_paintings")

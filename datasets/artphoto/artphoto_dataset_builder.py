@@ -44,7 +44,8 @@ _HOMEPAGE = "https://www.imageemotion.org/"
 _TOP_FOLDER = "testImages_artphoto"
 _ARCHIVE = "testImages_artphoto.zip"
 
-# Published counts (README.md beside this file; Machajdik & Hanbury 2010): (total, positive, negative).
+# Published counts (README.md beside this file; Machajdik & Hanbury 2010): (total, positive,
+# negative).
 EXPECTED_COUNTS = (806, 378, 428)
 
 # `<emotion>_<digits>.<image suffix>`. The digit count is not enforced (4 in the real archive):
@@ -138,23 +139,16 @@ def list_examples(names: Sequence[str], report: builder_utils.SkipReport) -> lis
     return examples
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="ArtPhoto", homepage=_HOMEPAGE, emotions=builder_utils.MIKELS_EMOTIONS):
     """DatasetBuilder for ArtPhoto."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    pkg_dir_path = builder_utils.package_dir(__file__)
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE,
-            emotion=tfds.features.ClassLabel(names=list(builder_utils.MIKELS_EMOTIONS)))
-
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        source = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "ArtPhoto", _MANUAL_DOWNLOAD_INSTRUCTIONS))
-        return {"train": self._generate_examples(source)}
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        return {"train": self._generate_examples(locate_dataset(manual_dir))}
 
     def _generate_examples(self, source) -> Iterator[tuple[str, dict]]:
         report = builder_utils.SkipReport("artphoto")

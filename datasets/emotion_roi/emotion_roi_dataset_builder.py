@@ -184,24 +184,21 @@ def stimuli_map_for_tfds(data: bytes, name: str, size: tuple[int, int]) -> bytes
     return encode_png(np.asarray(grey))
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="EmotionROI", homepage=_HOMEPAGE, emotions=EMOTIONS):
     """EmotionROI (Peng et al., 2016): official train/test split, stimuli maps as a feature."""
 
-    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: official split, stimuli maps."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE, emotion=tfds.features.ClassLabel(names=list(EMOTIONS)),
-            stimuli_map=tfds.features.Image(
-                shape=(None, None, 1),
-                doc="Grey-level emotion stimuli map (0..255), the size of `image`."))
+    def _features(self) -> dict[str, tfds.features.FeatureConnector]:
+        return {"stimuli_map": tfds.features.Image(
+            shape=(None, None, 1),
+            doc="Grey-level emotion stimuli map (0..255), the size of `image`.")}
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        root = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "EmotionROI", _MANUAL_DOWNLOAD_INSTRUCTIONS))
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        root = locate_dataset(manual_dir)
         images = index_tree(root / "images")
         maps = index_tree(root / "ground_truth")
         splits = {}

@@ -45,8 +45,8 @@ EMOTIONS = builder_utils.MIKELS_EMOTIONS
 LIST_FILES = {"train": ("train.txt",), "validation": ("val.txt", "validation.txt"),
               "test": ("test.txt",)}
 
-# Published counts (README.md beside this file; You et al. 2016): all images, and the copies without the
-# banned pictures (about).
+# Published counts (README.md beside this file; You et al. 2016): all images, and the copies
+# without the banned pictures (about).
 EXPECTED_TOTAL = 23308
 EXPECTED_TOTAL_REDUCED = 23185
 
@@ -210,21 +210,15 @@ def resolve_lists(lists: dict[str, list[tuple[int, str, int]]], images: dict[str
     return resolved, missing
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="FI", emotions=EMOTIONS):
     """FI (You et al., 2016): 8 emotion folders; one `train` split, or the Caffe lists' splits."""
 
-    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: folders counted as found, optional Caffe lists."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return builder_utils.dataset_info(
-            self, emotion=tfds.features.ClassLabel(names=list(EMOTIONS)))
-
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        manual_dir = builder_utils.manual_dir_or_raise(
-            dl_manager, "FI", _MANUAL_DOWNLOAD_INSTRUCTIONS)
+    def _manual_split_generators(self, manual_dir: epath.Path):
         root, folders = locate_dataset(manual_dir)
         images = index_images(folders)
         per_emotion = {emotion: sum(e == emotion for e in images.values()) for emotion in EMOTIONS}

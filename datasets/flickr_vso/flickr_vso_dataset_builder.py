@@ -271,24 +271,23 @@ def read_example(item: tuple[str, float, str], root: str) -> Iterator[tuple[str,
     }
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="Flickr VSO", homepage=_HOMEPAGE):
     """DatasetBuilder for the Flickr set of the Visual Sentiment Ontology (Apache Beam build)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: label = sign of the ANP sentiment, 0 dropped."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
-    pkg_dir_path = builder_utils.package_dir(__file__)
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE,
-            anp=tfds.features.Text(doc="Adjective-noun pair, e.g. dark_night."),
-            anp_sentiment=tfds.features.Scalar(
-                dtype=np.float32, doc="The ANP's sentiment score in the VSO list."))
+    def _features(self) -> dict[str, tfds.features.FeatureConnector]:
+        return {
+            "anp": tfds.features.Text(doc="Adjective-noun pair, e.g. dark_night."),
+            "anp_sentiment": tfds.features.Scalar(
+                dtype=np.float32, doc="The ANP's sentiment score in the VSO list."),
+        }
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        layout = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "Flickr VSO", _MANUAL_DOWNLOAD_INSTRUCTIONS))
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        layout = locate_dataset(manual_dir)
         anps = parse_anp_list(layout.anp_list.read_bytes(), layout.anp_list.name)
         report = builder_utils.SkipReport("flickr_vso")
         folders = [child.name for child in layout.images.iterdir()

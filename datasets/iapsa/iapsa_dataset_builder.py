@@ -66,8 +66,9 @@ _EMOTIONS_OF = {
     "positive": ("amusement", "awe", "contentment", "excitement"),
 }
 
-# Category codes per file, upper case. Single letters as Mikels coded them (README.md beside this file), plus the
-# spellings a re-typed copy may use. Blends are parsed as a sequence of these, longest first.
+# Category codes per file, upper case. Single letters as Mikels coded them (README.md beside this
+# file), plus the spellings a re-typed copy may use. Blends are parsed as a sequence of these,
+# longest first.
 _CODES = {
     "negative": {
         "A": "anger", "AN": "anger", "ANG": "anger", "ANGR": "anger", "ANGER": "anger",
@@ -471,9 +472,9 @@ def locate_dataset(manual_dir: epath.PathLike) -> Sources:
 def check_codes_against_means(pictures: Sequence[Picture]) -> dict[str, tuple[int, int]]:
     """How often a single-emotion code agrees with the arg-max of the picture's four means.
 
-    The positive file's letter codes are not verified (README.md beside this file): if a code is mapped to the
-    wrong emotion, its pictures' highest mean will mostly be another emotion. Warns for a code
-    whose pictures agree less than half the time.
+    The positive file's letter codes are not verified (README.md beside this file): if a code is
+    mapped to the wrong emotion, its pictures' highest mean will mostly be another emotion. Warns
+    for a code whose pictures agree less than half the time.
 
     Returns:
         ``"<polarity>:<emotion>" -> (agreeing, rated)``.
@@ -556,7 +557,8 @@ def label_pictures(pictures: Sequence[Picture], labelling: str) -> list[tuple[Pi
 CONFIG_NAMES = ("category", "argmax_means")
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="IAPSa", homepage=_HOMEPAGE, emotions=builder_utils.MIKELS_EMOTIONS):
     """DatasetBuilder for IAPSa (IAPS pictures with Mikels' emotion categories)."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -570,25 +572,22 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "All rated pictures with an image, labelled by the highest of their four emotion "
             "means (exact ties dropped).")),
     ]
-    pkg_dir_path = builder_utils.package_dir(__file__)
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        emotions = builder_utils.MIKELS_EMOTIONS
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE,
-            emotion=tfds.features.ClassLabel(names=list(emotions)),
-            iaps_number=tfds.features.Text(),
-            category=tfds.features.Text(),
-            emotion_means=tfds.features.Tensor(
-                shape=(len(emotions),), dtype=np.float32,
+    def _features(self) -> dict[str, tfds.features.FeatureConnector]:
+        per_emotion = (len(self.EMOTION_NAMES),)
+        return {
+            "iaps_number": tfds.features.Text(),
+            "category": tfds.features.Text(),
+            "emotion_means": tfds.features.Tensor(
+                shape=per_emotion, dtype=np.float32,
                 doc="Mean 1-7 rating per emotion, order of `emotion`; NaN where not rated."),
-            emotion_sds=tfds.features.Tensor(
-                shape=(len(emotions),), dtype=np.float32,
-                doc="Standard deviation of the ratings, like `emotion_means`."))
+            "emotion_sds": tfds.features.Tensor(
+                shape=per_emotion, dtype=np.float32,
+                doc="Standard deviation of the ratings, like `emotion_means`."),
+        }
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        sources = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "IAPSa", _MANUAL_DOWNLOAD_INSTRUCTIONS))
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        sources = locate_dataset(manual_dir)
         pictures = []
         for polarity in LABEL_NAMES:
             path = sources.norm_files[polarity]

@@ -193,10 +193,10 @@ class Twitter1Config(tfds.core.BuilderConfig):
 CONFIG_NAMES = ("five_agree", "four_agree", "three_agree")
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="Twitter I", homepage=_HOMEPAGE):
     """Twitter I (You et al., AAAI 2015), one config per AMT agreement subset."""
 
-    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: both packagings, agreement feature."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -209,14 +209,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "five_agree"
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE, agreement=tfds.features.Scalar(
-                dtype=np.int32, doc="How many of the 5 AMT workers agreed (3, 4 or 5)."))
+    def _features(self) -> dict[str, tfds.features.FeatureConnector]:
+        return {"agreement": tfds.features.Scalar(
+            dtype=np.int32, doc="How many of the 5 AMT workers agreed (3, 4 or 5).")}
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        layout = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "Twitter I", _MANUAL_DOWNLOAD_INSTRUCTIONS))
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        layout = locate_dataset(manual_dir)
         logging.info("twitter1: reading %s (image folder %s)", layout.root, layout.image_dir)
 
         all_labels = {n: parse_label_file(path.read_bytes(), str(path))

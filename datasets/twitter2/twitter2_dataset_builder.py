@@ -40,7 +40,8 @@ _LABEL_FILE = "groundTruthLabel.txt"
 _NUM_FOLDS = 5
 _PARTITIONS = tuple(f"partition{fold}" for fold in range(1, _NUM_FOLDS + 1))
 
-# Published counts (README.md beside this file; Borth et al. 2013): total, positive, negative, labelled ids.
+# Published counts (README.md beside this file; Borth et al. 2013): total, positive, negative,
+# labelled ids.
 EXPECTED_COUNTS = (603, 470, 133)
 EXPECTED_LABELLED_IDS = 810
 
@@ -137,22 +138,20 @@ def index_images(root: epath.Path) -> dict[int, tuple[int, str]]:
     return images
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(builder_utils.ManualDownloadBuilder, tfds.core.GeneratorBasedBuilder,
+              title="Twitter II", homepage=_HOMEPAGE):
     """Twitter II (Borth et al., 2013): 603 images, official five folds as the `fold` feature."""
 
-    pkg_dir_path = builder_utils.package_dir(__file__)
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: fold feature, non-JPEG files decoded by content."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = _MANUAL_DOWNLOAD_INSTRUCTIONS
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return builder_utils.dataset_info(
-            self, homepage=_HOMEPAGE, fold=tfds.features.Scalar(
-                dtype=np.int32, doc="Official fold 1..5 (the partitionN folder)."))
+    def _features(self) -> dict[str, tfds.features.FeatureConnector]:
+        return {"fold": tfds.features.Scalar(
+            dtype=np.int32, doc="Official fold 1..5 (the partitionN folder).")}
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        root = locate_dataset(builder_utils.manual_dir_or_raise(
-            dl_manager, "Twitter II", _MANUAL_DOWNLOAD_INSTRUCTIONS))
+    def _manual_split_generators(self, manual_dir: epath.Path):
+        root = locate_dataset(manual_dir)
         label_path = root / _LABEL_FILE
         labels = parse_ground_truth(label_path.read_bytes(), str(label_path))
         images = index_images(root)

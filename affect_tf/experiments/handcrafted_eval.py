@@ -1,0 +1,340 @@
+"""Running a hand-crafted baseline: features of many images over a pool, the encoder fitted on a
+training part, and the linear SVM's test accuracy.
+
+The protocol is the pretrained-features baseline's (``affect_tf.baselines``): everything that is
+fitted (a local descriptor's codebook or GMM, the standardization, the SVM) sees the fold's
+training part only, and every fit takes the seed. A hand-crafted row of Tables 2-3:
+
+    train_x, test_x = baseline_features("hog_fv", train_images, test_images, seed=0)
+    accuracy = fit_and_score(train_x, train_labels, test_x, test_labels, c=1.0, seed=0)
+
+Images are described in parallel, in their input order, over ``workers`` threads (default: every
+core this process may use) or processes (``pool="process"``, started by ``spawn``: forking a
+process that holds TensorFlow's threads can deadlock). Threads are the default: OpenCV, NumPy's
+array operations and SciPy's FFTs release the GIL, nothing is pickled, and a spawned process
+takes a second or more to import its modules.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import functools
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+import threadpoolctl
+
+from affect_tf.experiments import handcrafted
+
+# Training descriptors an encoder is fitted on, at most: enough for a 512-word codebook or a
+# 32-component GMM in 128-d, small enough to hold (51 MB) and to fit in a minute.
+DEFAULT_MAX_DESCRIPTORS = 100_000
+POOLS = ("thread", "process")
+# Images in flight per worker: keeps every worker busy without reading a whole part into memory.
+_IN_FLIGHT_PER_WORKER = 4
+# LinearSVC's default 1,000 iterations stop short on thousands of standardized features; the
+# bound of baselines.py and fusion.py.
+_SVM_MAX_ITER = 100_000
+
+
+def default_workers() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# --- the pool ----------------------------------------------------------------------------------
+
+_installed: Callable | None = None
+
+
+def _install(fn: Callable) -> None:
+    """A process worker's initializer: the task function is sent once per worker, not once per
+    image (an encoder's codebook is up to half a megabyte); the worker's BLAS and OpenCV run on
+    one thread, the pool being the parallelism."""
+    global _installed  # one per worker process
+    _installed = fn
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+    cv2.setNumThreads(1)
+
+
+def _call_installed(item):
+    return _installed(item)
+
+
+def ordered_map(fn: Callable, items: Iterable, *, workers: int | None = None,
+                pool: str = "thread") -> Iterator:
+    """``fn`` over ``items`` on a pool, results in the input order.
+
+    At most ``4 * workers`` items are in flight, so a long iterable (a dataset read from disk)
+    is never held in memory at once. One worker runs in this thread, with no pool. With more,
+    BLAS is held to one thread per worker while the map runs (this process's limit, restored at
+    the end). A script using ``pool="process"`` needs the ``if __name__ == "__main__":`` guard
+    that ``spawn`` requires.
+
+    Args:
+        fn: a picklable callable (a module-level function or a ``functools.partial`` of one)
+            where ``pool="process"``.
+        items: any iterable, read once.
+        workers: pool size; None: :func:`default_workers`.
+        pool: ``thread`` or ``process``.
+
+    Raises:
+        ValueError: an unknown pool or workers < 1; whatever ``fn`` raises, from the first
+            failing item in order (the items not started are cancelled).
+    """
+    workers = default_workers() if workers is None else workers
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}. Received: pool={pool!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1. Received: workers={workers}")
+    if workers == 1:
+        yield from map(fn, items)
+        return
+    if pool == "thread":
+        executor, task = concurrent.futures.ThreadPoolExecutor(workers), fn
+    else:
+        executor = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_install,
+            initargs=(fn,))
+        task = _call_installed
+    pending: collections.deque = collections.deque()
+    # BLAS on one thread per worker (restored on exit): the encoders' small matrix products on
+    # every core at once, inside a pool that already occupies them, ran 14 times slower
+    # (a Fisher vector of 827 dense SIFTs: 143 ms with 2 BLAS threads, 11 ms with 1).
+    limits = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+    try:
+        for item in items:
+            pending.append(executor.submit(task, item))
+            if len(pending) >= _IN_FLIGHT_PER_WORKER * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        limits.restore_original_limits()
+
+
+# --- features ----------------------------------------------------------------------------------
+
+def _global_feature(image, *, name: str, max_side: int) -> np.ndarray:
+    return handcrafted.REGISTRY[name].describe(handcrafted.prepare(image, max_side))
+
+
+def _encoded_feature(image, *, name: str, encoder: handcrafted.Encoder,
+                     max_side: int) -> np.ndarray:
+    return encoder.encode(handcrafted.REGISTRY[name].describe(handcrafted.prepare(image, max_side)))
+
+
+def _descriptor_sample(indexed_image, *, name: str, per_image: int, seed: int,
+                       max_side: int) -> np.ndarray:
+    index, image = indexed_image
+    descriptors = handcrafted.REGISTRY[name].describe(handcrafted.prepare(image, max_side))
+    if len(descriptors) <= per_image:
+        return descriptors
+    # Seeded by (seed, image index), not by the order workers finish in: the sample, hence the
+    # codebook, is the same for any number of workers.
+    rng = np.random.default_rng([seed, index])
+    return descriptors[np.sort(rng.choice(len(descriptors), per_image, replace=False))]
+
+
+def _check_encoder(baseline: handcrafted.Baseline, encoder) -> None:
+    if not baseline.local:
+        if encoder is not None:
+            raise ValueError(f"{baseline.name} is a global descriptor and takes no encoder. "
+                             f"Received: encoder of kind {encoder.kind!r}")
+        return
+    if encoder is None:
+        raise ValueError(f"{baseline.name} describes an image by local descriptors and needs an "
+                         "encoder fitted on the training part (fit_descriptor_encoder). "
+                         "Received: encoder=None")
+    if encoder.kind != baseline.encoding or encoder.means.shape[1] != baseline.dim:
+        raise ValueError(f"{baseline.name} needs a {baseline.encoding!r} encoder of "
+                         f"{baseline.dim}-d descriptors. Received: kind {encoder.kind!r}, "
+                         f"means {encoder.means.shape}")
+
+
+def extract_features(images: Iterable[np.ndarray], name: str, *,
+                     encoder: handcrafted.Encoder | None = None, workers: int | None = None,
+                     pool: str = "thread", max_side: int = handcrafted.MAX_SIDE) -> np.ndarray:
+    """One baseline's feature of every image, computed in parallel.
+
+    Args:
+        images: uint8 RGB arrays ``[H, W, 3]``, any sizes; read once.
+        name: a key of :data:`handcrafted.REGISTRY`.
+        encoder: for a local baseline, its encoder fitted on the training part
+            (:func:`fit_descriptor_encoder`); None for a global one.
+        workers, pool: as :func:`ordered_map`.
+        max_side: longer side images are shrunk to first (:func:`handcrafted.prepare`).
+
+    Returns:
+        ``[N, D]`` float32, row i for image i.
+
+    Raises:
+        ValueError: an unknown name, a missing, superfluous or mismatched encoder, a bad image
+            (:func:`handcrafted.check_image`), or no image at all.
+    """
+    baseline = handcrafted.get_baseline(name)
+    _check_encoder(baseline, encoder)
+    if baseline.local:
+        fn = functools.partial(_encoded_feature, name=name, encoder=encoder, max_side=max_side)
+    else:
+        fn = functools.partial(_global_feature, name=name, max_side=max_side)
+    rows = list(ordered_map(fn, images, workers=workers, pool=pool))
+    if not rows:
+        raise ValueError(f"No images to describe with {name}. Received: 0 images")
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+def fit_descriptor_encoder(images: Sequence[np.ndarray], name: str, *, size: int | None = None,
+                           max_descriptors: int = DEFAULT_MAX_DESCRIPTORS, seed: int = 0,
+                           workers: int | None = None, pool: str = "thread",
+                           max_side: int = handcrafted.MAX_SIDE) -> handcrafted.Encoder:
+    """Fits a local baseline's encoder on descriptors of the *training* images.
+
+    Every image contributes at most ``ceil(max_descriptors / N)`` descriptors, drawn with a
+    generator seeded by ``(seed, image index)``, so the sample spans the whole part and does not
+    depend on the number of workers; the pooled sample is then cut to ``max_descriptors`` with
+    ``seed``.
+
+    Args:
+        images: the training part's uint8 RGB images; a sized collection (its length sets the
+            per-image share).
+        name: a local baseline of the registry (``sift_bow``, ..., ``hog_fv``).
+        size: codebook size K; None: :data:`handcrafted.DEFAULT_CODEBOOK_SIZES`.
+        max_descriptors: the most descriptors the fit sees (>= 1).
+        seed: the sample's and the clustering's seed.
+        workers, pool, max_side: as :func:`extract_features`.
+
+    Returns:
+        The fitted :class:`handcrafted.Encoder`.
+
+    Raises:
+        ValueError: a global baseline, images without a length or empty, max_descriptors < 1,
+            or fewer descriptors than ``size``.
+    """
+    baseline = handcrafted.get_baseline(name)
+    if not baseline.local:
+        raise ValueError(f"{name} is a global descriptor: nothing to fit. Received: name={name!r}")
+    try:
+        count = len(images)
+    except TypeError:
+        raise ValueError("images must be a sized collection (a list, or a sequence reading from "
+                         f"disk). Received: {type(images).__name__}") from None
+    if count < 1 or max_descriptors < 1:
+        raise ValueError("Fitting an encoder needs images and max_descriptors >= 1. Received: "
+                         f"{count} images, max_descriptors={max_descriptors}")
+    fn = functools.partial(_descriptor_sample, name=name, seed=seed, max_side=max_side,
+                           per_image=math.ceil(max_descriptors / count))
+    samples = list(ordered_map(fn, enumerate(images), workers=workers, pool=pool))
+    descriptors = np.concatenate(samples)
+    if len(descriptors) > max_descriptors:
+        keep = np.random.default_rng(seed).choice(len(descriptors), max_descriptors,
+                                                  replace=False)
+        descriptors = descriptors[np.sort(keep)]
+    return handcrafted.fit_encoder(baseline.encoding, descriptors, size, seed)
+
+
+def baseline_features(name: str, train_images: Sequence[np.ndarray],
+                      test_images: Iterable[np.ndarray], *, seed: int = 0,
+                      size: int | None = None, max_descriptors: int = DEFAULT_MAX_DESCRIPTORS,
+                      workers: int | None = None, pool: str = "thread",
+                      max_side: int = handcrafted.MAX_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """A baseline's features of a fold: the encoder (local baselines) fitted on the training
+    images only, then both parts described.
+
+    Args:
+        name: a key of :data:`handcrafted.REGISTRY`.
+        train_images: the training part; a sized collection, read twice by a local baseline
+            (fit, then encode), so not a one-shot iterator.
+        test_images: the test part, read once.
+        seed, size, max_descriptors: as :func:`fit_descriptor_encoder`.
+        workers, pool, max_side: as :func:`extract_features`.
+
+    Returns:
+        ``(train [N, D], test [M, D])`` float32.
+
+    Raises:
+        ValueError: as :func:`extract_features` and :func:`fit_descriptor_encoder`, or a
+            one-shot iterator as the training part of a local baseline.
+    """
+    baseline = handcrafted.get_baseline(name)
+    encoder = None
+    if baseline.local:
+        if iter(train_images) is train_images:
+            raise ValueError("train_images is read twice (fit, then encode): pass a list or "
+                             "another collection, not a one-shot iterator. Received: "
+                             f"{type(train_images).__name__}")
+        encoder = fit_descriptor_encoder(train_images, name, size=size,
+                                         max_descriptors=max_descriptors, seed=seed,
+                                         workers=workers, pool=pool, max_side=max_side)
+    options = {"encoder": encoder, "workers": workers, "pool": pool, "max_side": max_side}
+    return (extract_features(train_images, name, **options),
+            extract_features(test_images, name, **options))
+
+
+# --- the classifier ----------------------------------------------------------------------------
+
+def _check_part(features, labels, part: str) -> tuple[np.ndarray, np.ndarray]:
+    features, labels = np.asarray(features), np.asarray(labels)
+    if features.ndim != 2 or labels.shape != features.shape[:1]:
+        raise ValueError(f"{part} features must be [N, D] and labels [N]. Received: "
+                         f"{part}_features.shape={features.shape}, "
+                         f"{part}_labels.shape={labels.shape}")
+    if not np.all(np.isfinite(features)):
+        raise ValueError(f"{part} features must be finite. Received: "
+                         f"{int(np.sum(~np.isfinite(features)))} non-finite values")
+    return features.astype(np.float32, copy=False), labels
+
+
+def fit_and_score(train_features, train_labels, test_features, test_labels, c: float = 1.0,
+                  seed: int = 0) -> float:
+    """Standardization and a linear SVM fitted on the training part; accuracy on the test part.
+
+    The paper's classifier for every hand-crafted row (LIBSVM, linear kernel, C = 1 by default);
+    ``LinearSVC`` solves it with the squared hinge, and ``dual="auto"`` lets scikit-learn pick
+    the primal or the dual problem, whichever suits the shape (the primal where images outnumber
+    features).
+
+    Args:
+        train_features: ``[N, D]``; train_labels: ``[N]`` with at least two classes.
+        test_features: ``[M, D]``; test_labels: ``[M]`` (never used to fit).
+        c: the SVM's C (> 0).
+        seed: ``random_state`` of the SVM.
+
+    Returns:
+        Test accuracy in [0, 1].
+
+    Raises:
+        ValueError: shapes that do not match, non-finite features, one training class only, or
+            ``c <= 0``.
+    """
+    # Imported here, as baselines.py does: describing images needs no scikit-learn.
+    from sklearn import pipeline, preprocessing, svm
+
+    train_x, train_y = _check_part(train_features, train_labels, "train")
+    test_x, test_y = _check_part(test_features, test_labels, "test")
+    if test_x.shape[1] != train_x.shape[1]:
+        raise ValueError(f"test features must have the training part's D = {train_x.shape[1]}. "
+                         f"Received: test_features.shape={test_x.shape}")
+    classes = np.unique(train_y)
+    if len(classes) < 2:
+        raise ValueError("train labels must hold at least two classes. Received: label values "
+                         f"{classes.tolist()}")
+    if not c > 0:
+        raise ValueError(f"c must be > 0. Received: c={c!r}")
+    if len(test_y) == 0:
+        raise ValueError("No test images to score. Received: test_features.shape="
+                         f"{test_x.shape}")
+    model = pipeline.make_pipeline(
+        preprocessing.StandardScaler(),
+        svm.LinearSVC(C=c, dual="auto", random_state=seed, max_iter=_SVM_MAX_ITER))
+    model.fit(train_x, train_y)
+    return float(np.mean(model.predict(test_x) == test_y))

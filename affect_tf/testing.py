@@ -298,3 +298,53 @@ def bfloat16_runs_here() -> bool:
             tf.errors.UnimplementedError):
         return False
     return True
+
+
+# What photo_folder writes, in the order a walk of the folder gives (entries by name, a folder
+# where its name sorts): file name -> None (a readable photo) or a fragment of the reason an
+# unreadable one gets (affect_tf.predictor).
+PHOTO_FOLDER_FILES = {
+    "a_scene.png": None, "b_scene.png": None, "c_photo.jpg": None,
+    "d_png_named.jpg": None, "e_grayscale.jpg": None, "f_cmyk.jpg": None,
+    "h_truncated.jpg": "truncated", "i_notes.txt": "cannot identify image file",
+    "j_empty.jpg": "empty file (0 bytes)", "nested/g_scene.png": None,
+}
+
+
+def photo_folder(directory: str | os.PathLike) -> dict[str, str | None]:
+    """Writes a folder as a user's photo folder may hold it (seeded :func:`rectangles_scene`):
+    PNG and RGB JPEG photos, a PNG named ``.jpg``, a grayscale and a CMYK JPEG, one photo in a
+    subfolder, a truncated JPEG, a text file, an empty file, and a hidden file (``.DS_Store``,
+    which folder walks skip).
+
+    Returns:
+        :data:`PHOTO_FOLDER_FILES`: each file's path relative to ``directory`` -> None (a photo)
+        or a fragment of the reason it is unreadable.
+    """
+    import io  # pylint: disable=import-outside-toplevel
+
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    directory = pathlib.Path(directory)
+    (directory / "nested").mkdir(parents=True, exist_ok=True)
+
+    def save(name: str, image: np.ndarray, **options) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, **options)
+        (directory / name).write_bytes(buffer.getvalue())
+        return buffer.getvalue()
+
+    save("a_scene.png", rectangles_scene(11), format="PNG")
+    save("b_scene.png", rectangles_scene(12, height=120, width=90), format="PNG")
+    jpeg = save("c_photo.jpg", rectangles_scene(13), format="JPEG", quality=92)
+    save("d_png_named.jpg", rectangles_scene(14), format="PNG")
+    save("e_grayscale.jpg", rectangles_scene(15)[..., 1], format="JPEG", quality=92)
+    buffer = io.BytesIO()
+    Image.fromarray(rectangles_scene(16)).convert("CMYK").save(buffer, format="JPEG", quality=92)
+    (directory / "f_cmyk.jpg").write_bytes(buffer.getvalue())
+    save("nested/g_scene.png", rectangles_scene(17), format="PNG")
+    (directory / "h_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (directory / "i_notes.txt").write_text("These are not pixels.\n")
+    (directory / "j_empty.jpg").write_bytes(b"")
+    (directory / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    return dict(PHOTO_FOLDER_FILES)

@@ -1,4 +1,6 @@
-"""Figures: top affective regions drawn on images (Fig. 9 of the paper)."""
+"""Figures: top affective regions drawn on images (Fig. 9 of the paper): a grid of images with
+one box per selection (:func:`draw_top_regions`, the report's), or one image in panels
+(:func:`draw_box_panels`, the predictions of :mod:`affect_tf.predict`)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,54 @@ def draw_top_regions(
                           linestyle="--" if n == "truth" else "-", label=n) for n in boxes]
     figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     figure.tight_layout(rect=(0, 0.04, 1, 1))
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90, facecolor="#808080")
+    plt.close(figure)
+    return path
+
+
+CANDIDATE_COLOUR = "#ffff33"
+
+
+def draw_box_panels(
+        image: np.ndarray, panels: list[tuple[str, np.ndarray, str]],
+        path: str | pathlib.Path = "panels.png", title: str | None = None,
+) -> pathlib.Path:
+    """One image in several panels side by side, each with its own boxes, saved as PNG: the
+    layout of the paper's Fig. 9 (whole image, the m candidates, the top-1 region by Obj, Senti
+    and AR).
+
+    Args:
+        image: uint8 RGB ``[H, W, 3]`` (any size).
+        panels: ``(title, boxes, colour)`` per panel; ``boxes`` ``[n, 4]`` normalized
+            ``[y1, x1, y2, x2]`` (n may be 0: the bare image); ``colour`` a matplotlib colour
+            (:data:`SELECTION_COLOURS` for ``ar``, ``obj``, ``senti``; :data:`CANDIDATE_COLOUR`).
+        path: where the PNG goes (its folder is created).
+        title: optional line above the panels.
+
+    Returns:
+        The PNG path.
+    """
+    if not panels:
+        raise ValueError("draw_box_panels needs at least one panel. Received: 0 panels")
+    height, width = image.shape[:2]
+    figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.4), squeeze=False)
+    for axis, (name, boxes, colour) in zip(axes.flat, panels):
+        axis.axis("off")
+        axis.imshow(image)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        linewidth = 1 if len(boxes) > 4 else 2.5
+        for y1, x1, y2, x2 in boxes:
+            if y2 <= y1 or x2 <= x1:
+                continue
+            axis.add_patch(plt.Rectangle((x1 * width, y1 * height), (x2 - x1) * width,
+                                         (y2 - y1) * height, fill=False, edgecolor=colour,
+                                         linewidth=linewidth))
+        axis.set_title(name, fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90, facecolor="#808080")

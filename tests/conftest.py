@@ -23,3 +23,16 @@ def finished(tmp_path_factory):
     config = tiny_config(root, proposal_commit_seconds=0.0)
     stages.run(config)
     return config, json.loads((pathlib.Path(config.workdir) / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def exported_demo(finished, tmp_path_factory):
+    """The finished run's SavedModel, exported to a folder of its own (version 1 under it).
+    Returns (the run's config, the export root)."""
+    from affect_tf import stages
+    from affect_tf.testing import replace_config
+
+    config, _ = finished
+    export_root = tmp_path_factory.mktemp("demo_export")
+    stages.export_stage(stages.Run(replace_config(config, export_dir=str(export_root))))
+    return config, export_root

@@ -27,11 +27,28 @@ class ImageDecodeError(ValueError):
     """The bytes are not an image that can be decoded."""
 
 
+# Pillow's modes of 16-bit (and 32-bit integer) grayscale: its convert("RGB") clips them at 255,
+# turning everything above 255 of 65,535 white.
+_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _wide_gray_to_rgb(values: np.ndarray) -> np.ndarray:
+    """16-bit grey levels [H, W] to uint8 RGB [H, W, 3], as TensorFlow's decoder scales them.
+
+    ``tf.io.decode_image`` (training's decoder) converts 16 bits to 8 by dropping the low byte
+    (``v >> 8``), so a 16-bit PNG gives the same pixels to the proposals and to the CNN. A 32-bit
+    integer image is read as 16-bit levels (values outside [0, 65535] clipped).
+    """
+    levels = np.clip(values.astype(np.int64), 0, 65535) >> 8
+    return np.repeat(levels.astype(np.uint8)[..., None], 3, axis=-1)
+
+
 def decode_image_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decodes image bytes by content (JPEG, PNG, GIF, BMP, TIFF...), whatever the file name says.
 
     Palette, RGBA (composited on white), grayscale and CMYK images become 3-channel RGB; an
-    animated GIF gives its first frame.
+    animated GIF gives its first frame; 16-bit grayscale is scaled to 8 bits as TensorFlow's
+    decoder scales it (``v >> 8``), not clipped.
 
     Args:
         data: the encoded file.
@@ -48,11 +65,15 @@ def decode_image_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, rgba)
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            if image.mode in _WIDE_GRAY_MODES:
+                array = _wide_gray_to_rgb(np.asarray(image))
+            else:
+                if image.mode in ("RGBA", "LA") or (
+                        image.mode == "P" and "transparency" in image.info):
+                    rgba = image.convert("RGBA")
+                    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                    image = Image.alpha_composite(background, rgba)
+                array = np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageDecodeError(
             f"{name}: cannot decode as an image ({len(data)} bytes; {error})") from error

@@ -30,6 +30,8 @@ WEIGHT_SOURCES = ("imagenet", "hed", "none")
 HEADS = ("auto", "vgg", "gap")
 # Training precision: off (float32), or Keras' mixed_float16 / mixed_bfloat16 policy.
 MIXED_PRECISIONS = ("off", "float16", "bfloat16")
+# Training views (data/transforms.py:train_transform).
+AUGMENTATIONS = ("paper", "random_area")
 # How training is spread over devices (train.distribution_strategy).
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker")
 # Precision of the HED network's VGG16 blocks (proposals/edges.py).
@@ -370,6 +372,15 @@ class TrainConfig(_Section):
     lr_decay_factor: float = setting(10.0, "Divisor of the step decay.", interval="[1, inf)")
     resize_size: int = setting(
         256, "Training images are resized to this square before the random crop (256).")
+    augmentation: str = setting(
+        "paper", "Training views: paper (warp to resize_size, random image_size crop, mirror: "
+        "the authors' code) or random_area (a random box of crop_area_min..1 of the image's "
+        "area, aspect 3/4-4/3, warped to image_size, mirror: the CNN also sees crops like the "
+        "regions it scores later, with and without the object; measured in METHOD.md D14).",
+        choices=AUGMENTATIONS)
+    crop_area_min: float = setting(
+        0.08, "Smallest area fraction of a random_area training crop (Inception's 0.08).",
+        interval="(0, 1]")
     checkpoint_every: int = setting(
         1000, "Steps between checkpoints (a killed run resumes from the last one).",
         interval="(0, inf)")

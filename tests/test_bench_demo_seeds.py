@@ -151,3 +151,8 @@ def test_svm_data_rows_follow_what_the_regions_hold(tmp_path, capsys):
                                           "test_cv"))
     bench.print_svm_data({(1, "default"): row})
     assert "test_cv" in capsys.readouterr().out
+    variants = bench.svm_variant_rows(workdir)
+    assert set(variants) == set(bench.SVM_VARIANTS)
+    assert all(0.9 < accuracy <= 1.0 for pair in variants.values() for accuracy in pair)
+    bench.print_svm_variants({(1, "default"): variants})
+    assert "log_p C=0.01" in capsys.readouterr().out

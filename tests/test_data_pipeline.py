@@ -64,6 +64,32 @@ def test_training_pipeline_shapes_range_and_determinism(gradient_image):
     np.testing.assert_allclose(images.numpy(), again.numpy())
 
 
+def test_random_area_views_zoom_in_reproducibly_and_the_paper_views_stay_put(gradient_image):
+    seed = tf.constant([5, 7], tf.int64)
+    image = tf.constant(gradient_image)
+    paper = data.train_transform(image, 40, 32, seed)
+    assert paper.shape == (32, 32, 3)
+    # random_area: each view a box of crop_area_min..1 of the 40 x 60 image, warped to 32 x 32.
+    views = [data.train_transform(image, 40, 32, tf.constant([5, i], tf.int64),
+                                  augmentation="random_area", crop_area_min=0.1)
+             for i in range(12)]
+    assert all(view.shape == (32, 32, 3) for view in views)
+    np.testing.assert_array_equal(
+        views[3].numpy(), data.train_transform(image, 40, 32, tf.constant([5, 3], tf.int64),
+                                               augmentation="random_area",
+                                               crop_area_min=0.1).numpy())
+    # The blue-green gradient spans 0-236 in x over the image: a zoomed view spans less of it.
+    spans = [float(tf.reduce_max(v[..., 0]) - tf.reduce_min(v[..., 0])) for v in views]
+    assert min(spans) < 0.8 * 236
+    # crop_area_min = 1: the whole image, only warped (and maybe mirrored).
+    whole = data.train_transform(image, 40, 32, seed, augmentation="random_area",
+                                 crop_area_min=1.0)
+    assert float(tf.reduce_max(whole[..., 0]) - tf.reduce_min(whole[..., 0])) > 0.9 * 236
+    with pytest.raises(ValueError, match="augmentation must be 'paper' or 'random_area'. "
+                                         "Received: augmentation='zoom'"):
+        data.train_transform(image, 40, 32, seed, augmentation="zoom")
+
+
 def test_evaluation_pipeline_joins_proposals_by_filename(gradient_image):
     dataset = example_dataset([gradient_image] * 3, [0, 1, 1])
     boxes = np.zeros((2, 5, 4), np.float32)

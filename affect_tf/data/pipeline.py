@@ -50,7 +50,8 @@ def _proposal_lookup(proposals: ProposalArrays):
 
 def training_pipeline(
         dataset: tf.data.Dataset, *, image_size: int, resize_size: int, batch_size: int, seed: int,
-        shuffle_buffer: int = 2048, skip_batches: int = 0,
+        shuffle_buffer: int = 2048, skip_batches: int = 0, augmentation: str = "paper",
+        crop_area_min: float = 0.08,
 ) -> tf.data.Dataset:
     """Whole-image training batches: shuffled, repeated, augmented (Section 4.2).
 
@@ -68,6 +69,8 @@ def training_pipeline(
         seed: the shuffle's and the augmentation's seed.
         shuffle_buffer: elements of the shuffle buffer.
         skip_batches: batches to skip from the start (the step a resumed run starts at).
+        augmentation: ``paper`` or ``random_area`` (``transforms.train_transform``).
+        crop_area_min: smallest area fraction of a ``random_area`` crop.
 
     Yields:
         (images float32 [B, image_size, image_size, 3] RGB 0-255, labels int64 [B]).
@@ -83,7 +86,8 @@ def training_pipeline(
 
     def transform(example, element_seed):
         encoded, label = example
-        image = train_transform(decode_image_tensor(encoded), resize_size, image_size, element_seed)
+        image = train_transform(decode_image_tensor(encoded), resize_size, image_size, element_seed,
+                                augmentation, crop_area_min)
         return image, label
 
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)

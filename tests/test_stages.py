@@ -412,3 +412,16 @@ def test_tensorboard_events_for_training_and_evaluation(finished):
             "learning_rate/pretrained_layers"} <= tags["train"]
     assert {"test/global/accuracy", "test/ar+concat/accuracy",
             "test/region_hit_rate/ar"} <= tags["eval"]
+
+
+def test_the_paper_augmentation_keeps_the_train_fingerprint_of_runs_made_before_the_setting():
+    from affect_tf import workspace
+    from affect_tf.config import TrainConfig, fingerprint
+
+    # The default TrainConfig's fingerprint before augmentation / crop_area_min existed.
+    assert fingerprint(workspace._train_settings(TrainConfig())) == "571a69fdacd015ee"
+    # crop_area_min does nothing with the paper's views, so it moves nothing; random_area does.
+    assert fingerprint(workspace._train_settings(TrainConfig(crop_area_min=0.5))) == \
+        "571a69fdacd015ee"
+    assert fingerprint(workspace._train_settings(TrainConfig(augmentation="random_area"))) != \
+        "571a69fdacd015ee"

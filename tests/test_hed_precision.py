@@ -20,8 +20,9 @@ from affect_tf.proposals import edges as edges_lib
 from affect_tf.proposals import pipeline
 from affect_tf.testing import bfloat16_runs_here
 
-# (max |difference|, mean |difference|) allowed per precision; measured figures above.
-TOLERANCES = {"bfloat16": (0.005, 0.0005), "bfloat16_all": (0.04, 0.003)}
+# (max |difference|, mean |difference|) allowed per precision. Measured max for bfloat16: 0.0017
+# (TensorFlow 2.20-era install), 0.0056 on chelsea with TensorFlow 2.21.0: oneDNN's kernels move it.
+TOLERANCES = {"bfloat16": (0.01, 0.0005), "bfloat16_all": (0.04, 0.003)}
 PHOTOS = ("chelsea", "coffee")
 
 CPUINFO = """processor\t: 0

@@ -10,11 +10,9 @@ module that reads flags, everything else takes a ``Config``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import sys
-import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # TensorFlow's C++ start-up lines (a CUDA cuInit error on machines without a GPU) stay hidden
@@ -29,6 +27,7 @@ from affect_tf import artifacts  # noqa: E402
 from affect_tf import config as config_lib  # noqa: E402
 from affect_tf import errors  # noqa: E402
 from affect_tf import preflight  # noqa: E402
+from affect_tf import startup  # noqa: E402
 
 _DEFINE = {bool: flags.DEFINE_boolean, int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string}
@@ -72,35 +71,6 @@ def _quiet_tensorflow_unless_verbose(verbosity: int) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbosity >= 1 else "3"
 
 
-# TensorFlow's native libraries print these while loading, before its log level applies (twice:
-# two libraries initialize logging), whatever TF_CPP_MIN_LOG_LEVEL says.
-_STARTUP_NOISE = ("All log messages before absl::InitializeLog", "oneDNN custom operations",
-                  "cudart_stub.cc", "cuda_executor", "cuInit", "cpu_feature_guard.cc",
-                  "To enable the following instructions", "rebuild TensorFlow with")
-
-
-@contextlib.contextmanager
-def _without_native_startup_noise(quiet: bool):
-    """Captures file descriptor 2 while TensorFlow loads and replays all but its start-up noise."""
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode("utf-8", "replace").splitlines():
-                if not any(noise in line for noise in _STARTUP_NOISE):
-                    print(line, file=sys.stderr)
-
-
 def _os_error_message(error: OSError) -> str:
     """One line for a file the run cannot read or write (permissions, a full or read-only disk,
     a file where a directory must be)."""
@@ -132,7 +102,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         _quiet_tensorflow_unless_verbose(FLAGS.verbosity)
-        with _without_native_startup_noise(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
+        with startup.without_native_startup_noise(os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"):
             # TensorFlow loads only after the flags parse, the preflight checks and the lock.
             from affect_tf import stages  # noqa: PLC0415
 

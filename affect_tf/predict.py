@@ -55,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from affect_tf import errors  # noqa: E402
 from affect_tf import gallery as gallery_lib  # noqa: E402
 from affect_tf import predictor as predictor_lib  # noqa: E402
+from affect_tf import startup  # noqa: E402
 
 LINE_KEYS = ("file", "model", "label", "label_index", "probabilities",
              "whole_image_probabilities", "image_size", "regions", "top_objectness", "top_senti",
@@ -447,9 +448,7 @@ def figures_dir(args: argparse.Namespace) -> pathlib.Path:
 
 def load_predictor(model: str, batch_size: int) -> predictor_lib.Predictor:
     """The predictor of ``--model``, TensorFlow's native start-up lines kept off stderr."""
-    from affect_tf.main import _without_native_startup_noise  # noqa: PLC0415
-
-    with _without_native_startup_noise(os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"):
+    with startup.without_native_startup_noise(os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "3"):
         import tensorflow  # noqa: F401, PLC0415  (loads here, its noise filtered)
     return predictor_lib.Predictor.load(model, batch_size=batch_size)
 

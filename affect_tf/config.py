@@ -46,7 +46,7 @@ PROPOSAL_SCOPES = ("all", "evaluation")
 # The paper's evaluation protocols (Section 4.2; affect_tf/data/splits.py derives them).
 PROTOCOLS = ("holdout", "official", "official_folds", "kfold")
 PROPOSAL_RUNNERS = ("local", "beam")
-MODES = ("all", "prepare", "proposals", "train", "evaluate", "report", "export")
+MODES = ("all", "prepare", "proposals", "train", "evaluate", "report", "export", "experiments")
 
 # What a flag can carry: every leaf field has one of these types.
 LEAF_TYPES = (bool, int, float, str)
@@ -338,6 +338,10 @@ class ModelConfig(_Section):
     image_size: int = setting(
         224, "Side of the square input the CNN sees (paper: 224), for images and region crops; "
         "at least 32, as VGG16 pools 5 times.", interval="[32, inf)")
+    resize_size: int = setting(
+        256, "Side of the square every whole-image view is warped to before its image_size "
+        "crop: a random crop in training, the centre (or ten crops) in evaluation, serving and "
+        "the baseline (paper: 256).")
     region_context: int = setting(
         0, "Pixels of context added around each region box before cropping, at image_size scale "
         "(authors' code: 16).", interval="[0, inf)")
@@ -370,8 +374,6 @@ class TrainConfig(_Section):
         0, "Divide both learning rates by lr_decay_factor every this many steps (0: constant, "
         "as the paper states).", interval="[0, inf)")
     lr_decay_factor: float = setting(10.0, "Divisor of the step decay.", interval="[1, inf)")
-    resize_size: int = setting(
-        256, "Training images are resized to this square before the random crop (256).")
     augmentation: str = setting(
         "paper", "Training views: paper (warp to resize_size, random image_size crop, mirror: "
         "the authors' code) or random_area (a random box of crop_area_min..1 of the image's "
@@ -387,8 +389,6 @@ class TrainConfig(_Section):
     log_every: int = setting(100, "Steps between progress lines.", interval="(0, inf)")
     trainable_from: str = setting(
         "", "Name of the first trainable VGG16 layer (empty: all layers, the paper).")
-    seed: int = setting(0, "Seed of initialization, shuffling and augmentation (also the SVMs' "
-                        "and the PCA's random_state).", interval="[0, 4294967295]")
     mixed_precision: str = setting(
         "off", "Training precision: off (float32, the paper), float16 (Keras mixed_float16: "
         "float16 compute, float32 variables, dynamic loss scaling) or bfloat16 (mixed_bfloat16, "
@@ -549,7 +549,13 @@ class Config(_Section):
         "runs/default", "Every output of the run goes below this directory.", nonempty=True)
     mode: str = setting(
         "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
-        "export writes the SavedModel for TF Serving.", choices=MODES)
+        "export writes the SavedModel for TF Serving; experiments re-reads the evaluation's "
+        "predictions for the paper's sweeps (alpha x beta, K) and region quality, then the "
+        "report.", choices=MODES)
+    seed: int = setting(
+        0, "Seed of the run's random choices: the classifier's initialization, shuffling and "
+        "augmentation, and the random_state of the fusion SVM, the baseline's PCA and SVM.",
+        interval="[0, 4294967295]")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     proposals: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)
     proposal_stage: ProposalStageConfig = dataclasses.field(default_factory=ProposalStageConfig)
@@ -572,10 +578,10 @@ class Config(_Section):
                 "top_k (K regions per image) cannot exceed num_candidates (m proposals kept per "
                 f"image). Received: top_k={self.regions.top_k}, "
                 f"num_candidates={self.proposals.num_candidates}")
-        if self.train.resize_size < self.model.image_size:
+        if self.model.resize_size < self.model.image_size:
             raise ConfigError(
                 "resize_size must be >= image_size (the random crop is taken from the resized "
-                f"image). Received: resize_size={self.train.resize_size}, "
+                f"image). Received: resize_size={self.model.resize_size}, "
                 f"image_size={self.model.image_size}")
 
 
@@ -677,6 +683,23 @@ def from_flat(values: Mapping[str, Any], root: type = Config) -> Any:
         return cls(**kwargs)
 
     return build(root)
+
+
+def from_stored(stored: Mapping[str, Any]) -> "Config":
+    """A finished run's configuration from its stored ``config.json`` (not validated).
+
+    Sections are flattened to leaf names, which are unique and do not move when a setting
+    changes section (``seed`` was stored under ``train`` before it became the run's); leaf
+    names this version no longer knows are ignored, so an older run's file still reads.
+
+    Args:
+        stored: the parsed ``config.json``: ``{setting or section name: value or {leaf: value}}``.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in stored.items():
+        flat.update(value if isinstance(value, Mapping) else {key: value})
+    known = {setting.name for setting in settings()}
+    return from_flat({key: value for key, value in flat.items() if key in known})
 
 
 def fingerprint(*parts: Any) -> str:

@@ -154,7 +154,7 @@ def evaluate_all(validation: dict, test: dict, config: Config) -> tuple[dict, di
     for selection in SELECTIONS:
         selected_test = select(test, config.regions, selection)
         selected_validation = select(validation, config.regions, selection)
-        svms[selection] = fit_svm(validation, selected_validation, config.fusion, config.train.seed)
+        svms[selection] = fit_svm(validation, selected_validation, config.fusion, config.seed)
         for fusion in FUSIONS:
             predictions = fuse(fusion, test["global_probs"], selected_test, config.fusion,
                                svm=svms[selection])

@@ -93,7 +93,7 @@ class ServingGraph:
         self.config = config
         self.region_layer = regions_lib.RegionDiscovery.from_region_config(
             classifier, config.regions, crop_size=config.model.image_size,
-            context_pixels=config.model.region_context, resize_size=config.train.resize_size,
+            context_pixels=config.model.region_context, resize_size=config.model.resize_size,
             ten_crop=config.evaluation.ten_crop)
         fusion = config.fusion.fusion
         if fusion == "concat":

@@ -373,13 +373,8 @@ def stored_config(workdir: pathlib.Path):
     path = workdir / "config.json"
     try:
         stored = json.loads(path.read_text())
-        flat = {}
-        for key, value in stored.items():
-            flat.update(value if isinstance(value, dict) else {key: value})
-        known = {setting.name for setting in config_lib.settings()}
-        flat = {key: value for key, value in flat.items() if key in known}
-        flat["workdir"] = str(workdir)
-        return config_lib.from_flat(flat).validate()
+        return dataclasses.replace(config_lib.from_stored(stored),
+                                   workdir=str(workdir)).validate()
     except (OSError, ValueError, TypeError, AttributeError) as error:
         raise ModelError(f"--model {workdir}: {path} is not a finished run's configuration "
                          f"({_one_line(error)[:300]}).") from error

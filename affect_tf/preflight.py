@@ -30,7 +30,7 @@ _ZIP_SIGNATURE = b"PK\x03\x04"
 # Stages that read a prepared dataset without building it, the modes that build a model from
 # its initial weights, and those that build the pretrained-features baseline's backbone from
 # --baseline_weights when it is on (evaluate loads the fine-tuned classifier, not --weights).
-_NEEDS_PREPARED = ("proposals", "train", "evaluate", "report", "export")
+_NEEDS_PREPARED = ("proposals", "train", "evaluate", "report", "export", "experiments")
 _TRAINS = ("all", "train")
 _BASELINE_MODES = ("all", "evaluate")
 

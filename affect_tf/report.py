@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -131,7 +132,8 @@ def _figure(workdir: pathlib.Path, eval_dir: pathlib.Path):
 
 
 def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
-                 extra_metrics: dict | None = None) -> pathlib.Path:
+                 extra_metrics: dict | None = None,
+                 experiments_dir: str | os.PathLike | None = None) -> pathlib.Path:
     """Writes ``<workdir>/report.md`` (and its figure) from an evaluation directory.
 
     Args:
@@ -141,6 +143,8 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
         config: the run's settings (quoted in the report).
         extra_metrics: keys added to the evaluation's metrics, as in the root ``metrics.json``:
             ``baselines`` ({row: metrics}) and ``baseline_details`` ({row: what it used}).
+        experiments_dir: a finished experiments stage's directory inside ``workdir`` (its
+            ``summary.json`` and figures: :mod:`affect_tf.experiments.runner`), or None.
     """
     workdir, eval_dir = pathlib.Path(workdir), pathlib.Path(eval_dir)
     metrics = {**json.loads((eval_dir / "metrics.json").read_text()), **(extra_metrics or {})}
@@ -187,7 +191,58 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
             else " (this dataset has no ground-truth boxes).")
         lines += ["", "## Top-1 regions", "", legend,
                   "", f"![top regions]({figure.relative_to(workdir)})"]
+    if experiments_dir is not None:
+        lines += experiments_section(workdir, pathlib.Path(experiments_dir))
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")
+
+
+def experiments_section(workdir: pathlib.Path, directory: pathlib.Path) -> list[str]:
+    """The sweeps and region quality of ``--mode=experiments`` (its ``summary.json``), with the
+    paper's figures described beside them and the stage's PNGs inline."""
+    summary = json.loads((directory / "summary.json").read_text())
+    own, own_ab, own_k = summary["own"], summary["own_alpha_beta"], summary["own_top_k"]
+    best_ab, best_k = summary["best_alpha_beta_on_validation"], summary["best_top_k_on_validation"]
+    relative = directory.relative_to(workdir)
+    lines = [
+        "", "## Experiments (re-read from the stored predictions)", "",
+        "| sweep | the run's value | validation | test | best on validation |",
+        "|---|---|---|---|---|",
+        f"| alpha x beta, AR + sum pooling (Fig. 6) | alpha {own['alpha']}, beta {own['beta']} "
+        f"| {_percent(own_ab['validation_ar_sum'])} | {_percent(own_ab['test_ar_sum'])} "
+        f"| alpha {best_ab['alpha']}, beta {best_ab['beta']}: "
+        f"{_percent(best_ab['validation_ar_sum'])} |",
+        f"| K, AR + concatenation (Fig. 7; validation: 5-fold cross-validation) "
+        f"| K = {own['top_k']} | {_percent(own_k['validation_ar_concat_cv'])} "
+        f"| {_percent(own_k['test_ar_concat'])} | "
+        + (f"K = {best_k['top_k']}: {_percent(best_k['validation_ar_concat_cv'])}"
+           if best_k else "- (too few validation images to cross-validate)") + " |",
+        "",
+        "The paper (FI, validation): accuracy rises with alpha up to about 0.6 and falls after, "
+        "beta is best near 0.3, and K is best at 8. Each point re-ranks and re-fuses the "
+        "evaluation's predictions; the run's own point is the evaluation's test figure. Tables: "
+        f"`{relative}/sweep_alpha_beta.csv`, `{relative}/sweep_top_k.csv`.",
+        "", f"![alpha x beta]({relative}/sweep_alpha_beta.png)",
+        "", f"![K]({relative}/sweep_top_k.png)",
+    ]
+    quality = summary.get("region_quality")
+    if quality:
+        lines += [
+            "", f"### Region quality (Section 4.6): the top-1 region against "
+            f"{quality['ground_truth']}, every threshold", "",
+            "| ranking | mean precision | mean recall | paper (EmotionROI) |", "|---|---|---|---|",
+            *[f"| {name} | {_fraction(quality[key]['mean_precision'])} | "
+              f"{_fraction(quality[key]['mean_recall'])} | "
+              + (f"{quality[key]['paper_precision']:.2f} / {quality[key]['paper_recall']:.2f}"
+                 if quality[key]["paper_precision"] is not None else "-") + " |"
+              for key, name in (("ar", "AR"), ("obj", "objectness"), ("senti", "Senti"))],
+            "", f"![precision-recall]({relative}/region_quality.png)",
+        ]
+    return lines
+
+
+def _fraction(value) -> str:
+    """A share in [0, 1] with two decimals; '-' where it is undefined (null in JSON)."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _undefined_note(metrics: dict) -> list[str]:

@@ -32,6 +32,8 @@ Layout of ``<workdir>``::
     eval-<fp>/                  metrics.json, svm_*/, figure_inputs.npz, manifest.json
     baseline_features-<fp>/     features_{train,test}.npz (+ records), manifest.json
     baseline-<fp>/              metrics.json (the baseline's row), manifest.json
+    experiments-<fp>/           --mode=experiments: sweeps and region quality (CSV, PNG,
+                                summary.json), manifest.json
     metrics.json, report.md, figures/   the latest evaluation and its report, written together
     damaged/                    files found damaged, moved aside
 """
@@ -75,7 +77,10 @@ from affect_tf.workspace import (
 STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "report")
 # The report always follows an evaluation (and the baseline, which --nobaseline turns off), so
 # report.md and the root metrics.json describe the same one.
-MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "baseline", "report")}
+MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "baseline", "report"),
+               # On request: the sweeps and region quality re-read the evaluation's predictions,
+               # then the report collects them.
+               "experiments": ("experiments", "report")}
 # Stages that run once for the dataset; the others run once per fold of the protocol.
 SHARED_STAGES = ("prepare", "proposals")
 
@@ -175,14 +180,14 @@ def _train(run: Run, existed: bool) -> None:
     config = run.config
     try:
         trainer = train_lib.Trainer(
-            config.model, config.train, str(run.train_dir),
+            config.model, config.train, str(run.train_dir), seed=config.seed,
             summary_dir=str(run.workdir / "tensorboard" / run.train_dir.name))
         io_lib.atomic_write_json(run.train_dir / "config.json", dataclasses.asdict(config))
         start_step = trainer.restore()
         dataset = data_lib.training_pipeline(
             data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
-            resize_size=config.train.resize_size, batch_size=config.train.batch_size,
-            seed=config.train.seed, skip_batches=start_step,
+            resize_size=config.model.resize_size, batch_size=config.train.batch_size,
+            seed=config.seed, skip_batches=start_step,
             augmentation=config.train.augmentation, crop_area_min=config.train.crop_area_min)
         logging.info("train: %d images, %d steps of %d, weights %s, head %s",
                      len(run.splits.train), config.train.steps, config.train.batch_size,
@@ -190,7 +195,7 @@ def _train(run: Run, existed: bool) -> None:
         # Precise batch-norm statistics over the training part's evaluation views (train.py).
         calibration = data_lib.calibration_pipeline(
             data_lib.examples(run.builder, run.splits.train), image_size=config.model.image_size,
-            resize_size=config.train.resize_size, batch_size=config.evaluation.eval_batch_size)
+            resize_size=config.model.resize_size, batch_size=config.evaluation.eval_batch_size)
         summary = trainer.fit(dataset, start_step=start_step, log=logging.info,
                               calibration=calibration)
         logging.info("train: done %s", summary)
@@ -371,7 +376,7 @@ def baseline_features_stage(run: Run) -> artifacts.Manifest:
 
     def make_compute():
         # The baseline's own weights: a transfer run's classifier file never feeds it.
-        extractor, layer = baselines_lib.build_feature_extractor(backbone, seed=config.train.seed)
+        extractor, layer = baselines_lib.build_feature_extractor(backbone, seed=config.seed)
         feature_fn = baselines_lib.make_feature_fn(extractor, config)
         logging.info("baseline: %s features of the %s weights (--baseline_weights), not "
                      "fine-tuned", layer, backbone.weights)
@@ -416,7 +421,7 @@ def baseline_stage(run: Run) -> None:
                            ("features", "label", "filename"))
     metrics, details = baselines_lib.evaluate(
         parts["train"], parts["test"], components=config.baselines.baseline_pca_components,
-        svm_c=config.baselines.baseline_svm_c, seed=config.train.seed)
+        svm_c=config.baselines.baseline_svm_c, seed=config.seed)
     weights = config.baselines.baseline_weights  # the features' weights, not the classifier's start
     details.update(
         weights=baselines_lib.weights_name(weights),
@@ -432,6 +437,28 @@ def baseline_stage(run: Run) -> None:
                  metrics["accuracy"])
 
 
+def experiments_stage(run: Run) -> None:
+    """The sweeps (Figs. 6-7) and region quality (Section 4.6) from the verified predictions
+    (:mod:`affect_tf.experiments.runner`): no CNN pass, seconds on any dataset."""
+    from affect_tf.experiments import runner  # noqa: PLC0415  (only this mode needs it)
+
+    predictions_manifest = run.predict_manifest()
+    stage_fingerprint = run.experiments_fingerprint(predictions_manifest)
+    if run.reuse("experiments", stage_fingerprint) is not None:
+        return
+    predictions = run.load_parts(run.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
+                                 PREDICTION_KEYS)
+    directory = run.stage_dir("experiments", stage_fingerprint)
+    outputs, summary = runner.run_all(directory, predictions["validation"], predictions["test"],
+                                      run.config)
+    run.verified["experiments"] = artifacts.write_manifest(
+        directory, "experiments", stage_fingerprint, outputs=outputs,
+        inputs={"predictions": predictions_manifest.content_id})
+    best = summary["best_alpha_beta_on_validation"]
+    logging.info("experiments: %s; best on validation: alpha %.1f, beta %.1f (AR + sum %.4f)",
+                 directory, best["alpha"], best["beta"], best["validation_ar_sum"])
+
+
 def report_stage(run: Run) -> None:
     """``report.md``, its figure and the root ``metrics.json``, all from one verified evaluation
     (and the verified baseline row, unless --nobaseline)."""
@@ -442,8 +469,11 @@ def report_stage(run: Run) -> None:
         manifest = run.baseline_manifest()
         baseline = json.loads((run.stage_dir("baseline", manifest.fingerprint)
                                / "metrics.json").read_text())
-    path = report_lib.write_report(run.workdir, directory, run.predict_dir, run.config,
-                                   extra_metrics=baseline)
+    experiments = run.experiments_manifest()
+    path = report_lib.write_report(
+        run.workdir, directory, run.predict_dir, run.config, extra_metrics=baseline,
+        experiments_dir=(None if experiments is None
+                         else run.stage_dir("experiments", experiments.fingerprint)))
     if baseline:
         merged = {**json.loads((directory / "metrics.json").read_text()), **baseline}
         io_lib.atomic_write_json(run.workdir / "metrics.json", merged)
@@ -479,7 +509,7 @@ def export_stage(run: Run) -> None:
 _STAGE_FUNCTIONS = {
     "prepare": prepare_stage, "proposals": proposals_stage, "train": train_stage,
     "evaluate": evaluate_stage, "baseline": baseline_stage, "report": report_stage,
-    "export": export_stage,
+    "export": export_stage, "experiments": experiments_stage,
 }
 
 

@@ -102,10 +102,9 @@ def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
         data=config_lib.DataConfig(dataset="affect_demo/tiny", data_dir=str(root / "tfds"),
                                    validation_fraction=0.3, test_fraction=0.3),
         proposals=config_lib.ProposalConfig(num_candidates=6, max_boxes=200, kmeans_n_init=2),
-        model=config_lib.ModelConfig(weights="none", head="gap", image_size=32),
+        model=config_lib.ModelConfig(weights="none", head="gap", image_size=32, resize_size=40),
         evaluation=config_lib.EvaluationConfig(eval_batch_size=8, region_image_size=64),
-        train=config_lib.TrainConfig(batch_size=8, steps=4, resize_size=40, checkpoint_every=2,
-                                     log_every=2),
+        train=config_lib.TrainConfig(batch_size=8, steps=4, checkpoint_every=2, log_every=2),
         regions=config_lib.RegionConfig(top_k=2, crops_per_call=16),
         # Random weights for the baseline too: offline (ImageNet's would need a download) and
         # fast (conv5 features, no 4096-wide fc layers).
@@ -278,12 +277,7 @@ def finished_run(workdir: str | os.PathLike):
     from affect_tf import stages  # pylint: disable=import-outside-toplevel
 
     stored = json.loads((pathlib.Path(workdir) / "config.json").read_text())
-    flat = {}
-    for key, value in stored.items():
-        flat.update(value if isinstance(value, dict) else {key: value})
-    known = {setting.name for setting in config_lib.settings()}
-    config = config_lib.from_flat({k: v for k, v in flat.items() if k in known}).validate()
-    return stages.Run(config)
+    return stages.Run(config_lib.from_stored(stored).validate())
 
 
 def bfloat16_runs_here() -> bool:

@@ -222,6 +222,8 @@ class Trainer:
         model_config: the classifier to build.
         train_config: the optimization.
         directory: where checkpoints and the final weights go.
+        seed: the classifier's initialization seed (the run's ``seed``; the pipeline's shuffling
+            and augmentation take it separately).
         summary_dir: where TensorBoard event files go (loss, accuracy, learning rates at each
             progress line); None writes none.
 
@@ -231,8 +233,9 @@ class Trainer:
     """
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, directory: str,
-                 summary_dir: str | None = None):
+                 *, seed: int = 0, summary_dir: str | None = None):
         self.summary_dir = summary_dir
+        self.seed = seed
         self.model_config = model_config
         self.config = train_config
         self.directory = pathlib.Path(directory)
@@ -245,7 +248,7 @@ class Trainer:
         model_config, train_config = self.model_config, self.config
         with self.strategy.scope():
             with dtype_policy(train_config.mixed_precision):
-                self.model = model_lib.build_classifier(model_config, seed=train_config.seed)
+                self.model = model_lib.build_classifier(model_config, seed=self.seed)
             _warn_if_policy_not_applied(self.model, train_config.mixed_precision)
             synchronize_batch_norm(self.model, self.strategy)
             if train_config.trainable_from:

@@ -39,5 +39,5 @@ def whole_image_probs(classifier, images: tf.Tensor, *, image_size: int, resize_
 
 def view_settings(config) -> dict:
     """The view's settings of a run :class:`~affect_tf.config.Config`, as keyword arguments."""
-    return {"image_size": config.model.image_size, "resize_size": config.train.resize_size,
+    return {"image_size": config.model.image_size, "resize_size": config.model.resize_size,
             "ten_crop": config.evaluation.ten_crop}

@@ -12,9 +12,22 @@ matplotlib.use("Agg")  # Headless: figures are written to files, never shown.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from affect_tf import io as io_lib  # noqa: E402
 from affect_tf.config import LABEL_NAMES  # noqa: E402
 
 SELECTION_COLOURS = {"ar": "#e41a1c", "obj": "#377eb8", "senti": "#4daf4a", "truth": "#ffffff"}
+
+
+def save_png(figure, path: str | pathlib.Path, **savefig_options) -> pathlib.Path:
+    """Writes ``figure`` as a 90 dpi PNG atomically (:func:`affect_tf.io.atomic_write`: a reader
+    never sees half a file), creating the folder, and closes it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return io_lib.atomic_write(path, lambda handle: figure.savefig(
+            handle, format="png", dpi=90, **savefig_options))
+    finally:
+        plt.close(figure)
 
 
 def draw_top_regions(
@@ -62,11 +75,7 @@ def draw_top_regions(
                           linestyle="--" if n == "truth" else "-", label=n) for n in boxes]
     figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     figure.tight_layout(rect=(0, 0.04, 1, 1))
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90, facecolor="#808080")
-    plt.close(figure)
-    return path
+    return save_png(figure, path, facecolor="#808080")
 
 
 CANDIDATE_COLOUR = "#ffff33"
@@ -110,8 +119,4 @@ def draw_box_panels(
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90, facecolor="#808080")
-    plt.close(figure)
-    return path
+    return save_png(figure, path, facecolor="#808080")

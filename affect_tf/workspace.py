@@ -41,6 +41,8 @@ FEATURE_KEYS = ("features", "label", "filename", "layer")
 # Bumped when the evaluation's outputs change form, so a directory of the older form is not
 # reused (2: the figure's inputs are stored, so the report reads no dataset).
 EVAL_FORMAT = 2
+# The experiments stage's outputs (affect_tf/experiments/runner.py); a new one reruns them.
+EXPERIMENTS_FORMAT = 1
 
 
 def _fields(section, *excluded: str) -> dict:
@@ -51,16 +53,17 @@ def _fields(section, *excluded: str) -> dict:
     return values
 
 
-def _train_settings(train: config_lib.TrainConfig) -> config_lib.TrainConfig | dict:
+def _train_settings(train: config_lib.TrainConfig, seed: int, resize_size: int) -> dict:
     """The training settings a classifier depends on, as the train fingerprint hashes them.
 
-    The augmentation settings came after runs were fingerprinted: with the paper's augmentation
-    they are left out, so those runs keep their fingerprint (crop_area_min does nothing then).
+    Hashed as the training section was first fingerprinted, so finished runs keep their
+    fingerprint: the run's ``seed`` and the model's ``resize_size`` among the section's fields
+    (they were two of them), and the augmentation settings, which came later, left out with
+    the paper's augmentation (crop_area_min does nothing then).
     """
-    if train.augmentation != "paper":
-        return train
-    return {"__type__": type(train).__name__,
-            **_fields(train, "augmentation", "crop_area_min")}
+    fields = (dataclasses.asdict(train) if train.augmentation != "paper"
+              else _fields(train, "augmentation", "crop_area_min"))
+    return {"__type__": type(train).__name__, **fields, "seed": seed, "resize_size": resize_size}
 
 
 def weights_id(weights: str) -> str:
@@ -266,10 +269,13 @@ class Run:
     @property
     def train_fingerprint(self) -> str:
         config = self.config
-        # region_context only shapes evaluation crops; the weights count by content, not path.
-        return config_lib.fingerprint(_fields(config.model, "region_context", "weights"),
-                                      weights_id(config.model.weights),
-                                      _train_settings(config.train), self.part_id("train"))
+        # region_context only shapes evaluation crops; the weights count by content, not path;
+        # resize_size is hashed with the training settings, where it was first.
+        return config_lib.fingerprint(
+            _fields(config.model, "region_context", "weights", "resize_size"),
+            weights_id(config.model.weights),
+            _train_settings(config.train, config.seed, config.model.resize_size),
+            self.part_id("train"))
 
     @property
     def train_dir(self) -> pathlib.Path:
@@ -288,7 +294,7 @@ class Run:
         return config_lib.fingerprint(
             self.train_manifest().content_id, self.proposals().content_id(),
             self.part_id("validation"), self.part_id("test"), config.evaluation.ten_crop,
-            config.train.resize_size, config.model.image_size, config.evaluation.region_image_size,
+            config.model.resize_size, config.model.image_size, config.evaluation.region_image_size,
             config.model.region_context)
 
     @property
@@ -301,10 +307,10 @@ class Run:
 
     def eval_fingerprint(self, predictions: artifacts.Manifest) -> str:
         config = self.config
-        # The SVM's seed is the training seed; crops_per_call only batches the CNN.
+        # The run's seed is the SVM's random_state; crops_per_call only batches the CNN.
         return config_lib.fingerprint(
             predictions.content_id, _fields(config.regions, "crops_per_call"), config.fusion,
-            config.train.seed, f"eval-format-{EVAL_FORMAT}")
+            config.seed, f"eval-format-{EVAL_FORMAT}")
 
     @property
     def eval_dir(self) -> pathlib.Path:
@@ -313,6 +319,26 @@ class Run:
     def eval_manifest(self) -> artifacts.Manifest:
         """The finished evaluation's verified manifest (its metrics, SVMs and figure inputs)."""
         return self._lookup("eval", self.eval_fingerprint(self.predict_manifest()), "evaluation")
+
+    def experiments_fingerprint(self, predictions: artifacts.Manifest) -> str:
+        config = self.config
+        # The sweeps re-rank and re-fuse the predictions around the run's own region and fusion
+        # settings; the seed is the SVMs' and the cross-validation's.
+        return config_lib.fingerprint(
+            predictions.content_id, _fields(config.regions, "crops_per_call"), config.fusion,
+            config.seed, f"experiments-format-{EXPERIMENTS_FORMAT}")
+
+    def experiments_manifest(self) -> artifacts.Manifest | None:
+        """The finished experiments' verified manifest for the current predictions; None when
+        --mode=experiments has not run with these settings (the report then leaves them out)."""
+        fingerprint = self.experiments_fingerprint(self.predict_manifest())
+        known = self.verified.get("experiments")
+        if known is not None and known.fingerprint == fingerprint:
+            return known
+        manifest = artifacts.read_manifest(self.stage_dir("experiments", fingerprint), fingerprint)
+        if manifest is not None:
+            self.verified["experiments"] = manifest
+        return manifest
 
     @property
     def baseline_features_fingerprint(self) -> str:
@@ -325,8 +351,8 @@ class Run:
             "baseline_features", weights_id(backbone.weights), backbone.resolved_head,
             backbone.image_size,
             # Only random weights keep the seed in the features (the head is not used).
-            config.train.seed if backbone.weights == "none" else None,
-            config.train.resize_size, config.evaluation.region_image_size,
+            config.seed if backbone.weights == "none" else None,
+            config.model.resize_size, config.evaluation.region_image_size,
             config.evaluation.ten_crop,
             self.part_id("train"), self.part_id("test"))
 
@@ -336,9 +362,9 @@ class Run:
 
     def baseline_fingerprint(self, features: artifacts.Manifest) -> str:
         config = self.config
-        # The training seed is the PCA's and the SVM's random_state, as the fusion SVM's.
+        # The run's seed is the PCA's and the SVM's random_state, as the fusion SVM's.
         return config_lib.fingerprint(features.content_id, config.baselines.baseline_pca_components,
-                                      config.baselines.baseline_svm_c, config.train.seed)
+                                      config.baselines.baseline_svm_c, config.seed)
 
     def baseline_manifest(self) -> artifacts.Manifest:
         """The finished baseline row's verified manifest (its features' too)."""
@@ -374,7 +400,8 @@ class Run:
 
 
 _MODE_OF = {"train": "train", "predict": "evaluate", "eval": "evaluate",
-            "baseline_features": "evaluate", "baseline": "evaluate"}
+            "baseline_features": "evaluate", "baseline": "evaluate",
+            "experiments": "experiments"}
 
 
 def verified_part_arrays(path: pathlib.Path, names: tuple[str, ...], keys: tuple[str, ...],

@@ -60,7 +60,9 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.svm import LinearSVC
 
 from affect_tf import artifacts
+from affect_tf import config as config_lib
 from affect_tf import evaluate as evaluate_lib
+from affect_tf.experiments import sweeps
 from affect_tf.config import FusionConfig, RegionConfig
 
 # The checkout: the demo runs there (its flagfile names paths relative to it), and a relative
@@ -174,11 +176,16 @@ def _whole_image_svm(train: dict, test: dict, seed: int) -> float:
     return float(np.mean(svm.predict(test["global_probs"]) == test["label"]))
 
 
+def _stored_config(workdir: pathlib.Path) -> config_lib.Config:
+    """The finished run's configuration (its config.json, read as any version wrote it)."""
+    return config_lib.from_stored(json.loads((workdir / "config.json").read_text()))
+
+
 def test_row(workdir: pathlib.Path) -> dict:
     """The demo's test metrics from its root metrics.json (and its stored predictions)."""
     metrics = json.loads((workdir / "metrics.json").read_text())
     results, hits = metrics["results"], metrics.get("region_hit_rate", {})
-    seed = json.loads((workdir / "config.json").read_text())["train"]["seed"]
+    seed = _stored_config(workdir).seed
     return {"whole": results["global"]["accuracy"],
             "whole_svm": _whole_image_svm(_predictions(workdir, "validation"),
                                           _predictions(workdir, "test"), seed),
@@ -199,28 +206,17 @@ def _cross_validated_whole_svm(part: dict, seed: int, folds: int = 5) -> float:
 
 
 def _cross_validated_concat(part: dict, regions: RegionConfig, fusion: FusionConfig,
-                            selection: str, seed: int, folds: int = 5) -> float:
-    """Accuracy of the concatenation SVM by stratified k-fold cross-validation inside ``part``."""
-    selected = evaluate_lib.select(part, regions, selection)
-    labels = part["label"]
-    correct = 0
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, held_out in splitter.split(np.zeros(len(labels)), labels):
-        def subset(indices, arrays):
-            return {key: value[indices] for key, value in arrays.items()}
-        svm = evaluate_lib.fit_svm(subset(train, part), subset(train, selected), fusion, seed)
-        predicted = evaluate_lib.fuse("concat", part["global_probs"][held_out],
-                                      subset(held_out, selected), fusion, svm=svm)
-        correct += int(np.sum(predicted == labels[held_out]))
-    return correct / len(labels)
+                            selection: str, seed: int) -> float:
+    """Accuracy of the concatenation SVM by stratified 5-fold cross-validation inside ``part``
+    (:func:`affect_tf.experiments.sweeps.cross_validated_concat`, regions chosen by ``selection``)."""
+    return sweeps.cross_validated_concat(part, evaluate_lib.select(part, regions, selection),
+                                         fusion, seed)
 
 
 def validation_row(workdir: pathlib.Path) -> dict:
     """The same rows on the validation part (the SVM rows by cross-validation inside it)."""
-    config = json.loads((workdir / "config.json").read_text())
-    regions = RegionConfig(**config["regions"])
-    fusion = FusionConfig(**config["fusion"])
-    seed = config["train"]["seed"]
+    config = _stored_config(workdir)
+    regions, fusion, seed = config.regions, config.fusion, config.seed
     part = _predictions(workdir, "validation")
     hits = (evaluate_lib.region_hit_rates(part, regions) if "object_box" in part else {})
     whole = float(np.mean(np.argmax(part["global_probs"], axis=-1) == part["label"]))
@@ -315,9 +311,8 @@ def svm_data_row(workdir: pathlib.Path, repeats: int = 5) -> dict:
     four: about 1.8 times the validation part's images, from the same CNN): what more
     SVM data of the same kind would give.
     """
-    config = json.loads((workdir / "config.json").read_text())
-    regions, fusion = RegionConfig(**config["regions"]), FusionConfig(**config["fusion"])
-    seed = config["train"]["seed"]
+    config = _stored_config(workdir)
+    regions, fusion, seed = config.regions, config.fusion, config.seed
     validation, test = _predictions(workdir, "validation"), _predictions(workdir, "test")
 
     def subset(part: dict, indices) -> dict:
@@ -363,9 +358,8 @@ SVM_VARIANTS = tuple((kind, c) for kind in ("probabilities", "log_probabilities"
 
 def svm_variant_rows(workdir: pathlib.Path) -> dict[tuple[str, float], tuple[float, float]]:
     """AR + concatenation with each SVM feature kind and C: (validation 5-fold CV, test)."""
-    config = json.loads((workdir / "config.json").read_text())
-    regions, fusion = RegionConfig(**config["regions"]), FusionConfig(**config["fusion"])
-    seed = config["train"]["seed"]
+    config = _stored_config(workdir)
+    regions, fusion, seed = config.regions, config.fusion, config.seed
     validation, test = _predictions(workdir, "validation"), _predictions(workdir, "test")
     rows = {}
     for kind, c in SVM_VARIANTS:

@@ -77,8 +77,7 @@ def measure(name: str, train_config: TrainConfig, model_config: ModelConfig, rec
     trainer = train_lib.Trainer(model_config, train_config, os.path.join(workdir, name))
     dataset = data.training_pipeline(
         read_jpeg_records(records), image_size=model_config.image_size,
-        resize_size=train_config.resize_size, batch_size=train_config.batch_size,
-        seed=train_config.seed)
+        resize_size=model_config.resize_size, batch_size=train_config.batch_size, seed=0)
     iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
     step = trainer.step_function()
     last = {}
@@ -151,9 +150,9 @@ def main() -> None:
 
     device, on_gpu = device_name()
     mixed = args.mixed if args.mixed != "auto" else ("float16" if on_gpu else "bfloat16")
-    model_config = ModelConfig(weights=args.weights, head=args.head, image_size=args.image_size)
-    base = TrainConfig(batch_size=args.batch_size, steps=args.warmup + args.steps,
-                       resize_size=args.resize_size)
+    model_config = ModelConfig(weights=args.weights, head=args.head, image_size=args.image_size,
+                               resize_size=args.resize_size)
+    base = TrainConfig(batch_size=args.batch_size, steps=args.warmup + args.steps)
     settings = {
         "fp32": ("float32", base),
         "mixed": (f"mixed {mixed}", dataclasses.replace(base, mixed_precision=mixed)),

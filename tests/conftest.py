@@ -25,6 +25,19 @@ def finished(tmp_path_factory):
     return config, json.loads((pathlib.Path(config.workdir) / "metrics.json").read_text())
 
 
+@pytest.fixture
+def copy_of(finished, tmp_path):
+    """A private copy of the finished run's workdir (the prepared data is shared, read only).
+    Returns its config and the root metrics."""
+    import shutil
+
+    from affect_tf.testing import replace_config
+
+    config, metrics = finished
+    shutil.copytree(config.workdir, tmp_path / "run")
+    return replace_config(config, workdir=str(tmp_path / "run")), metrics
+
+
 @pytest.fixture(scope="session")
 def exported_demo(finished, tmp_path_factory):
     """The finished run's SavedModel, exported to a folder of its own (version 1 under it).

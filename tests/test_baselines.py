@@ -8,7 +8,6 @@ that refits without extracting the features again.
 
 import json
 import pathlib
-import shutil
 
 import numpy as np
 import pytest
@@ -143,7 +142,7 @@ def test_features_of_the_evaluation_views(tmp_path, monkeypatch, weights, layer,
     images = tf.constant(np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)), tf.float32)
     features = baselines_lib.make_feature_fn(extractor, config)(images).numpy()
     assert features.shape == (3, dim) and features.dtype == np.float32
-    resized = tf.image.resize(images, [config.train.resize_size] * 2)
+    resized = tf.image.resize(images, [config.model.resize_size] * 2)
     if ten_crop:
         crops = data_lib.ten_crops(resized, config.model.image_size)
         expected = np.mean([extractor(crop).numpy() for crop in crops], axis=0)
@@ -223,8 +222,8 @@ def test_the_backbone_takes_the_baseline_weights_never_the_classifiers(
     # A transfer run (the small sets' protocol): the classifier starts from FI's fine-tuned file.
     config = tiny_config(tmp_path, baseline_weights=baseline_weights,
                          model={"weights": _CLASSIFIER, "head": "vgg" if image_size == 224
-                                else "gap", "image_size": image_size},
-                         train={"resize_size": max(256, image_size)},
+                                else "gap", "image_size": image_size,
+                                "resize_size": max(256, image_size)},
                          region_image_size=max(256, image_size))
     backbone = baselines_lib.backbone_config(config)
     assert backbone.weights == baseline_weights and backbone.weights != config.model.weights
@@ -318,13 +317,6 @@ def finished(tmp_path_factory):
     return config, json.loads((pathlib.Path(config.workdir) / "metrics.json").read_text())
 
 
-@pytest.fixture
-def copy_of(finished, tmp_path):
-    config, metrics = finished
-    shutil.copytree(config.workdir, tmp_path / "run")
-    return replace_config(config, workdir=str(tmp_path / "run")), metrics
-
-
 class Counter:
     """Counts calls of a module's function (feature extraction, the CNN's predictions)."""
 
@@ -380,7 +372,7 @@ def test_a_transfer_run_takes_baseline_features_from_baseline_weights_not_its_cl
         stored = {key: stored[key] for key in ("features", "filename")}
 
     def features_of(model_config):
-        extractor, _ = original(model_config, seed=config.train.seed)
+        extractor, _ = original(model_config, seed=config.seed)
         batches = data_lib.evaluation_pipeline(
             data_lib.examples(run.builder, run.splits.test),
             resize_size=config.evaluation.region_image_size,

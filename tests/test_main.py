@@ -32,14 +32,6 @@ def _flags(config, **overrides):
     return cli_flags(replace_config(config, **overrides))
 
 
-@pytest.fixture
-def copy_of(finished, tmp_path):
-    """A private copy of the finished run's workdir; the prepared data is shared, read only."""
-    config, metrics = finished
-    shutil.copytree(config.workdir, tmp_path / "run")
-    return replace_config(config, workdir=str(tmp_path / "run")), metrics
-
-
 # ---- before TensorFlow loads -------------------------------------------------------------------
 
 @pytest.fixture
@@ -115,6 +107,13 @@ def test_evaluate_on_a_fresh_workdir_says_to_train_first(copy_of, tmp_path):
     config, _ = copy_of
     result, _ = run_cli(*_flags(config, workdir=str(tmp_path / "fresh"), mode="evaluate"))
     _assert_refused(result, "No finished training", "--mode=train")
+
+
+def test_experiments_without_the_predictions_say_to_evaluate_first(copy_of):
+    config, _ = copy_of
+    # Ten crops make other whole-image predictions: none are stored with that setting yet.
+    result, _ = run_cli(*_flags(config, mode="experiments", ten_crop=True))
+    _assert_refused(result, "No predictions with these settings", "--mode=evaluate first")
 
 
 @pytest.mark.parametrize("mode", ["report", "export"])

@@ -72,7 +72,7 @@ def test_empty_batches_name_what_was_received():
 
 
 def _train_config(**kwargs) -> TrainConfig:
-    defaults = {"batch_size": 2, "steps": 2, "resize_size": IMAGE_SIZE, "checkpoint_every": 1,
+    defaults = {"batch_size": 2, "steps": 2, "checkpoint_every": 1,
                 "log_every": 1, "trainable_from": "block5_conv1"}
     return TrainConfig(**{**defaults, **kwargs})
 

@@ -61,7 +61,7 @@ def batches():
 def train(distribution, directory):
     trainer = train_lib.Trainer(
         ModelConfig(weights="none", head="gap", image_size=32, dropout=0.0),
-        TrainConfig(batch_size=8, steps=3, resize_size=32, checkpoint_every=2, log_every=3,
+        TrainConfig(batch_size=8, steps=3, checkpoint_every=2, log_every=3,
                     weight_decay=1.0, distribution=distribution),
         directory)
     start = {v.path: v.numpy() for v in trainer.model.weights}

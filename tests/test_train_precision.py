@@ -29,7 +29,7 @@ def _model_config(**kwargs) -> ModelConfig:
 
 
 def _train_config(**kwargs) -> TrainConfig:
-    defaults = {"batch_size": BATCH, "steps": 3, "resize_size": IMAGE_SIZE, "checkpoint_every": 1,
+    defaults = {"batch_size": BATCH, "steps": 3, "checkpoint_every": 1,
                 "log_every": 1, "trainable_from": "block5_conv1"}
     return TrainConfig(**{**defaults, **kwargs})
 

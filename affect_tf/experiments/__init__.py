@@ -1,3 +1,5 @@
-"""Experiments beside the paper's method: the hand-crafted baselines of Tables 2-3
+"""The paper's experiments beside its method: the sweeps of Figs. 6-7 (``sweeps``), region
+quality of Section 4.6 (``region_quality``), both run by ``--mode=experiments`` on a finished
+evaluation's predictions (``runner``); the hand-crafted baselines of Tables 2-3
 (``handcrafted``: descriptors, encoders, registry; ``handcrafted_eval``: extraction over a pool,
 encoder fitting, linear SVM scoring)."""

@@ -418,10 +418,12 @@ def test_the_paper_augmentation_keeps_the_train_fingerprint_of_runs_made_before_
     from affect_tf import workspace
     from affect_tf.config import TrainConfig, fingerprint
 
-    # The default TrainConfig's fingerprint before augmentation / crop_area_min existed.
-    assert fingerprint(workspace._train_settings(TrainConfig())) == "571a69fdacd015ee"
+    # The default TrainConfig's fingerprint before augmentation / crop_area_min existed (the
+    # run's seed 0 and the model's resize_size 256 were training fields then).
+    def train_fingerprint(train):
+        return fingerprint(workspace._train_settings(train, 0, 256))
+
+    assert train_fingerprint(TrainConfig()) == "571a69fdacd015ee"
     # crop_area_min does nothing with the paper's views, so it moves nothing; random_area does.
-    assert fingerprint(workspace._train_settings(TrainConfig(crop_area_min=0.5))) == \
-        "571a69fdacd015ee"
-    assert fingerprint(workspace._train_settings(TrainConfig(augmentation="random_area"))) != \
-        "571a69fdacd015ee"
+    assert train_fingerprint(TrainConfig(crop_area_min=0.5)) == "571a69fdacd015ee"
+    assert train_fingerprint(TrainConfig(augmentation="random_area")) != "571a69fdacd015ee"

@@ -70,7 +70,6 @@ from affect_tf.workspace import (
     BASELINE_PARTS,
     EVAL_PARTS,
     FEATURE_KEYS,
-    PREDICTION_KEYS,
     Run,
 )
 
@@ -292,8 +291,7 @@ def evaluate_stage(run: Run) -> None:
     stage_fingerprint = run.eval_fingerprint(predictions_manifest)
     if run.reuse("eval", stage_fingerprint) is not None:
         return
-    predictions = run.load_parts(run.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
-                                 PREDICTION_KEYS)
+    predictions = run.load_predictions()
     directory = run.stage_dir("eval", stage_fingerprint)
     payload, svms = _evaluation(run, predictions)
     outputs = ["metrics.json", report_lib.FIGURE_FILE]
@@ -446,8 +444,7 @@ def experiments_stage(run: Run) -> None:
     stage_fingerprint = run.experiments_fingerprint(predictions_manifest)
     if run.reuse("experiments", stage_fingerprint) is not None:
         return
-    predictions = run.load_parts(run.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
-                                 PREDICTION_KEYS)
+    predictions = run.load_predictions()
     directory = run.stage_dir("experiments", stage_fingerprint)
     outputs, summary = runner.run_all(directory, predictions["validation"], predictions["test"],
                                       run.config)

@@ -378,6 +378,11 @@ class Run:
 
     # ---- stage outputs read back -------------------------------------------------------------
 
+    def load_predictions(self) -> dict[str, dict]:
+        """The verified predictions of the evaluation parts (``predictions_<part>.npz``)."""
+        return self.load_parts(self.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
+                               PREDICTION_KEYS)
+
     def load_parts(self, directory: pathlib.Path, prefix: str, parts: tuple[str, ...],
                    keys: tuple[str, ...], per_image: tuple[str, ...]) -> dict[str, dict]:
         """The part files ``<prefix>_<part>.npz`` of a stage whose manifest was just verified.

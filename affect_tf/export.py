@@ -5,7 +5,8 @@ runs the model with no Python beside it. Two signatures:
 
 * ``serving_default(images)``: ``images`` string ``[B]``, encoded JPEG / PNG / GIF / BMP of any
   size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: gradient edges,
-  boxes scored the EdgeBoxes way, normalized-cut selection), then classified and fused.
+  boxes scored by sliding windows the EdgeBoxes way, normalized-cut selection: an approximation
+  of the OpenCV path, not its candidates), then classified and fused.
 * ``predict_with_proposals(images, boxes, objectness, num_valid)``: the same, with the candidate
   boxes computed offline by the paper's OpenCV path (``affect_tf.proposals.propose``, or a run's
   proposal cache): ``boxes`` float32 ``[B, m, 4]`` normalized ``[y1, x1, y2, x2]``,
@@ -13,9 +14,11 @@ runs the model with no Python beside it. Two signatures:
 
 Outputs of both (B images, K = ``top_k`` regions):
 
-* ``label`` int64 ``[B]``: 0 negative, 1 positive, -1 for bytes that are not a supported image;
+* ``label`` int64 ``[B]``: 0 negative, 1 positive, -1 for a file that does not decode;
   ``label_name`` string ``[B]``: ``negative`` / ``positive`` / ``invalid_image``;
-  ``image_ok`` bool ``[B]``.
+  ``image_ok`` bool ``[B]``. Such a file fails its own row only: its float outputs are NaN and
+  its ``region_valid`` False, and the other rows get their answers (an empty batch gives empty
+  outputs).
 * ``probabilities`` float32 ``[B, 2]``: the fused prediction. Max and sum pooling (Eqs. 6-7):
   the pooled vector normalized to sum 1; concatenation + linear SVM (Eq. 8): the softmax of the
   SVM's logits ``[0, d]``, i.e. ``sigmoid(d)`` for positive (an SVM margin, not calibrated).
@@ -25,8 +28,12 @@ Outputs of both (B images, K = ``top_k`` regions):
   (Eq. 5), normalized Obj and Senti (Eq. 4) of each; ``region_valid`` bool ``[B, K]``: False
   where an image had fewer than K candidates (the slot holds the whole image, METHOD.md C5).
 
-The same views as the evaluation (:func:`affect_tf.evaluate.global_view_probs`, regions cropped
-from the image warped to ``region_image_size``), so a served prediction equals the in-memory one.
+Files are decoded as the dataset builders and training decode them
+(:mod:`affect_tf.data.served_decode`: alpha on white, 16-bit levels scaled, grayscale, CMYK, a
+GIF's first frame; pixel for pixel), then viewed as the evaluation views them
+(:func:`affect_tf.evaluate.global_view_probs`, regions cropped from the image warped to
+``region_image_size``): ``predict_with_proposals`` given a run's cached proposals equals its
+evaluation; ``serving_default`` differs from it by its in-graph candidates.
 A kernel SVM cannot be served (only a linear SVM is a Dense layer): exporting ``--fusion=concat``
 with ``--svm_kernel=rbf`` stops with an error that says so.
 """
@@ -43,6 +50,7 @@ import tensorflow as tf
 
 from affect_tf import artifacts
 from affect_tf import data as data_lib
+from affect_tf.data import served_decode
 from affect_tf import evaluate as evaluate_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf.proposals import graph as graph_proposals
@@ -54,30 +62,6 @@ SERVING_SIGNATURE = "serving_default"
 PROPOSALS_SIGNATURE = "predict_with_proposals"
 INVALID_LABEL = -1
 INVALID_NAME = "invalid_image"
-# The first bytes of the formats tf.io.decode_image reads; anything else is not decoded.
-_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
-# What stands in for an undecodable image (its outputs are masked by image_ok).
-_PLACEHOLDER_SIDE = 1
-
-
-def is_supported_image(encoded: tf.Tensor) -> tf.Tensor:
-    """bool ``[B]``: the bytes start like a JPEG, PNG, GIF or BMP file (empty bytes do not)."""
-    checks = [tf.equal(tf.strings.substr(encoded, 0, len(magic)), magic) for magic in _SIGNATURES]
-    return tf.reduce_any(tf.stack(checks, axis=-1), axis=-1)
-
-
-def _decode(encoded: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
-    """uint8 ``[H, W, 3]`` of one encoded image, or a 1 x 1 grey placeholder when not ``ok``."""
-    def decode():
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        return tf.ensure_shape(image, [None, None, 3])
-
-    def placeholder():
-        return tf.fill([_PLACEHOLDER_SIDE, _PLACEHOLDER_SIDE, 3], tf.constant(128, tf.uint8))
-
-    return tf.cond(ok, decode, placeholder)
-
-
 class ServingGraph:
     """The served computation, from encoded bytes (and optional boxes) to the outputs above.
 
@@ -106,37 +90,36 @@ class ServingGraph:
             self.svm_layer = None
             self.pooling = fusion_lib.FusionLayer(fusion, beta=config.fusion.beta)
 
-    def decode(self, images: tf.Tensor):
-        """``(region_images float32 [B, R, R, 3], sizes int32 [B, 2] (H, W), ok bool [B])``."""
-        ok = is_supported_image(images)
+    def _views(self, image: tf.Tensor):
+        """The evaluation's view of one decoded image and its size (H, W)."""
+        return (data_lib.eval_transform(image, self.config.evaluation.region_image_size),
+                tf.shape(image)[:2])
+
+    def _view_specs(self):
         size = self.config.evaluation.region_image_size
+        return (tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.int32))
 
-        def one(pair):
-            encoded, good = pair
-            image = _decode(encoded, good)
-            return data_lib.eval_transform(image, size), tf.shape(image)[:2]
-
-        region_images, sizes = tf.map_fn(
-            one, (images, ok),
-            fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
-                                 tf.TensorSpec([2], tf.int32)))
+    def decode(self, images: tf.Tensor):
+        """``(region_images float32 [B, R, R, 3], sizes int32 [B, 2] (H, W), ok bool [B])``;
+        rows of files that do not decode (:mod:`affect_tf.data.served_decode`) are zeros."""
+        (region_images, sizes), ok = served_decode.map_decodable(images, self._views,
+                                                                 self._view_specs())
         return region_images, sizes, ok
 
-    def propose(self, images: tf.Tensor, ok: tf.Tensor):
-        """In-graph proposals of each encoded image: ``boxes [B, m, 4]``, ``objectness [B, m]``,
-        ``num_valid [B]`` (0 for an undecodable image)."""
+    def decode_and_propose(self, images: tf.Tensor):
+        """:meth:`decode` plus the in-graph proposals of each image: ``boxes [B, m, 4]``,
+        ``objectness [B, m]``, ``num_valid [B]`` (0 for a file that does not decode)."""
         proposal_config = self.config.proposals
         m = proposal_config.num_candidates
 
-        def one(pair):
-            encoded, good = pair
-            return graph_proposals.propose_in_graph(_decode(encoded, good), proposal_config)
+        def one(image):
+            return self._views(image) + graph_proposals.propose_in_graph(image, proposal_config)
 
-        boxes, objectness, num_valid = tf.map_fn(
-            one, (images, ok),
-            fn_output_signature=(tf.TensorSpec([m, 4], tf.float32), tf.TensorSpec([m], tf.float32),
-                                 tf.TensorSpec([], tf.int32)))
-        return boxes, objectness, tf.where(ok, num_valid, 0)
+        specs = self._view_specs() + (tf.TensorSpec([m, 4], tf.float32),
+                                      tf.TensorSpec([m], tf.float32), tf.TensorSpec([], tf.int32))
+        (region_images, sizes, boxes, objectness, num_valid), ok = served_decode.map_decodable(
+            images, one, specs)
+        return region_images, sizes, ok, boxes, objectness, num_valid
 
     def _fuse(self, global_probs: tf.Tensor, regions: dict) -> tf.Tensor:
         """Class probabilities ``[B, 2]`` of the configured fusion (module docstring)."""
@@ -163,16 +146,22 @@ class ServingGraph:
 
         def score(key):
             values = tf.gather(regions[key], chosen, batch_dims=1)
-            return tf.where(valid, values, tf.zeros_like(values))
+            return only_decoded(tf.where(valid, values, tf.zeros_like(values)))
+
+        def only_decoded(values):
+            # A file that did not decode has no prediction: NaN, not numbers made up from the
+            # zeros that stood in for its pixels.
+            shape = tf.concat([tf.shape(ok), tf.ones([tf.rank(values) - 1], tf.int32)], 0)
+            return tf.where(tf.reshape(ok, shape), values, tf.fill(tf.shape(values), float("nan")))
 
         scale = tf.cast(tf.concat([sizes, sizes], axis=-1), tf.float32)[:, None, :]
         return {
             "label": label,
             "label_name": tf.gather(names, tf.where(ok, label, len(LABEL_NAMES))),
             "image_ok": ok,
-            "probabilities": probabilities,
-            "whole_image_probabilities": global_probs,
-            "region_boxes": regions["region_boxes"] * scale,
+            "probabilities": only_decoded(probabilities),
+            "whole_image_probabilities": only_decoded(global_probs),
+            "region_boxes": only_decoded(regions["region_boxes"] * scale),
             "region_ar": score("ar"),
             "region_objectness": score("objectness_norm"),
             "region_senti": score("senti"),
@@ -181,9 +170,7 @@ class ServingGraph:
 
     def serve(self, images: tf.Tensor) -> dict:
         """``serving_default``: encoded images ``[B]`` -> outputs, proposals in the graph."""
-        region_images, sizes, ok = self.decode(images)
-        boxes, objectness, num_valid = self.propose(images, ok)
-        return self.outputs(region_images, sizes, ok, boxes, objectness, num_valid)
+        return self.outputs(*self.decode_and_propose(images))
 
     def predict_with_proposals(self, images, boxes, objectness, num_valid) -> dict:
         """``predict_with_proposals``: the paper's OpenCV proposals, computed offline."""

@@ -22,13 +22,14 @@ Every input is first decoded in Python by the project's decoder
 (:func:`affect_tf.io.decode_image_bytes`: by content, whatever the name says; grayscale, CMYK,
 palette and transparent images become RGB), so an unreadable input (not an image, truncated,
 0 bytes, an unreadable file) gets a record with an ``error`` and no prediction while the rest of
-the batch is predicted; nothing it refuses reaches TensorFlow. The CNN then sees what
-TensorFlow's decoder makes of the same bytes (:func:`tensorflow_pixels`): the decoder training,
-the evaluation's whole-image and region views and the SavedModel use. On JPEGs the two decoders
-differ by a few levels (TensorFlow uses libjpeg's fast integer IDCT, Pillow the accurate one)
-and TensorFlow drops an alpha channel that Pillow composites on white; so a file gets the
-prediction ``serving_default`` gives its bytes. Bytes TensorFlow cannot read (TIFF, WebP, ...) and
-in-memory arrays are given as the Python decoder's pixels (losslessly, as PNG, to a SavedModel).
+the batch is predicted; nothing it refuses reaches TensorFlow. The CNN then sees the pixels
+training sees of the same file (:func:`trained_pixels`): a dataset builder keeps a 3-component
+JPEG as it is, which training decodes with TensorFlow's decoder (libjpeg's fast integer IDCT, a
+few levels from Pillow's accurate one), and stores any other file as the Python decoder's pixels;
+:mod:`affect_tf.data.served_decode` computes both from the original bytes, as the SavedModel
+does. A SavedModel is sent the bytes themselves; a file its graph does not decode (TIFF, WebP, a
+GIF with a transparent colour...) is sent again as the Python decoder's pixels (lossless PNG),
+which is what training would see of it; in-memory arrays are sent that way from the start.
 A run's proposals come from the Python decoder's pixels, as its proposal stage computed them.
 
 A record (a dict; the JSON Lines of :mod:`affect_tf.predict` are these, plus ``file`` and
@@ -275,22 +276,38 @@ def encode_png_fast(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def tensorflow_pixels(item: Decoded) -> np.ndarray | None:
-    """What TensorFlow's decoder (:func:`affect_tf.data.decode_image_tensor`, the training's,
-    the evaluation's and the SavedModel's) makes of a decoded input's bytes: uint8 ``[H, W, 3]``,
-    or None when it has no bytes, cannot read them, or reads another size than the Python
-    decoder (then the Python decoder's pixels are used)."""
+def trained_pixels(item: Decoded) -> np.ndarray:
+    """The pixels training sees of a decoded input: uint8 ``[H, W, 3]``.
+
+    Its bytes through :func:`affect_tf.data.served_decode.decode_as_builders` (the builders' and
+    training's decoder); the Python decoder's pixels when there are no bytes (an array) or the
+    graph decoder refuses them (a builder stores those files as those very pixels).
+    """
     if item.encoded is None:
-        return None
+        return item.image
     import tensorflow as tf  # noqa: PLC0415
 
-    from affect_tf.data import transforms  # noqa: PLC0415
-
     try:
-        pixels = transforms.decode_image_tensor(tf.constant(item.encoded)).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, ValueError):
-        return None
-    return pixels if pixels.shape == item.image.shape else None
+        pixels = _graph_decoder()(tf.constant(item.encoded)).numpy()
+    except tf.errors.InvalidArgumentError:
+        return item.image
+    return pixels if pixels.shape == item.image.shape else item.image
+
+
+_GRAPH_DECODER = None
+
+
+def _graph_decoder():
+    """:func:`~affect_tf.data.served_decode.decode_as_builders` as one traced function."""
+    global _GRAPH_DECODER  # pylint: disable=global-statement
+    if _GRAPH_DECODER is None:
+        import tensorflow as tf  # noqa: PLC0415
+
+        from affect_tf.data import served_decode  # noqa: PLC0415
+
+        _GRAPH_DECODER = tf.function(served_decode.decode_as_builders,
+                                     input_signature=[tf.TensorSpec([], tf.string)])
+    return _GRAPH_DECODER
 
 
 def _hash_tree(directory: pathlib.Path) -> str:
@@ -334,14 +351,22 @@ class _SavedModelBackend:
         self.model_id = f"savedmodel-{_hash_tree(directory)}"
         self.description = f"SavedModel {directory} (regions proposed in the graph)"
 
+    def _serve_encoded(self, encoded: list[bytes]) -> dict[str, np.ndarray]:
+        tensors = self._serve(images=self._tf.constant(encoded, dtype=self._tf.string))
+        return {key: np.array(value) for key, value in tensors.items()}  # Writable copies.
+
     def predict(self, decoded: list[Decoded], candidates: bool) -> list[dict]:
         del candidates  # The SavedModel returns the top K alone.
-        # The bytes themselves where TensorFlow reads them (checked here, one image at a time:
-        # a file it cannot read would fail the whole call), else the decoded pixels as PNG.
-        encoded = [item.encoded if tensorflow_pixels(item) is not None
-                   else encode_png_fast(item.image) for item in decoded]
-        outputs = {key: value.numpy() for key, value in
-                   self._serve(images=self._tf.constant(encoded, dtype=self._tf.string)).items()}
+        # The bytes themselves; the graph decodes them as training does, and a file it refuses
+        # fails its own row only, to be sent again as the pixels training would see of it.
+        outputs = self._serve_encoded([encode_png_fast(item.image) if item.encoded is None
+                                       else item.encoded for item in decoded])
+        refused = np.flatnonzero(~outputs["image_ok"])
+        if refused.size:
+            again = self._serve_encoded([encode_png_fast(decoded[index].image)
+                                         for index in refused])
+            for key, values in outputs.items():
+                values[refused] = again[key]
         records = []
         for index, item in enumerate(decoded):
             height, width = item.image.shape[:2]
@@ -452,9 +477,7 @@ class _WorkdirBackend:
         proposals = [self._proposals(item.image) for item in decoded]
         views = []
         for item in decoded:
-            pixels = tensorflow_pixels(item)
-            views.append(self._transforms.eval_transform(
-                tf.constant(item.image if pixels is None else pixels), size))
+            views.append(self._transforms.eval_transform(tf.constant(trained_pixels(item)), size))
         batch = {
             "image": tf.stack(views),
             "boxes": tf.constant(np.stack([p[0] for p in proposals])),

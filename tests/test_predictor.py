@@ -190,22 +190,24 @@ def test_the_predictor_agrees_with_serving_default(models, photos):
                                    atol=1e-5)
 
 
-def test_the_cnn_sees_tensorflows_pixels_and_the_proposals_pillows(photos):
-    """JPEG pixels differ between the two decoders (TensorFlow: libjpeg's fast integer IDCT);
-    the CNN gets TensorFlow's, as in training and serving; arrays keep their own pixels."""
+def test_the_cnn_sees_the_trained_pixels_and_the_proposals_pillows(photos):
+    """An RGB JPEG is kept by the builders and decoded by TensorFlow in training (libjpeg's fast
+    integer IDCT, a few levels from Pillow's); the CNN gets those pixels, as in serving; other
+    files and arrays keep the Python decoder's pixels, which the builders store for them."""
     folder, _ = photos
     jpeg = predictor_lib.decode_input(str(folder / "c_photo.jpg"))
-    pixels = predictor_lib.tensorflow_pixels(jpeg)
+    pixels = predictor_lib.trained_pixels(jpeg)
     np.testing.assert_array_equal(
         pixels, tf.io.decode_image(jpeg.encoded, channels=3, expand_animations=False).numpy())
     assert 0 < np.abs(pixels.astype(int) - jpeg.image).max() <= 16
     png = predictor_lib.decode_input(str(folder / "a_scene.png"))
-    np.testing.assert_array_equal(predictor_lib.tensorflow_pixels(png), png.image)
-    assert predictor_lib.tensorflow_pixels(predictor_lib.decode_input(png.image)) is None
+    np.testing.assert_array_equal(predictor_lib.trained_pixels(png), png.image)
+    array = predictor_lib.decode_input(png.image)
+    assert predictor_lib.trained_pixels(array) is array.image
     tiff = io.BytesIO()
     Image.fromarray(png.image).save(tiff, format="TIFF")  # Pillow reads it, TensorFlow does not.
     decoded = predictor_lib.decode_input(tiff.getvalue())
-    assert decoded.error is None and predictor_lib.tensorflow_pixels(decoded) is None
+    assert decoded.error is None and predictor_lib.trained_pixels(decoded) is decoded.image
 
 
 def test_the_runs_own_path_reproduces_its_evaluation(models):

@@ -540,6 +540,17 @@ class ExportConfig(_Section):
         interval="[0, inf)")
 
 
+@_section("Experiments")
+@dataclasses.dataclass(frozen=True)
+class ExperimentsConfig(_Section):
+    """What --mode=experiments adds to the sweeps and region quality (affect_tf.experiments)."""
+
+    experiment_images: int = setting(
+        4, "Test images whose per-image figures --mode=experiments draws (occlusion + Grad-CAM, "
+        "Figs. 3, 4, 9): half positive, half negative, the first of each class in the "
+        "predictions' order; 0: none.", interval="[0, inf)")
+
+
 @_section("Run")
 @dataclasses.dataclass(frozen=True)
 class Config(_Section):
@@ -550,8 +561,8 @@ class Config(_Section):
     mode: str = setting(
         "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
         "export writes the SavedModel for TF Serving; experiments re-reads the evaluation's "
-        "predictions for the paper's sweeps (alpha x beta, K) and region quality, then the "
-        "report.", choices=MODES)
+        "predictions for the paper's sweeps (alpha x beta, K) and region quality, draws the "
+        "per-image figures of experiment_images test images, then the report.", choices=MODES)
     seed: int = setting(
         0, "Seed of the run's random choices: the classifier's initialization, shuffling and "
         "augmentation, and the random_state of the fusion SVM, the baseline's PCA and SVM.",
@@ -566,6 +577,7 @@ class Config(_Section):
     fusion: FusionConfig = dataclasses.field(default_factory=FusionConfig)
     baselines: BaselineConfig = dataclasses.field(default_factory=BaselineConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    experiments: ExperimentsConfig = dataclasses.field(default_factory=ExperimentsConfig)
 
     def _check_rules(self) -> None:
         region_image_size = self.evaluation.region_image_size

@@ -237,6 +237,43 @@ def experiments_section(workdir: pathlib.Path, directory: pathlib.Path) -> list[
               for key, name in (("ar", "AR"), ("obj", "objectness"), ("senti", "Senti"))],
             "", f"![precision-recall]({relative}/region_quality.png)",
         ]
+    return lines + _image_figures_lines(summary.get("figures"), relative)
+
+
+# The per-image figures of --mode=experiments (affect_tf/experiments/figures.py), by file key.
+_IMAGE_FIGURES = {
+    "saliency": "where the classifier looks for the true class: occlusion sensitivity and "
+                "Grad-CAM on the whole-image view (Section 5)",
+    "regions": "the top-1 region by Obj, Senti and AR (Fig. 9)",
+    "clusters": "the EdgeBoxes pool coloured by normalized-cut cluster, the m candidates bold "
+                "(Fig. 3)",
+    "scores": "Obj against Senti of the m candidates, the top K by AR ringed (Fig. 4)",
+}
+
+
+def _image_figures_lines(entries: list[dict] | None, relative: pathlib.Path) -> list[str]:
+    """The per-image figures (``summary["figures"]``), one subsection per test image; none
+    where the stage drew none (``--experiment_images=0``)."""
+    if not entries:
+        return []
+    about = ("Each image: " + "; ".join(_IMAGE_FIGURES.values()) + ". The images are the "
+             "first positive and negative ones of the test part, as in the report's figure.")
+    lines = ["", f"### Per-image figures ({len(entries)} test images, --experiment_images)", "",
+             about]
+    for entry in entries:
+        label = entry["label"]
+        name = LABEL_NAMES[label] if 0 <= label < len(LABEL_NAMES) else f"class {label}"
+        lines += ["", f"#### `{entry['filename']}` (true class: {name})", "",
+                  f"P({name}) on the whole-image view: {entry['view_probability']:.3f} (the "
+                  f"evaluation's: {entry['evaluation_probability']:.3f}); {entry['pool_boxes']} "
+                  f"boxes in the pool, {entry['candidates']} candidates."]
+        if not entry["proposals_match"]:
+            lines.append("The recomputed candidates differ from the cached ones the evaluation "
+                         "used; Fig. 3 shows the recomputed ones.")
+        files = entry["files"]  # summary.json sorts its keys: show them in the paper's order
+        for key in [*(k for k in _IMAGE_FIGURES if k in files),
+                    *(k for k in files if k not in _IMAGE_FIGURES)]:
+            lines += ["", f"![{_IMAGE_FIGURES.get(key, key)}]({relative}/{files[key]})"]
     return lines
 
 

@@ -33,7 +33,8 @@ Layout of ``<workdir>``::
     baseline_features-<fp>/     features_{train,test}.npz (+ records), manifest.json
     baseline-<fp>/              metrics.json (the baseline's row), manifest.json
     experiments-<fp>/           --mode=experiments: sweeps and region quality (CSV, PNG,
-                                summary.json), manifest.json
+                                summary.json), figures/ (per test image: saliency, Figs. 3,
+                                4, 9), manifest.json
     metrics.json, report.md, figures/   the latest evaluation and its report, written together
     damaged/                    files found damaged, moved aside
 """
@@ -343,11 +344,18 @@ def _save_figure_inputs(run: Run, test: dict, path: pathlib.Path) -> None:
     """The figure's images (encoded, as stored in the dataset) and their top-1 boxes."""
     choice = evaluate_lib.figure_choice(test, run.config.regions)
     names = choice["filename"].tolist()
-    encoded = {example[data_lib.FILENAME_KEY].decode(): example["image"]
-               for example in data_lib.examples(run.builder, names).as_numpy_iterator()}
+    encoded = _encoded_images(run, names)
     images = {f"image_{index}": np.frombuffer(encoded[name], dtype=np.uint8)
               for index, name in enumerate(names)}
     io_lib.atomic_save_npz(path, **choice, **images)
+
+
+def _encoded_images(run: Run, names: list[str]) -> dict[str, bytes]:
+    """``{image/filename: encoded bytes, as stored in the dataset}`` of ``names``, in their
+    order (reads only their examples)."""
+    encoded = {example[data_lib.FILENAME_KEY].decode(): example["image"]
+               for example in data_lib.examples(run.builder, names).as_numpy_iterator()}
+    return {name: encoded[name] for name in names}
 
 
 def _write_eval_summaries(directory: pathlib.Path, metrics: dict, step: int) -> None:
@@ -437,7 +445,9 @@ def baseline_stage(run: Run) -> None:
 
 def experiments_stage(run: Run) -> None:
     """The sweeps (Figs. 6-7) and region quality (Section 4.6) from the verified predictions
-    (:mod:`affect_tf.experiments.runner`): no CNN pass, seconds on any dataset."""
+    (:mod:`affect_tf.experiments.runner`): no CNN pass, seconds on any dataset; then the
+    per-image figures of ``experiment_images`` test images, which run the classifier and the
+    proposal steps on those images only."""
     from affect_tf.experiments import runner  # noqa: PLC0415  (only this mode needs it)
 
     predictions_manifest = run.predict_manifest()
@@ -448,12 +458,43 @@ def experiments_stage(run: Run) -> None:
     directory = run.stage_dir("experiments", stage_fingerprint)
     outputs, summary = runner.run_all(directory, predictions["validation"], predictions["test"],
                                       run.config)
+    if run.config.experiments.experiment_images > 0:
+        outputs += _experiment_figures(run, directory, predictions["test"], summary)
     run.verified["experiments"] = artifacts.write_manifest(
         directory, "experiments", stage_fingerprint, outputs=outputs,
         inputs={"predictions": predictions_manifest.content_id})
     best = summary["best_alpha_beta_on_validation"]
     logging.info("experiments: %s; best on validation: alpha %.1f, beta %.1f (AR + sum %.4f)",
                  directory, best["alpha"], best["beta"], best["validation_ar_sum"])
+
+
+def _experiment_figures(run: Run, directory: pathlib.Path, test: dict, summary: dict) -> list[str]:
+    """The per-image figures of ``experiment_images`` test images
+    (:mod:`affect_tf.experiments.figures`), listed in ``summary["figures"]`` (summary.json is
+    written again with them). Returns the files written, relative to ``directory``."""
+    from affect_tf.experiments import figures  # noqa: PLC0415  (only this mode needs it)
+
+    config = run.config
+    start = time.perf_counter()
+    images = {}
+    for name, data in _encoded_images(run, figures.chosen_filenames(
+            test, config.regions, config.experiments.experiment_images)).items():
+        try:  # The proposal stage's decoder: Fig. 3 recomputes its pool from these pixels.
+            images[name] = io_lib.decode_image_bytes(data, name)
+        except io_lib.ImageDecodeError as error:
+            logging.warning("experiments: no figures of %s: %s", name, error)
+    classifier = train_lib.load_classifier(config.model, str(run.train_dir)) if images else None
+    outputs, summary["figures"] = figures.write_image_figures(directory, images, test, classifier,
+                                                              config)
+    for entry in summary["figures"]:
+        if not entry["proposals_match"]:
+            logging.warning("experiments: %s: the recomputed proposals' %d candidates are not the "
+                            "cached ones (Fig. 3 shows the recomputed selection)",
+                            entry["filename"], entry["candidates"])
+    io_lib.atomic_write_json(directory / "summary.json", summary)
+    logging.info("experiments: figures of %d test images in %s (%.1f s)", len(images),
+                 directory / figures.FIGURE_DIR, time.perf_counter() - start)
+    return outputs
 
 
 def report_stage(run: Run) -> None:

@@ -41,8 +41,9 @@ FEATURE_KEYS = ("features", "label", "filename", "layer")
 # Bumped when the evaluation's outputs change form, so a directory of the older form is not
 # reused (2: the figure's inputs are stored, so the report reads no dataset).
 EVAL_FORMAT = 2
-# The experiments stage's outputs (affect_tf/experiments/runner.py); a new one reruns them.
-EXPERIMENTS_FORMAT = 1
+# The experiments stage's outputs (affect_tf/experiments/runner.py); a new one reruns them
+# (2: the per-image figures of affect_tf/experiments/figures.py).
+EXPERIMENTS_FORMAT = 2
 
 
 def _fields(section, *excluded: str) -> dict:
@@ -323,10 +324,15 @@ class Run:
     def experiments_fingerprint(self, predictions: artifacts.Manifest) -> str:
         config = self.config
         # The sweeps re-rank and re-fuse the predictions around the run's own region and fusion
-        # settings; the seed is the SVMs' and the cross-validation's.
+        # settings; the seed is the SVMs' and the cross-validation's. The per-image figures also
+        # read the classifier and the images, which the predictions' content id covers (the
+        # predict fingerprint holds the classifier's and the parts' ids), and recompute the
+        # proposal pool (Fig. 3), which settings can change while the cached candidates stay
+        # the same (max_boxes, say): hence the proposal settings' own fingerprint.
         return config_lib.fingerprint(
             predictions.content_id, _fields(config.regions, "crops_per_call"), config.fusion,
-            config.seed, f"experiments-format-{EXPERIMENTS_FORMAT}")
+            config.seed, config.experiments, cache_lib.proposal_fingerprint(config.proposals),
+            f"experiments-format-{EXPERIMENTS_FORMAT}")
 
     def experiments_manifest(self) -> artifacts.Manifest | None:
         """The finished experiments' verified manifest for the current predictions; None when

@@ -13,7 +13,7 @@ from affect_tf.testing import REPO_ROOT
 
 FLAGFILES = sorted(p.name for p in (REPO_ROOT / "configs").glob("*.flags"))
 SECTION_ORDER = ["Run", "Data", "Proposals", "Proposal stage", "Model", "Train", "Evaluation",
-                 "Regions", "Fusion", "Baseline", "Export"]
+                 "Regions", "Fusion", "Baseline", "Export", "Experiments"]
 
 
 def _leaf_paths(cls=config_lib.Config, path=()):

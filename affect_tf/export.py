@@ -6,7 +6,11 @@ runs the model with no Python beside it. Two signatures:
 * ``serving_default(images)``: ``images`` string ``[B]``, encoded JPEG / PNG / GIF / BMP of any
   size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: gradient edges,
   boxes scored by sliding windows the EdgeBoxes way, normalized-cut selection: an approximation
-  of the OpenCV path, not its candidates), then classified and fused.
+  of the OpenCV path, not its candidates), then classified and fused. Because its candidates
+  differ, this path is evaluated as its own row before it is exported
+  (:mod:`affect_tf.served_eval`): its concatenation SVM is fitted on its own validation
+  predictions, and its test accuracy, beside the evaluated one, is in the run's report and in
+  the export's ``assets.extra/evaluation.json``.
 * ``predict_with_proposals(images, boxes, objectness, num_valid)``: the same, with the candidate
   boxes computed offline by the paper's OpenCV path (``affect_tf.proposals.propose``, or a run's
   proposal cache): ``boxes`` float32 ``[B, m, 4]`` normalized ``[y1, x1, y2, x2]``,
@@ -33,7 +37,8 @@ Files are decoded as the dataset builders and training decode them
 GIF's first frame; pixel for pixel), then viewed as the evaluation views them
 (:func:`affect_tf.evaluate.global_view_probs`, regions cropped from the image warped to
 ``region_image_size``): ``predict_with_proposals`` given a run's cached proposals equals its
-evaluation; ``serving_default`` differs from it by its in-graph candidates.
+evaluation, and ``serving_default`` equals the served evaluation (both tested in a fresh
+process).
 A kernel SVM cannot be served (only a linear SVM is a Dense layer): exporting ``--fusion=concat``
 with ``--svm_kernel=rbf`` stops with an error that says so.
 """
@@ -62,33 +67,48 @@ SERVING_SIGNATURE = "serving_default"
 PROPOSALS_SIGNATURE = "predict_with_proposals"
 INVALID_LABEL = -1
 INVALID_NAME = "invalid_image"
+# The SavedModel folder for files its loaders ignore; the served evaluation's figures go there.
+EXTRA_ASSETS = "assets.extra"
+SERVED_EVALUATION_FILE = "evaluation.json"
 class ServingGraph:
     """The served computation, from encoded bytes (and optional boxes) to the outputs above.
 
     Args:
         classifier: the fine-tuned CNN (:func:`affect_tf.train.load_classifier`).
         config: the run's settings (views, m, K, alpha, beta, fusion).
-        svm: the fitted :class:`~affect_tf.fusion.SVMFusion` of the reported selection; needed
-            (and linear) when ``config.fusion.fusion == "concat"``.
+        svm: the fitted :class:`~affect_tf.fusion.SVMFusion` of the reported selection, fitted
+            on the paper path's validation predictions; ``predict_with_proposals`` needs it (and
+            linear) when ``config.fusion.fusion == "concat"``.
+        served_svm: the same, fitted on the in-graph path's validation predictions
+            (:mod:`affect_tf.served_eval`); ``serving_default`` needs it for ``concat``.
     """
 
-    def __init__(self, classifier: keras.Model, config: Config, svm=None):
+    def __init__(self, classifier: keras.Model, config: Config, svm=None, served_svm=None):
         self.classifier = classifier
         self.config = config
         self.region_layer = regions_lib.RegionDiscovery.from_region_config(
             classifier, config.regions, crop_size=config.model.image_size,
             context_pixels=config.model.region_context, resize_size=config.model.resize_size,
             ten_crop=config.evaluation.ten_crop)
-        fusion = config.fusion.fusion
-        if fusion == "concat":
-            if svm is None:
-                raise ValueError("fusion='concat' needs the fitted SVM of the evaluation. "
-                                 "Received: svm=None")
-            self.svm_layer = svm.to_dense_layer()  # Raises for a kernel SVM: not servable.
-            self.pooling = None
-        else:
-            self.svm_layer = None
-            self.pooling = fusion_lib.FusionLayer(fusion, beta=config.fusion.beta)
+        self.pooling = (None if config.fusion.fusion == "concat"
+                        else fusion_lib.FusionLayer(config.fusion.fusion, beta=config.fusion.beta))
+        # Each signature's SVM was fitted on its own path's validation predictions: the paper
+        # path's (OpenCV candidates) for predict_with_proposals, the in-graph path's for
+        # serving_default (affect_tf.served_eval). to_dense_layer raises for a kernel SVM.
+        self.svm_layer = None if svm is None else svm.to_dense_layer()
+        self.served_svm_layer = (None if served_svm is None
+                                 else served_svm.to_dense_layer(name="served_svm_fusion"))
+
+    def _svm_needed(self, layer, name: str):
+        if self.pooling is None and layer is None:
+            raise ValueError(f"fusion='concat' needs the fitted SVM of the evaluation of this "
+                             f"path. Received: {name}=None")
+        return layer
+
+    def check_complete(self) -> None:
+        """Raises ValueError when a signature lacks its SVM (``concat`` fusion needs both)."""
+        self._svm_needed(self.svm_layer, "svm")
+        self._svm_needed(self.served_svm_layer, "served_svm")
 
     def _views(self, image: tf.Tensor):
         """The evaluation's view of one decoded image and its size (H, W)."""
@@ -121,24 +141,53 @@ class ServingGraph:
             images, one, specs)
         return region_images, sizes, ok, boxes, objectness, num_valid
 
-    def _fuse(self, global_probs: tf.Tensor, regions: dict) -> tf.Tensor:
+    def _fuse(self, global_probs: tf.Tensor, regions: dict, svm_layer) -> tf.Tensor:
         """Class probabilities ``[B, 2]`` of the configured fusion (module docstring)."""
-        if self.svm_layer is not None:
+        if self.pooling is None:
             features = fusion_lib.concat_features(global_probs, regions["region_probs"],
                                                   self.config.fusion.svm_features)
-            return tf.nn.softmax(self.svm_layer(features), axis=-1)
+            return tf.nn.softmax(svm_layer(features), axis=-1)
         fused = self.pooling(global_probs, regions["region_probs"], regions["region_valid"])
         return fused / tf.maximum(tf.reduce_sum(fused, axis=-1, keepdims=True), 1e-12)
 
-    def outputs(self, region_images, sizes, ok, boxes, objectness, num_valid) -> dict:
-        """Classifies, discovers the regions, fuses; the output dict of the module docstring."""
-        num_valid = tf.cast(num_valid, tf.int32)
+    def regions(self, region_images, boxes, objectness, num_valid) -> dict:
+        """The whole-image probabilities and the region graph's outputs (every candidate's
+        probabilities, the top K): what both signatures and the served evaluation fuse."""
+        # An empty batch runs as one zero row, dropped again: oneDNN's convolutions on some
+        # CPUs (AVX-512 with bfloat16 instructions) fail on a batch of zero images.
+        count = tf.shape(region_images)[0]
+        padding = tf.maximum(1 - count, 0)
+
+        def padded(tensor):
+            rank = len(tensor.shape)
+            return tf.pad(tensor, [[0, padding]] + [[0, 0]] * (rank - 1))
+
+        region_images = padded(region_images)
         global_probs = evaluate_lib.global_view_probs(self.classifier, region_images, self.config)
         regions = self.region_layer({
-            "image": region_images, "boxes": tf.cast(boxes, tf.float32),
-            "objectness": tf.cast(objectness, tf.float32), "num_valid": num_valid,
-            "global_probs": global_probs})
-        probabilities = self._fuse(global_probs, regions)
+            "image": region_images, "boxes": padded(tf.cast(boxes, tf.float32)),
+            "objectness": padded(tf.cast(objectness, tf.float32)),
+            "num_valid": padded(tf.cast(num_valid, tf.int32)), "global_probs": global_probs})
+        return {key: value[:count] for key, value in regions.items()}
+
+    def served_candidates(self, images: tf.Tensor) -> dict:
+        """What ``serving_default`` computes before fusing, for the served evaluation
+        (:mod:`affect_tf.served_eval`): ``global_probs [B, 2]``, ``candidate_probs [B, m, 2]``,
+        the in-graph ``boxes [B, m, 4]``, ``objectness [B, m]``, ``num_valid [B]`` and
+        ``image_ok [B]``."""
+        region_images, _, ok, boxes, objectness, num_valid = self.decode_and_propose(images)
+        regions = self.regions(region_images, boxes, objectness, num_valid)
+        return {"global_probs": regions["global_probs"],
+                "candidate_probs": regions["candidate_probs"], "boxes": boxes,
+                "objectness": objectness, "num_valid": tf.cast(num_valid, tf.int32),
+                "image_ok": ok}
+
+    def outputs(self, region_images, sizes, ok, boxes, objectness, num_valid,
+                svm_layer=None) -> dict:
+        """Classifies, discovers the regions, fuses; the output dict of the module docstring."""
+        regions = self.regions(region_images, boxes, objectness, num_valid)
+        global_probs = regions["global_probs"]
+        probabilities = self._fuse(global_probs, regions, svm_layer)
         label = tf.where(ok, tf.argmax(probabilities, axis=-1), INVALID_LABEL)
         names = tf.constant(list(LABEL_NAMES) + [INVALID_NAME])
         valid = regions["region_valid"] & ok[:, None]
@@ -170,13 +219,15 @@ class ServingGraph:
 
     def serve(self, images: tf.Tensor) -> dict:
         """``serving_default``: encoded images ``[B]`` -> outputs, proposals in the graph."""
-        return self.outputs(*self.decode_and_propose(images))
+        svm_layer = self._svm_needed(self.served_svm_layer, "served_svm")
+        return self.outputs(*self.decode_and_propose(images), svm_layer=svm_layer)
 
     def predict_with_proposals(self, images, boxes, objectness, num_valid) -> dict:
         """``predict_with_proposals``: the paper's OpenCV proposals, computed offline."""
+        svm_layer = self._svm_needed(self.svm_layer, "svm")
         region_images, sizes, ok = self.decode(images)
         return self.outputs(region_images, sizes, ok, boxes, objectness,
-                            tf.where(ok, tf.cast(num_valid, tf.int32), 0))
+                            tf.where(ok, tf.cast(num_valid, tf.int32), 0), svm_layer=svm_layer)
 
 
 SERVE_SIGNATURE = [tf.TensorSpec([None], tf.string, name="images")]
@@ -197,21 +248,25 @@ def next_version(export_dir: str | os.PathLike) -> int:
 
 
 def write_saved_model(graph: ServingGraph, export_dir: str | os.PathLike,
-                      version: int = 0) -> pathlib.Path:
+                      version: int = 0, extra_files: dict[str, bytes] | None = None
+                      ) -> pathlib.Path:
     """Writes the SavedModel into ``export_dir/<version>/``, the layout TF Serving watches.
 
     The model is written to a temporary folder beside it and renamed when complete, so a server
     polling ``export_dir`` never loads half a model.
 
     Args:
-        graph: what to serve.
+        graph: what to serve; with ``concat`` fusion both its SVMs are needed.
         export_dir: TF Serving's ``model_base_path``.
         version: the version folder; 0 takes :func:`next_version`. An existing version is never
             overwritten.
+        extra_files: ``{name: bytes}`` written into the version's ``assets.extra/``, which
+            SavedModel loaders and TF Serving ignore (the figures the model was measured with).
 
     Returns:
         The version folder.
     """
+    graph.check_complete()  # Before anything is written: a clear error.
     export_dir = pathlib.Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(export_dir)
@@ -226,14 +281,19 @@ def write_saved_model(graph: ServingGraph, export_dir: str | os.PathLike,
     archive = keras.export.ExportArchive()
     archive.track(graph.classifier)
     archive.track(graph.region_layer)
-    if graph.svm_layer is not None:
-        archive.track(graph.svm_layer)
+    for layer in (graph.svm_layer, graph.served_svm_layer):
+        if layer is not None:
+            archive.track(layer)
     # The first endpoint is also published as serving_default (Keras' ExportArchive).
     archive.add_endpoint(SERVING_SIGNATURE, graph.serve, input_signature=SERVE_SIGNATURE)
     archive.add_endpoint(PROPOSALS_SIGNATURE, graph.predict_with_proposals,
                          input_signature=PROPOSALS_INPUT_SIGNATURE)
     try:
         archive.write_out(str(temporary), verbose=False)
+        if extra_files:
+            (temporary / EXTRA_ASSETS).mkdir()
+            for name, data in extra_files.items():
+                (temporary / EXTRA_ASSETS / name).write_bytes(data)
         temporary.rename(target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)

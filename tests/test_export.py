@@ -16,6 +16,7 @@ from affect_tf import evaluate as evaluate_lib
 from affect_tf import export as export_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf import io as io_lib
+from affect_tf import served_eval
 from affect_tf.testing import replace_config, tiny_config
 
 _RELOAD = r"""
@@ -97,12 +98,44 @@ def test_reloaded_model_matches_the_in_memory_evaluation(exported, tmp_path):
                                np.where(selected["region_valid"], selected["region_scores"], 0),
                                atol=1e-4)
 
-    # serving_default proposes in the graph: defined outputs for every image.
-    assert set(outputs["served_label"].tolist()) <= {0, 1}
+    # serving_default is the served evaluation's path: its in-graph candidates, fused by the
+    # SVM fitted on that path's validation predictions (the served row of the report).
+    served_dir = run.stage_dir("served", run.served_manifest().fingerprint)
+    with np.load(served_dir / "predictions_test.npz") as stored:
+        served = dict(stored)
+    order = [served["filename"].tolist().index(name) for name in predictions["filename"]]
+    served = {key: value[order] for key, value in served.items()}
+    served_svm = fusion_lib.SVMFusion.load(str(served_dir / f"svm_{config.regions.selection}"))
+    np.testing.assert_array_equal(outputs["served_label"],
+                                  served_eval.reported_labels(served, config, served_svm))
     assert np.all(outputs["served_image_ok"])
-    boxes = outputs["served_region_boxes"]
-    assert np.all(boxes >= -1e-3) and np.all(boxes <= scale + 1e-3)
-    np.testing.assert_allclose(outputs["served_probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(outputs["served_whole_image_probabilities"],
+                               served["global_probs"], atol=1e-4)
+    served_selected = evaluate_lib.select(served, config.regions, config.regions.selection)
+    np.testing.assert_allclose(outputs["served_region_boxes"],
+                               served_selected["region_boxes"] * scale, atol=1e-3)
+    np.testing.assert_array_equal(outputs["served_region_valid"], served_selected["region_valid"])
+    decision = served_svm.decision_function(np.asarray(fusion_lib.concat_features(
+        served["global_probs"], served_selected["region_probs"], config.fusion.svm_features)))
+    np.testing.assert_allclose(outputs["served_probabilities"][:, 1],
+                               1 / (1 + np.exp(-decision)), atol=1e-4)
+
+
+def test_the_served_row_is_measured_reported_and_shipped(exported):
+    config, run, saved_model, _, _ = exported
+    served = json.loads((run.stage_dir("served", run.served_manifest().fingerprint)
+                         / "metrics.json").read_text())
+    evaluated = json.loads((run.eval_dir / "metrics.json").read_text())
+    assert served["evaluated_accuracy"] == evaluated["results"][served["reported"]]["accuracy"]
+    assert 0 <= served["served_accuracy"] <= 1 and 0 <= served["label_agreement"] <= 1
+    assert served["invalid_images"] == 0 and served["test_images"] == evaluated["counts"]["test"]
+    root = json.loads((run.workdir / "metrics.json").read_text())
+    assert root["served"]["served_accuracy"] == served["served_accuracy"]
+    assert "## The served model" in (run.workdir / "report.md").read_text()
+    asset = json.loads((saved_model / export_lib.EXTRA_ASSETS
+                        / export_lib.SERVED_EVALUATION_FILE).read_text())
+    assert asset["serving_default"]["accuracy"] == served["served_accuracy"]
+    assert asset["predict_with_proposals"]["accuracy"] == served["evaluated_accuracy"]
 
 
 def test_the_saved_model_holds_no_python_backed_op(exported, tmp_path):

@@ -549,6 +549,33 @@ class ExperimentsConfig(_Section):
         4, "Test images whose per-image figures --mode=experiments draws (occlusion + Grad-CAM, "
         "Figs. 3, 4, 9): half positive, half negative, the first of each class in the "
         "predictions' order; 0: none.", interval="[0, inf)")
+    handcrafted: str = setting(
+        "gch,lch,lbp,gabor,gist", "Hand-crafted baselines of Tables 2-3 that --mode=experiments "
+        "evaluates (affect_tf/experiments/handcrafted.py), comma-separated: gch, lch, lbp, "
+        "gabor, gist (global), sift_bow, sift_vlad, sift_fv, dsift_*, hog_* (local descriptors "
+        "with a codebook fitted on the training part); all: every one; empty: none. The "
+        "default is the global ones: a few milliseconds an image and nothing to fit, so the "
+        "mode stays fast on the tiny test run and takes minutes on FI; the local ones cost "
+        "more (dense SIFT + Fisher: tens of milliseconds an image and a GMM fit). Features are "
+        "cached per baseline, so adding one computes only it.")
+    handcrafted_codebook_size: int = setting(
+        0, "Codebook size K of the local hand-crafted baselines (k-means words of BoW and VLAD, "
+        "GMM components of Fisher vectors), fitted on at most 100,000 training descriptors; 0: "
+        "each encoding's usual size (BoW 512, VLAD 64, Fisher 32; the paper gives none). A "
+        "small dataset may need a smaller one: K cannot exceed the training descriptors.",
+        interval="[0, inf)")
+    handcrafted_svm_c: float = setting(
+        1.0, "C of the hand-crafted baselines' linear SVM (the paper used LIBSVM's default: "
+        "1); a new C refits from the cached features in seconds.", interval="(0, inf)")
+
+    def _check_rules(self) -> None:
+        # Imported here: the registry loads OpenCV, which no other setting needs.
+        from affect_tf.experiments import handcrafted  # noqa: PLC0415
+
+        try:
+            handcrafted.parse_names(self.handcrafted)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
 
 @_section("Run")
@@ -562,7 +589,8 @@ class Config(_Section):
         "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
         "export writes the SavedModel for TF Serving; experiments re-reads the evaluation's "
         "predictions for the paper's sweeps (alpha x beta, K) and region quality, draws the "
-        "per-image figures of experiment_images test images, then the report.", choices=MODES)
+        "per-image figures of experiment_images test images, evaluates the hand-crafted "
+        "baselines of --handcrafted, then the report.", choices=MODES)
     seed: int = setting(
         0, "Seed of the run's random choices: the classifier's initialization, shuffling and "
         "augmentation, and the random_state of the fusion SVM, the baseline's PCA and SVM.",

@@ -49,6 +49,34 @@ for _name, _values in _TABLE3.items():
 # others (Table 3) start from the FI-fine-tuned CNN.
 LARGE_DATASETS = ("fi", "flickr_vso")
 
+# The paper's hand-crafted and mid-level rows (binary accuracy, %), by dataset and row: the keys
+# of affect_tf.experiments.handcrafted.REGISTRY for the rows built here, the titles of its
+# NOT_BUILT for the others. Table 3 has every row for the small sets (columns below, as in
+# _TABLE3); Table 2 (FI, Flickr) has only DeepSentiBank.
+_TABLE3_HANDCRAFTED = {
+    "gch": (71.76, 71.50, 67.00, 67.91, 67.20, 65.41, 77.68, 66.53),
+    "lch": (52.91, 73.26, 64.01, 70.18, 68.54, 65.93, 75.98, 64.29),
+    "ColorName + BoW": (57.72, 73.28, 66.26, 64.51, 64.79, 60.83, 70.10, 60.13),
+    "gist": (65.05, 60.97, 63.40, 65.87, 61.47, 60.68, 77.68, 60.38),
+    "lbp": (56.73, 59.85, 55.06, 55.78, 53.94, 57.29, 65.15, 55.26),
+    "gabor": (79.21, 50.43, 58.43, 55.37, 54.03, 53.90, 63.72, 58.73),
+    "sift_bow": (86.06, 53.54, 59.05, 63.15, 63.71, 60.36, 70.32, 65.30),
+    "sift_vlad": (83.02, 60.53, 64.75, 70.29, 68.91, 67.14, 77.34, 72.15),
+    "sift_fv": (83.28, 60.10, 62.40, 71.09, 67.29, 65.56, 76.34, 70.92),
+    "dsift_bow": (56.22, 54.38, 56.58, 64.29, 59.94, 58.94, 60.07, 59.85),
+    "dsift_vlad": (58.25, 55.74, 64.38, 67.12, 66.49, 65.01, 77.17, 62.13),
+    "dsift_fv": (62.55, 59.21, 64.01, 71.76, 68.01, 65.96, 78.01, 62.97),
+    "hog_bow": (79.99, 60.95, 62.40, 68.48, 61.92, 60.99, 61.23, 61.05),
+    "hog_vlad": (82.52, 57.49, 68.97, 71.99, 67.74, 66.43, 61.92, 63.38),
+    "hog_fv": (83.76, 61.41, 68.11, 76.07, 70.34, 68.32, 68.12, 65.33),
+    "PAEF": (62.81, 70.05, 67.85, 72.90, 69.61, 67.92, 77.51, 75.24),
+    "SentiBank": (81.79, 64.95, 67.74, 71.32, 68.28, 66.63, 65.93, 66.18),
+    "DeepSentiBank": (85.63, 71.19, 68.73, 76.35, 70.15, 71.25, 70.23, 70.11),
+}
+PAPER_HANDCRAFTED = {"fi": {"DeepSentiBank": 61.54}, "flickr_vso": {"DeepSentiBank": 57.83}}
+for _index, _name in enumerate(_TABLE3):
+    PAPER_HANDCRAFTED[_name] = {row: values[_index] for row, values in _TABLE3_HANDCRAFTED.items()}
+
 ROW_ORDER = ("global", "ar+concat", "ar+sum", "ar+max", "obj+concat", "obj+sum", "obj+max",
              "senti+concat", "senti+sum", "senti+max")
 # Rows without regions, hence without K: the paper's key of each.
@@ -171,6 +199,7 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
         *_undefined_note(metrics),
         *_baseline_note(metrics.get("baseline_details", {}) if metrics.get("baselines")
                         else {}),
+        *served_section(metrics.get("served")),
     ]
     if "region_hit_rate" in metrics:
         rates = metrics["region_hit_rate"]
@@ -193,7 +222,42 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
                   "", f"![top regions]({figure.relative_to(workdir)})"]
     if experiments_dir is not None:
         lines += experiments_section(workdir, pathlib.Path(experiments_dir))
+    if "handcrafted" in metrics:
+        lines += handcrafted_section(metrics["handcrafted"], metrics["dataset"],
+                                     one_fold=metrics.get("fold") is not None)
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")
+
+
+def served_section(served: dict | None) -> list[str]:
+    """The served model's row (``metrics["served"]``, written by --mode=export:
+    :mod:`affect_tf.served_eval`) beside the evaluated one; nothing before an export."""
+    if not served:
+        return []
+    agreement = served.get("top1_agreement")
+    top1 = ("no image had a real top-1 region on both paths" if agreement is None else
+            f"the same top-1 region (IoU >= 0.5) on {_percent(agreement)} % of the "
+            f"{served['top1_compared']} test images where both paths have one")
+    invalid = (f" {served['invalid_images']} test files did not decode in the served graph "
+               "(counted wrong)." if served.get("invalid_images") else "")
+    return [
+        "",
+        "## The served model (SavedModel, --mode=export)",
+        "",
+        f"| path | {served['reported']} test accuracy (%) | mean candidates |",
+        "|---|---|---|",
+        f"| evaluated: the run's OpenCV proposals (`predict_with_proposals`) | "
+        f"{_percent(served['evaluated_accuracy'])} | "
+        f"{served['mean_candidates']['evaluated']:.1f} |",
+        f"| served: proposals in the graph (`serving_default`) | "
+        f"{_percent(served['served_accuracy'])} | {served['mean_candidates']['served']:.1f} |",
+        "",
+        f"`serving_default` proposes its candidates in the graph (gradient edges, an "
+        f"approximation of the OpenCV path) and its concatenation SVM was fitted on that path's "
+        f"validation predictions. The two paths give the same label on "
+        f"{_percent(served['label_agreement'])} % of the {served['test_images']} test images, "
+        f"the same whole-image label on {_percent(served['whole_image_agreement'])} %, and "
+        f"{top1}.{invalid}",
+    ]
 
 
 def experiments_section(workdir: pathlib.Path, directory: pathlib.Path) -> list[str]:
@@ -235,9 +299,33 @@ def experiments_section(workdir: pathlib.Path, directory: pathlib.Path) -> list[
               + (f"{quality[key]['paper_precision']:.2f} / {quality[key]['paper_recall']:.2f}"
                  if quality[key]["paper_precision"] is not None else "-") + " |"
               for key, name in (("ar", "AR"), ("obj", "objectness"), ("senti", "Senti"))],
+            "", _ground_truth_note(quality),
             "", f"![precision-recall]({relative}/region_quality.png)",
         ]
     return lines + _image_figures_lines(summary.get("figures"), relative)
+
+
+def _ground_truth_note(quality: dict) -> str:
+    """Which ground truth region quality used (``summary["region_quality"]``), and the paper's
+    Section 4.6 means on EmotionROI beside it: comparable for EmotionROI's own maps only."""
+    paper = (f"AR {quality['ar']['paper_precision']:.2f} precision / "
+             f"{quality['ar']['paper_recall']:.2f} recall, the top objectness box "
+             f"{quality['obj']['paper_precision']:.2f} / {quality['obj']['paper_recall']:.2f}, "
+             "Senti not reported")
+    images = f"{quality['images']} test images" if "images" in quality else "the test images"
+    if quality.get("ground_truth_kind") == "stimuli_map":
+        return (f"Ground truth: the dataset's stimuli maps (EmotionROI's `stimuli_map`) of the "
+                f"{images}, binarized at every gamma in {{0, ..., 255}} / 255 (a pixel is "
+                f"ground truth when its value / 255 exceeds gamma), as in the paper: its means on "
+                f"EmotionROI's test split are {paper}.")
+    if quality.get("ground_truth_kind") == "face_map":
+        return (f"Ground truth: the demo's face drawn as a stimuli map (255 on the filled "
+                f"ellipse inscribed in its `object_box`, 0 elsewhere) on the {images}, not "
+                f"EmotionROI's maps: the paper's means ({paper}) are EmotionROI's, beside these "
+                f"for scale only. The map is binary, so every threshold below 1 gives the same "
+                f"ground truth; the face's own box scores precision about 0.79 (pi / 4) on it.")
+    return (f"Ground truth: {quality['ground_truth']}; the paper's means, on EmotionROI's "
+            f"stimuli maps: {paper}.")
 
 
 # The per-image figures of --mode=experiments (affect_tf/experiments/figures.py), by file key.
@@ -486,6 +574,9 @@ def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Confi
     per_fold = {fold: json.loads((directory / "metrics.json").read_text())
                 for fold, directory in fold_dirs.items()}
     summary = {**summarize_folds(per_fold), "protocol": protocol}
+    handcrafted = summarize_handcrafted(per_fold)
+    if handcrafted is not None:
+        summary["handcrafted"] = handcrafted
     io_lib.atomic_write_json(workdir / "metrics.json", summary)
     lines = [
         f"# affect_tf report: {summary['dataset']}, {len(per_fold)} folds",
@@ -520,4 +611,125 @@ def write_fold_report(workdir, fold_dirs: dict[int, pathlib.Path], config: Confi
                   "| ranking | share of test images |", "|---|---|",
                   *[f"| {name} | {_mean_cell(mean[name], sd[name], counts.get(name), total)} |"
                     for name in mean]]
+    if handcrafted is not None:
+        lines += handcrafted_fold_section(handcrafted, summary["dataset"])
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")
+
+
+# ---- the hand-crafted baselines of --mode=experiments (Tables 2-3) ----------------------------
+
+_HANDCRAFTED_TITLE = "Hand-crafted baselines (Tables 2-3)"
+
+
+def _paper_handcrafted(dataset: str) -> dict[str, float]:
+    """The paper's hand-crafted rows for ``dataset`` (``{}`` where it reports none)."""
+    return PAPER_HANDCRAFTED.get(dataset) or PAPER_HANDCRAFTED.get(dataset.split("/")[0]) or {}
+
+
+def _handcrafted_caption(dataset: str, svm_c: float) -> str:
+    """What the rows are and what the paper column holds for ``dataset``."""
+    ours = ("Each row: the baseline's features of the whole image (longer side shrunk to 256 px; "
+            "a local descriptor's codebook fitted on the training part only), standardized, and "
+            f"a linear SVM (C = {svm_c:g}) fitted on the training part; accuracy on the test "
+            "part, in %. The paper "
+            "gives none of the descriptors' parameters: these use the usual ones of each "
+            "descriptor's literature (affect_tf/experiments/handcrafted.py).")
+    if not _paper_handcrafted(dataset):
+        return f"{ours} The paper reports no hand-crafted numbers for this dataset (paper: -)."
+    if dataset.split("/")[0] in LARGE_DATASETS:
+        return (f"{ours} Table 2 of Yang et al. has no hand-crafted row for this set (paper: "
+                "-); its only mid-level row, DeepSentiBank, is listed below.")
+    return (f"{ours} Paper: the same row in Table 3 of Yang et al. (LIBSVM, default C, on their "
+            "features; mean accuracy over the protocol's folds, or its official split), '-' "
+            "where the table has none.")
+
+
+def _not_built_lines(paper: dict[str, float]) -> list[str]:
+    """The paper's rows that are not built here, each with why and its paper number."""
+    # Imported here: the registry loads OpenCV, which the rest of the report does not need.
+    from affect_tf.experiments import handcrafted  # noqa: PLC0415
+
+    lines = ["", "Not built here" + (" (the paper's number for this dataset in parentheses):"
+                                     if paper else ":"), ""]
+    for title, reason in handcrafted.NOT_BUILT.items():
+        number = f" ({paper[title]:.2f})" if title in paper else ""
+        lines.append(f"- {title}{number}: {reason}.")
+    return lines
+
+
+def handcrafted_section(results: dict, dataset: str, *, one_fold: bool = False) -> list[str]:
+    """The hand-crafted baselines' table (``metrics["handcrafted"]``: the rows of
+    :mod:`affect_tf.experiments.handcrafted_stage`), each beside the paper's number, and the
+    rows not built with their reasons.
+
+    Args:
+        results: ``{"svm_c", "rows": [{"baseline", "title", "accuracy", ...}], "directory"}``.
+        dataset: the run's dataset (picks the paper's column).
+        one_fold: the run is one fold of several; the paper's numbers are means over folds, so
+            none is set beside it (the folds' report has them).
+    """
+    paper = _paper_handcrafted(dataset)
+    # A subsection of the experiments' section, which it follows.
+    lines = ["", f"### {_HANDCRAFTED_TITLE}", "",
+             "| baseline | accuracy | balanced accuracy | paper | features (s) | SVM (s) |",
+             "|---|---|---|---|---|---|"]
+    for row in results["rows"]:
+        number = "-" if one_fold or row["baseline"] not in paper else (
+            f"{paper[row['baseline']]:.2f}")
+        lines.append(f"| {row['title']} (`{row['baseline']}`) | {_percent(row['accuracy'])} | "
+                     f"{_percent(row['balanced_accuracy'])} | {number} | "
+                     f"{row['extract_seconds']:.1f} | {row['svm_seconds']:.1f} |")
+    directory = results.get("directory")
+    table = f" Table: `{directory}/handcrafted.csv`." if directory else ""
+    lines += ["", _handcrafted_caption(dataset, results["svm_c"]) + table
+              + (" This is one fold of several: the paper's means are beside the folds' mean, "
+                 "in the root report." if one_fold else "")]
+    return lines + _not_built_lines({} if one_fold else paper)
+
+
+def summarize_handcrafted(per_fold: dict[int, dict]) -> dict | None:
+    """The hand-crafted rows' mean, sd and per-fold accuracy over the folds, for the baselines
+    every fold has (None unless every fold's metrics.json has ``handcrafted``).
+
+    Returns:
+        ``{"svm_c", "folds": [fold, ...], "titles": {baseline: title}, "mean" / "sd" / "n":
+        {baseline: {metric: value}}, "accuracy_per_fold": {baseline: [one per fold, in the
+        order of "folds"]}}``.
+    """
+    if not per_fold or not all("handcrafted" in m for m in per_fold.values()):
+        return None
+    folds = [per_fold[fold]["handcrafted"] for fold in sorted(per_fold)]
+    by_fold = [{row["baseline"]: row for row in fold["rows"]} for fold in folds]
+    names = [name for name in by_fold[0] if all(name in rows for rows in by_fold)]
+    summary = {"svm_c": folds[0]["svm_c"], "folds": sorted(per_fold),
+               "titles": {n: by_fold[0][n]["title"] for n in names}, "mean": {}, "sd": {}, "n": {},
+               "accuracy_per_fold": {n: [rows[n]["accuracy"] for rows in by_fold] for n in names}}
+    for name in names:
+        for key in ("mean", "sd", "n"):
+            summary[key][name] = {}
+        for metric in ("accuracy", "balanced_accuracy"):
+            mean, sd, count = _mean_sd([rows[name][metric] for rows in by_fold])
+            summary["mean"][name][metric], summary["sd"][name][metric] = mean, sd
+            summary["n"][name][metric] = count
+    return summary
+
+
+def handcrafted_fold_section(summary: dict, dataset: str) -> list[str]:
+    """The folds' report's hand-crafted table (:func:`summarize_handcrafted`): mean ± sd over
+    the folds, each fold's accuracy, and the paper's mean where it has one."""
+    paper = _paper_handcrafted(dataset)
+    total = len(summary["folds"])
+    lines = ["", f"## {_HANDCRAFTED_TITLE}", "",
+             "| baseline | accuracy | balanced accuracy | "
+             + " | ".join(f"fold {fold}" for fold in summary["folds"]) + " | paper (mean) |",
+             "|---" * (4 + total) + "|"]
+    for name, title in summary["titles"].items():
+        mean, sd, counts = summary["mean"][name], summary["sd"][name], summary["n"][name]
+        cells = [_mean_cell(mean[key], sd[key], counts[key], total)
+                 for key in ("accuracy", "balanced_accuracy")]
+        cells += [_percent(value) for value in summary["accuracy_per_fold"][name]]
+        number = f"{paper[name]:.2f}" if name in paper and total > 1 else "-"
+        lines.append(f"| {title} (`{name}`) | " + " | ".join(cells) + f" | {number} |")
+    lines += ["", _handcrafted_caption(dataset, summary["svm_c"])
+              + " Mean ± sd over the folds; each fold's own report has its table."]
+    return lines + _not_built_lines(paper if total > 1 else {})

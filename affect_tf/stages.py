@@ -35,6 +35,10 @@ Layout of ``<workdir>``::
     experiments-<fp>/           --mode=experiments: sweeps and region quality (CSV, PNG,
                                 summary.json), figures/ (per test image: saliency, Figs. 3,
                                 4, 9), manifest.json
+    handcrafted_features-<fp>/  --mode=experiments: one hand-crafted baseline's features of the
+                                training and test parts (+ records), manifest.json
+    handcrafted-<fp>/           its linear SVMs' rows: handcrafted.csv, handcrafted.json,
+                                manifest.json
     metrics.json, report.md, figures/   the latest evaluation and its report, written together
     damaged/                    files found damaged, moved aside
 """
@@ -49,6 +53,7 @@ import os
 import pathlib
 import shutil
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -79,8 +84,9 @@ STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "report")
 # report.md and the root metrics.json describe the same one.
 MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "baseline", "report"),
                # On request: the sweeps and region quality re-read the evaluation's predictions,
-               # then the report collects them.
-               "experiments": ("experiments", "report")}
+               # the hand-crafted baselines describe the parts' images, then the report collects
+               # them.
+               "experiments": ("experiments", "handcrafted", "report")}
 # Stages that run once for the dataset; the others run once per fold of the protocol.
 SHARED_STAGES = ("prepare", "proposals")
 
@@ -358,6 +364,36 @@ def _encoded_images(run: Run, names: list[str]) -> dict[str, bytes]:
     return {name: encoded[name] for name in names}
 
 
+def _stimuli_maps(run: Run, names: list[str]) -> Iterator[np.ndarray]:
+    """The dataset's stimuli maps of ``names`` (its ``stimuli_map`` feature: EmotionROI's), in
+    their order: an iterator of uint8 [H, W] maps, each checked to be its image's size, the size
+    the predictions' normalized boxes refer to (:func:`ground_truth.aligned_map`).
+
+    Reads only their examples and keeps each one's encoded map and its image's size, never the
+    images: the maps are decoded one at a time as region quality scores them.
+
+    Raises:
+        errors.DataError: a name has no example (at the read), or a map does not decode or is
+            not its image's size (as the iterator reaches it).
+    """
+    from affect_tf.experiments import ground_truth  # noqa: PLC0415  (only --mode=experiments)
+
+    if not names:  # An empty filter table cannot be built; nothing to read.
+        return iter(())
+    stored = {}
+    for example in data_lib.examples(run.builder, names).as_numpy_iterator():
+        name = example[data_lib.FILENAME_KEY].decode()
+        stored[name] = (example["stimuli_map"],
+                        ground_truth.encoded_image_size(example["image"], name))
+    missing = [name for name in names if name not in stored]
+    if missing:
+        raise errors.DataError(
+            f"{len(missing)} test images of the predictions are not in the dataset, e.g. "
+            f"{', '.join(missing[:3])}: the dataset changed after the evaluation; run "
+            "--mode=evaluate again.")
+    return (ground_truth.aligned_map(*stored[name], name) for name in names)
+
+
 def _write_eval_summaries(directory: pathlib.Path, metrics: dict, step: int) -> None:
     """TensorBoard scalars of an evaluation: every row's metrics, at the training's last step."""
     writer = tf.summary.create_file_writer(str(directory))
@@ -456,8 +492,12 @@ def experiments_stage(run: Run) -> None:
         return
     predictions = run.load_predictions()
     directory = run.stage_dir("experiments", stage_fingerprint)
+    # The dataset's own stimuli maps (EmotionROI), where it has them: region quality's ground
+    # truth; the demo's face map comes from the predictions' object_box inside run_all.
+    stimuli_maps = (_stimuli_maps(run, predictions["test"]["filename"].astype(str).tolist())
+                    if "stimuli_map" in run.builder.info.features else None)
     outputs, summary = runner.run_all(directory, predictions["validation"], predictions["test"],
-                                      run.config)
+                                      run.config, stimuli_maps=stimuli_maps)
     if run.config.experiments.experiment_images > 0:
         outputs += _experiment_figures(run, directory, predictions["test"], summary)
     run.verified["experiments"] = artifacts.write_manifest(
@@ -497,23 +537,44 @@ def _experiment_figures(run: Run, directory: pathlib.Path, test: dict, summary: 
     return outputs
 
 
+def handcrafted_stage(run: Run) -> None:
+    """The hand-crafted baselines of ``--handcrafted`` (Tables 2-3): features of the training
+    and test parts, cached per baseline, then a linear SVM each
+    (:mod:`affect_tf.experiments.handcrafted_stage`)."""
+    from affect_tf.experiments import handcrafted_stage as stage_lib  # noqa: PLC0415
+
+    stage_lib.run_stage(run)
+
+
 def report_stage(run: Run) -> None:
     """``report.md``, its figure and the root ``metrics.json``, all from one verified evaluation
-    (and the verified baseline row, unless --nobaseline)."""
+    (and the verified baseline row, unless --nobaseline; and the served path's row, once
+    --mode=export has measured it against this evaluation; and the hand-crafted baselines' rows,
+    once --mode=experiments has computed them for these parts and settings)."""
     run.eval_manifest()
     directory = run.eval_dir
-    baseline = {}
+    extra = {}
     if run.config.baselines.baseline:
         manifest = run.baseline_manifest()
-        baseline = json.loads((run.stage_dir("baseline", manifest.fingerprint)
-                               / "metrics.json").read_text())
+        extra = json.loads((run.stage_dir("baseline", manifest.fingerprint)
+                            / "metrics.json").read_text())
+    served = run.served_manifest()
+    if served is not None:  # --mode=export measured the served path against this evaluation.
+        summary = json.loads((run.stage_dir("served", served.fingerprint)
+                              / "metrics.json").read_text())
+        extra["served"] = {key: value for key, value in summary.items() if key != "results"}
+    from affect_tf.experiments import handcrafted_stage as handcrafted_lib  # noqa: PLC0415
+
+    handcrafted = handcrafted_lib.finished_results(run)
+    if handcrafted is not None:  # --mode=experiments computed the rows of --handcrafted.
+        extra["handcrafted"] = handcrafted
     experiments = run.experiments_manifest()
     path = report_lib.write_report(
-        run.workdir, directory, run.predict_dir, run.config, extra_metrics=baseline,
+        run.workdir, directory, run.predict_dir, run.config, extra_metrics=extra,
         experiments_dir=(None if experiments is None
                          else run.stage_dir("experiments", experiments.fingerprint)))
-    if baseline:
-        merged = {**json.loads((directory / "metrics.json").read_text()), **baseline}
+    if extra:
+        merged = {**json.loads((directory / "metrics.json").read_text()), **extra}
         io_lib.atomic_write_json(run.workdir / "metrics.json", merged)
     else:
         metrics = (directory / "metrics.json").read_bytes()
@@ -521,33 +582,123 @@ def report_stage(run: Run) -> None:
     logging.info("report: %s", path)
 
 
+def served_stage(run: Run) -> artifacts.Manifest:
+    """The served path evaluated as its own row (:mod:`affect_tf.served_eval`): the exported
+    graph's in-graph proposals and views over the validation and test parts' stored bytes, every
+    selection x fusion with SVMs fitted on the served validation predictions, and the reported
+    row beside the evaluation's. Resumable per part, like the predictions."""
+    from affect_tf import export as export_lib  # noqa: PLC0415  (only --mode=export needs it)
+    from affect_tf import fusion as fusion_lib  # noqa: PLC0415
+    from affect_tf import served_eval  # noqa: PLC0415
+
+    config = run.config
+    eval_manifest = run.eval_manifest()
+    stage_fingerprint = run.served_fingerprint()
+    manifest = run.reuse("served", stage_fingerprint)
+    if manifest is not None:
+        return manifest
+    directory = run.stage_dir("served", stage_fingerprint)
+
+    def make_compute():
+        classifier = train_lib.load_classifier(config.model, str(run.train_dir))
+        predict = served_eval.make_served_predict_fn(export_lib.ServingGraph(classifier, config))
+
+        def compute(part: str) -> dict:
+            names = getattr(run.splits, part)
+            # The stored bytes, as a client would send them: the graph decodes them itself.
+            batches = data_lib.examples(run.builder, names).map(
+                lambda example: (example["image"], example["label"],
+                                 example[data_lib.FILENAME_KEY])).batch(
+                config.evaluation.eval_batch_size)
+            logging.info("served path: %s, %d images", part, len(names))
+            return served_eval.collect_served_predictions(
+                predict, batches.as_numpy_iterator(), total=len(names))
+
+        return compute
+
+    outputs = _resume_parts(directory, stage_fingerprint, "predictions", EVAL_PARTS, make_compute)
+    served = run.load_parts(directory, "predictions", EVAL_PARTS, served_eval.PREDICTION_KEYS,
+                            served_eval.PREDICTION_KEYS)
+    evaluated = run.load_predictions()
+    selection = config.regions.selection
+    evaluated_svm = (fusion_lib.SVMFusion.load(str(run.eval_dir / f"svm_{selection}"))
+                     if config.fusion.fusion == "concat" else None)
+    summary, svms = served_eval.evaluate_served(
+        served["validation"], served["test"], evaluated["test"],
+        json.loads((run.eval_dir / "metrics.json").read_text()), evaluated_svm, config)
+    for name, svm in svms.items():
+        svm.save(str(directory / f"svm_{name}"))
+        outputs += [str(path.relative_to(directory))
+                    for path in sorted((directory / f"svm_{name}").iterdir())]
+    io_lib.atomic_write_json(directory / "metrics.json", summary)
+    outputs.append("metrics.json")
+    run.verified["served"] = artifacts.write_manifest(
+        directory, "served", stage_fingerprint, outputs=outputs,
+        inputs={"evaluation": eval_manifest.content_id})
+    logging.info("served path: %s accuracy %.4f (evaluated %.4f), same label on %.1f %% of the "
+                 "test images", summary["reported"], summary["served_accuracy"],
+                 summary["evaluated_accuracy"], 100 * summary["label_agreement"])
+    return run.verified["served"]
+
+
 def export_stage(run: Run) -> None:
-    """The SavedModel for TF Serving from the run's verified classifier and fitted fusion."""
+    """The SavedModel for TF Serving from the run's verified classifier and fitted fusions: the
+    evaluation's SVM for ``predict_with_proposals``, the served evaluation's for
+    ``serving_default`` (:func:`served_stage`), whose figures go beside the model."""
     from affect_tf import export as export_lib  # noqa: PLC0415  (only this mode needs it)
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
 
     config = run.config
     run.eval_manifest()  # The export serves the evaluation's fitted fusion.
-    eval_dir = run.eval_dir
+    served_dir = run.stage_dir("served", served_stage(run).fingerprint)
     classifier = train_lib.load_classifier(config.model, str(run.train_dir))
-    svm = None
+    svm = served_svm = None
     if config.fusion.fusion == "concat":
-        svm = fusion_lib.SVMFusion.load(str(eval_dir / f"svm_{config.regions.selection}"))
-    graph = export_lib.ServingGraph(classifier, config, svm)
+        name = f"svm_{config.regions.selection}"
+        svm = fusion_lib.SVMFusion.load(str(run.eval_dir / name))
+        served_svm = fusion_lib.SVMFusion.load(str(served_dir / name))
+    graph = export_lib.ServingGraph(classifier, config, svm, served_svm)
     target = export_lib.write_saved_model(
-        graph, config.export.export_dir or run.workdir / "export", config.export.export_version)
+        graph, config.export.export_dir or run.workdir / "export", config.export.export_version,
+        extra_files={export_lib.SERVED_EVALUATION_FILE: served_evaluation_asset(
+            run, json.loads((served_dir / "metrics.json").read_text()))})
     python_ops = export_lib.python_backed_ops(target)
     if python_ops:
         raise RuntimeError(f"The SavedModel {target} holds Python-backed ops TF Serving cannot "
                            f"run. Received: {python_ops}")
     logging.info("export: SavedModel for TF Serving in %s (signatures %s, %s)", target,
                  export_lib.SERVING_SIGNATURE, export_lib.PROPOSALS_SIGNATURE)
+    if (run.workdir / "report.md").exists():
+        report_stage(run)  # The report gains the served row it now has.
+
+
+def served_evaluation_asset(run: Run, summary: dict) -> bytes:
+    """The export's ``assets.extra/evaluation.json``: what each signature was measured at, on
+    which data, so a user of the model can read it without the workdir."""
+    config = run.config
+    asset = {
+        "dataset": config.data.dataset, "protocol": run.splits.description,
+        "fold": config.data.fold, "test_images": summary["test_images"],
+        "reported": summary["reported"],
+        "serving_default": {
+            "accuracy": summary["served_accuracy"],
+            "proposals": "in the graph (affect_tf.proposals.graph: gradient edges)",
+            "svm_fitted_on": "the served path's validation predictions"},
+        "predict_with_proposals": {
+            "accuracy": summary["evaluated_accuracy"],
+            "proposals": f"the run's OpenCV path ({config.proposals.edge_source} edges)",
+            "svm_fitted_on": "the evaluation's validation predictions"},
+        "label_agreement": summary["label_agreement"],
+        "top1_agreement": summary["top1_agreement"],
+    }
+    return (json.dumps(asset, indent=2, sort_keys=True) + "\n").encode()
 
 
 _STAGE_FUNCTIONS = {
     "prepare": prepare_stage, "proposals": proposals_stage, "train": train_stage,
     "evaluate": evaluate_stage, "baseline": baseline_stage, "report": report_stage,
-    "export": export_stage, "experiments": experiments_stage,
+    "export": export_stage, "experiments": experiments_stage, "served": served_stage,
+    "handcrafted": handcrafted_stage,
 }
 
 

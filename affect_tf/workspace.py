@@ -42,8 +42,14 @@ FEATURE_KEYS = ("features", "label", "filename", "layer")
 # reused (2: the figure's inputs are stored, so the report reads no dataset).
 EVAL_FORMAT = 2
 # The experiments stage's outputs (affect_tf/experiments/runner.py); a new one reruns them
-# (2: the per-image figures of affect_tf/experiments/figures.py).
-EXPERIMENTS_FORMAT = 2
+# (2: the per-image figures of affect_tf/experiments/figures.py; 3: region quality against the
+# dataset's stimuli maps, or the demo's face drawn as an ellipse instead of its box).
+EXPERIMENTS_FORMAT = 3
+# Settings of the experiments section that only the hand-crafted baselines read.
+HANDCRAFTED_SETTINGS = ("handcrafted", "handcrafted_codebook_size", "handcrafted_svm_c")
+# The served evaluation's outputs and the in-graph path it runs (affect_tf/served_eval.py,
+# affect_tf/proposals/graph.py); a new one reruns it.
+SERVED_FORMAT = 1
 
 
 def _fields(section, *excluded: str) -> dict:
@@ -328,10 +334,14 @@ class Run:
         # read the classifier and the images, which the predictions' content id covers (the
         # predict fingerprint holds the classifier's and the parts' ids), and recompute the
         # proposal pool (Fig. 3), which settings can change while the cached candidates stay
-        # the same (max_boxes, say): hence the proposal settings' own fingerprint.
+        # the same (max_boxes, say): hence the proposal settings' own fingerprint. The
+        # hand-crafted baselines' settings are their own stages' (experiments/handcrafted_stage):
+        # choosing another baseline or C reruns no sweep; hashed as the section was before them.
+        experiments = {"__type__": type(config.experiments).__name__,
+                       **_fields(config.experiments, *HANDCRAFTED_SETTINGS)}
         return config_lib.fingerprint(
             predictions.content_id, _fields(config.regions, "crops_per_call"), config.fusion,
-            config.seed, config.experiments, cache_lib.proposal_fingerprint(config.proposals),
+            config.seed, experiments, cache_lib.proposal_fingerprint(config.proposals),
             f"experiments-format-{EXPERIMENTS_FORMAT}")
 
     def experiments_manifest(self) -> artifacts.Manifest | None:
@@ -344,6 +354,27 @@ class Run:
         manifest = artifacts.read_manifest(self.stage_dir("experiments", fingerprint), fingerprint)
         if manifest is not None:
             self.verified["experiments"] = manifest
+        return manifest
+
+    def served_fingerprint(self) -> str:
+        """The served evaluation's (:mod:`affect_tf.served_eval`): the evaluation it is compared
+        with (classifier, parts, views, region and fusion settings, seed), the proposal settings
+        the in-graph path reads, and the graph's form."""
+        config = self.config
+        return config_lib.fingerprint(
+            self.eval_fingerprint(self.predict_manifest()), config.proposals,
+            _fields(config.evaluation, "eval_batch_size"), f"served-format-{SERVED_FORMAT}")
+
+    def served_manifest(self) -> artifacts.Manifest | None:
+        """The finished served evaluation's verified manifest for the current evaluation; None
+        when --mode=export has not run it with these settings (the report leaves it out)."""
+        fingerprint = self.served_fingerprint()
+        known = self.verified.get("served")
+        if known is not None and known.fingerprint == fingerprint:
+            return known
+        manifest = artifacts.read_manifest(self.stage_dir("served", fingerprint), fingerprint)
+        if manifest is not None:
+            self.verified["served"] = manifest
         return manifest
 
     @property
@@ -412,7 +443,7 @@ class Run:
 
 _MODE_OF = {"train": "train", "predict": "evaluate", "eval": "evaluate",
             "baseline_features": "evaluate", "baseline": "evaluate",
-            "experiments": "experiments"}
+            "experiments": "experiments", "served": "export"}
 
 
 def verified_part_arrays(path: pathlib.Path, names: tuple[str, ...], keys: tuple[str, ...],

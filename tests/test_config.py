@@ -39,9 +39,15 @@ def _replace(config, path, value):
         config, **{path[0]: _replace(getattr(config, path[0]), path[1:], value)})
 
 
+# Valid values of string settings that a suffix would make invalid (a list of names).
+_OTHER_VALUES = {"handcrafted": "gch,hog_fv"}
+
+
 def _other_value(setting):
     """A valid value different from the default, of the setting's own type."""
     default = setting.default
+    if setting.name in _OTHER_VALUES:
+        return _OTHER_VALUES[setting.name]
     if setting.choices:
         return next(choice for choice in setting.choices if choice != default)
     if setting.type is bool:

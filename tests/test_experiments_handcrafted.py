@@ -260,6 +260,23 @@ def test_the_pool_keeps_order_and_the_sample_ignores_the_worker_count():
     np.testing.assert_array_equal(encoders[0].means, encoders[1].means)
 
 
+def test_workers_decode_the_items_and_the_svm_gives_its_labels():
+    from affect_tf.io import decode_image_bytes, encode_png
+
+    images = [scene(seed, (40, 48)) for seed in range(6)]
+    encoded = [encode_png(image) for image in images]
+    for name in ("gist", "hog_bow"):
+        decoded = he.baseline_features(name, encoded[:4], encoded[4:], size=4, workers=2,
+                                       decode=decode_image_bytes)
+        direct = he.baseline_features(name, images[:4], images[4:], size=4, workers=2)
+        for got, expected in zip(decoded, direct):
+            np.testing.assert_array_equal(got, expected)
+    images, labels = colour_set()
+    features = he.extract_features(images, "gch", workers=2)
+    predicted = he.fit_and_predict(features[:20], labels[:20], features[20:])
+    np.testing.assert_array_equal(predicted, labels[20:])
+
+
 def test_a_process_pool_gives_the_threads_result():
     images, _ = colour_set()
     np.testing.assert_array_equal(he.extract_features(images[:6], "lch", workers=2,

@@ -39,8 +39,10 @@ def test_experiments_write_the_sweeps_region_quality_and_the_report(copy_of, mon
     assert len(alpha_beta) == len(runner.GRID) ** 2  # The run's alpha 0.6 and beta 0.3 are on it.
     # K up to the run's m = 6 candidates.
     assert [int(row["top_k"]) for row in _rows(directory / "sweep_top_k.csv")] == [1, 2, 3, 4, 6]
-    # The demo's face box as the ground truth: a map that is the box at every threshold below 1,
-    # so each curve is flat there and the last threshold judges nothing.
+    # The demo's face drawn as a map (the ellipse inscribed in its box, 255 inside): the same
+    # ground truth at every threshold below 1, so each curve is flat there and the last
+    # threshold judges nothing.
+    assert summary["region_quality"]["ground_truth_kind"] == "face_map"
     quality = _rows(directory / "region_quality.csv")
     assert len(quality) == 256
     precision = np.array([float(row["ar_precision"]) for row in quality])

@@ -21,7 +21,7 @@ set. Here:
   a set into one vector: bag of words, VLAD or the improved Fisher vector.
 * :data:`REGISTRY` maps each baseline's name (``gch``, ..., ``sift_bow``, ..., ``hog_fv``) to its
   :class:`Baseline`; :data:`NOT_BUILT` lists the paper's rows that cannot be built honestly here,
-  with the reason.
+  with the reason; :func:`parse_names` reads a list of names (``--handcrafted``).
 
 Everything is deterministic: descriptors have no randomness, and the encoders' fits take a seed.
 No scikit-image at run time; scikit-learn is imported only inside :func:`fit_encoder`.
@@ -718,3 +718,38 @@ def get_baseline(name: str) -> Baseline:
         if _letters(name) == _letters(title):  # "colorname_bow" names "ColorName + BoW"
             raise ValueError(f"{title} is not built here: {reason}. Received: name={name!r}")
     raise ValueError(f"Unknown baseline; known: {', '.join(REGISTRY)}. Received: name={name!r}")
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """The baselines a comma-separated list names, in its order (``--handcrafted``).
+
+    Names are the registry's keys, case and spaces ignored; ``all`` means every one of
+    :data:`REGISTRY`; an empty text means none. A name given twice counts once.
+
+    Args:
+        text: e.g. ``"gch, lbp,hog_fv"``.
+
+    Returns:
+        Keys of :data:`REGISTRY`, e.g. ``("gch", "lbp", "hog_fv")``; ``()`` for an empty text.
+
+    Raises:
+        ValueError: a name that is not in the registry (the message lists the known ones, and
+            says why a row of :data:`NOT_BUILT` is missing), or ``all`` beside other names.
+    """
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if "all" in names:
+        if names != ["all"]:
+            raise ValueError("'all' names every baseline and stands alone. Received: "
+                             f"handcrafted={text!r}")
+        return tuple(REGISTRY)
+    for name in names:
+        if name in REGISTRY:
+            continue
+        detail = f"{name!r} is not a baseline."
+        for title, reason in NOT_BUILT.items():
+            if _letters(name) == _letters(title):
+                detail = f"{title} is not built here: {reason}."
+        raise ValueError(f"handcrafted lists baselines, comma-separated, of: "
+                         f"{', '.join(REGISTRY)} (all: every one; empty: none). {detail} "
+                         f"Received: handcrafted={text!r}")
+    return tuple(dict.fromkeys(names))

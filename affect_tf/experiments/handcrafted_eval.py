@@ -124,19 +124,27 @@ def ordered_map(fn: Callable, items: Iterable, *, workers: int | None = None,
 
 # --- features ----------------------------------------------------------------------------------
 
-def _global_feature(image, *, name: str, max_side: int) -> np.ndarray:
+def _describe(item, name: str, max_side: int, decode: Callable | None) -> np.ndarray:
+    # Decoded here, on the worker: a part read from disk is decoded in parallel, not by the
+    # thread that feeds the pool.
+    image = item if decode is None else decode(item)
     return handcrafted.REGISTRY[name].describe(handcrafted.prepare(image, max_side))
 
 
-def _encoded_feature(image, *, name: str, encoder: handcrafted.Encoder,
-                     max_side: int) -> np.ndarray:
-    return encoder.encode(handcrafted.REGISTRY[name].describe(handcrafted.prepare(image, max_side)))
+def _global_feature(image, *, name: str, max_side: int,
+                    decode: Callable | None = None) -> np.ndarray:
+    return _describe(image, name, max_side, decode)
+
+
+def _encoded_feature(image, *, name: str, encoder: handcrafted.Encoder, max_side: int,
+                     decode: Callable | None = None) -> np.ndarray:
+    return encoder.encode(_describe(image, name, max_side, decode))
 
 
 def _descriptor_sample(indexed_image, *, name: str, per_image: int, seed: int,
-                       max_side: int) -> np.ndarray:
+                       max_side: int, decode: Callable | None = None) -> np.ndarray:
     index, image = indexed_image
-    descriptors = handcrafted.REGISTRY[name].describe(handcrafted.prepare(image, max_side))
+    descriptors = _describe(image, name, max_side, decode)
     if len(descriptors) <= per_image:
         return descriptors
     # Seeded by (seed, image index), not by the order workers finish in: the sample, hence the
@@ -161,9 +169,10 @@ def _check_encoder(baseline: handcrafted.Baseline, encoder) -> None:
                          f"means {encoder.means.shape}")
 
 
-def extract_features(images: Iterable[np.ndarray], name: str, *,
+def extract_features(images: Iterable, name: str, *,
                      encoder: handcrafted.Encoder | None = None, workers: int | None = None,
-                     pool: str = "thread", max_side: int = handcrafted.MAX_SIDE) -> np.ndarray:
+                     pool: str = "thread", max_side: int = handcrafted.MAX_SIDE,
+                     decode: Callable | None = None) -> np.ndarray:
     """One baseline's feature of every image, computed in parallel.
 
     Args:
@@ -173,6 +182,9 @@ def extract_features(images: Iterable[np.ndarray], name: str, *,
             (:func:`fit_descriptor_encoder`); None for a global one.
         workers, pool: as :func:`ordered_map`.
         max_side: longer side images are shrunk to first (:func:`handcrafted.prepare`).
+        decode: None when ``images`` are images; else a function ``item -> uint8 RGB [H, W, 3]``
+            that the workers apply to each item (e.g. encoded bytes), picklable where
+            ``pool="process"``.
 
     Returns:
         ``[N, D]`` float32, row i for image i.
@@ -184,19 +196,21 @@ def extract_features(images: Iterable[np.ndarray], name: str, *,
     baseline = handcrafted.get_baseline(name)
     _check_encoder(baseline, encoder)
     if baseline.local:
-        fn = functools.partial(_encoded_feature, name=name, encoder=encoder, max_side=max_side)
+        fn = functools.partial(_encoded_feature, name=name, encoder=encoder, max_side=max_side,
+                               decode=decode)
     else:
-        fn = functools.partial(_global_feature, name=name, max_side=max_side)
+        fn = functools.partial(_global_feature, name=name, max_side=max_side, decode=decode)
     rows = list(ordered_map(fn, images, workers=workers, pool=pool))
     if not rows:
         raise ValueError(f"No images to describe with {name}. Received: 0 images")
     return np.stack(rows).astype(np.float32, copy=False)
 
 
-def fit_descriptor_encoder(images: Sequence[np.ndarray], name: str, *, size: int | None = None,
+def fit_descriptor_encoder(images: Sequence, name: str, *, size: int | None = None,
                            max_descriptors: int = DEFAULT_MAX_DESCRIPTORS, seed: int = 0,
                            workers: int | None = None, pool: str = "thread",
-                           max_side: int = handcrafted.MAX_SIDE) -> handcrafted.Encoder:
+                           max_side: int = handcrafted.MAX_SIDE,
+                           decode: Callable | None = None) -> handcrafted.Encoder:
     """Fits a local baseline's encoder on descriptors of the *training* images.
 
     Every image contributes at most ``ceil(max_descriptors / N)`` descriptors, drawn with a
@@ -211,7 +225,7 @@ def fit_descriptor_encoder(images: Sequence[np.ndarray], name: str, *, size: int
         size: codebook size K; None: :data:`handcrafted.DEFAULT_CODEBOOK_SIZES`.
         max_descriptors: the most descriptors the fit sees (>= 1).
         seed: the sample's and the clustering's seed.
-        workers, pool, max_side: as :func:`extract_features`.
+        workers, pool, max_side, decode: as :func:`extract_features`.
 
     Returns:
         The fitted :class:`handcrafted.Encoder`.
@@ -232,7 +246,7 @@ def fit_descriptor_encoder(images: Sequence[np.ndarray], name: str, *, size: int
         raise ValueError("Fitting an encoder needs images and max_descriptors >= 1. Received: "
                          f"{count} images, max_descriptors={max_descriptors}")
     fn = functools.partial(_descriptor_sample, name=name, seed=seed, max_side=max_side,
-                           per_image=math.ceil(max_descriptors / count))
+                           per_image=math.ceil(max_descriptors / count), decode=decode)
     samples = list(ordered_map(fn, enumerate(images), workers=workers, pool=pool))
     descriptors = np.concatenate(samples)
     if len(descriptors) > max_descriptors:
@@ -242,11 +256,12 @@ def fit_descriptor_encoder(images: Sequence[np.ndarray], name: str, *, size: int
     return handcrafted.fit_encoder(baseline.encoding, descriptors, size, seed)
 
 
-def baseline_features(name: str, train_images: Sequence[np.ndarray],
-                      test_images: Iterable[np.ndarray], *, seed: int = 0,
-                      size: int | None = None, max_descriptors: int = DEFAULT_MAX_DESCRIPTORS,
+def baseline_features(name: str, train_images: Sequence, test_images: Iterable, *,
+                      seed: int = 0, size: int | None = None,
+                      max_descriptors: int = DEFAULT_MAX_DESCRIPTORS,
                       workers: int | None = None, pool: str = "thread",
-                      max_side: int = handcrafted.MAX_SIDE) -> tuple[np.ndarray, np.ndarray]:
+                      max_side: int = handcrafted.MAX_SIDE,
+                      decode: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A baseline's features of a fold: the encoder (local baselines) fitted on the training
     images only, then both parts described.
 
@@ -256,7 +271,7 @@ def baseline_features(name: str, train_images: Sequence[np.ndarray],
             (fit, then encode), so not a one-shot iterator.
         test_images: the test part, read once.
         seed, size, max_descriptors: as :func:`fit_descriptor_encoder`.
-        workers, pool, max_side: as :func:`extract_features`.
+        workers, pool, max_side, decode: as :func:`extract_features`.
 
     Returns:
         ``(train [N, D], test [M, D])`` float32.
@@ -274,8 +289,10 @@ def baseline_features(name: str, train_images: Sequence[np.ndarray],
                              f"{type(train_images).__name__}")
         encoder = fit_descriptor_encoder(train_images, name, size=size,
                                          max_descriptors=max_descriptors, seed=seed,
-                                         workers=workers, pool=pool, max_side=max_side)
-    options = {"encoder": encoder, "workers": workers, "pool": pool, "max_side": max_side}
+                                         workers=workers, pool=pool, max_side=max_side,
+                                         decode=decode)
+    options = {"encoder": encoder, "workers": workers, "pool": pool, "max_side": max_side,
+               "decode": decode}
     return (extract_features(train_images, name, **options),
             extract_features(test_images, name, **options))
 
@@ -298,11 +315,6 @@ def fit_and_score(train_features, train_labels, test_features, test_labels, c: f
                   seed: int = 0) -> float:
     """Standardization and a linear SVM fitted on the training part; accuracy on the test part.
 
-    The paper's classifier for every hand-crafted row (LIBSVM, linear kernel, C = 1 by default);
-    ``LinearSVC`` solves it with the squared hinge, and ``dual="auto"`` lets scikit-learn pick
-    the primal or the dual problem, whichever suits the shape (the primal where images outnumber
-    features).
-
     Args:
         train_features: ``[N, D]``; train_labels: ``[N]`` with at least two classes.
         test_features: ``[M, D]``; test_labels: ``[M]`` (never used to fit).
@@ -313,14 +325,41 @@ def fit_and_score(train_features, train_labels, test_features, test_labels, c: f
         Test accuracy in [0, 1].
 
     Raises:
-        ValueError: shapes that do not match, non-finite features, one training class only, or
-            ``c <= 0``.
+        ValueError: as :func:`fit_and_predict`, or test labels that are not ``[M]``.
+    """
+    _, test_y = _check_part(test_features, test_labels, "test")
+    predicted = fit_and_predict(train_features, train_labels, test_features, c=c, seed=seed)
+    return float(np.mean(predicted == test_y))
+
+
+def fit_and_predict(train_features, train_labels, test_features, c: float = 1.0,
+                    seed: int = 0) -> np.ndarray:
+    """Standardization and a linear SVM fitted on the training part; its labels of the test
+    part (so a caller computes any metric: accuracy, balanced accuracy, per-class recall).
+
+    The paper's classifier for every hand-crafted row (LIBSVM, linear kernel, C = 1 by default);
+    ``LinearSVC`` solves it with the squared hinge, and ``dual="auto"`` lets scikit-learn pick
+    the primal or the dual problem, whichever suits the shape (the primal where images outnumber
+    features).
+
+    Args:
+        train_features: ``[N, D]``; train_labels: ``[N]`` with at least two classes.
+        test_features: ``[M, D]``, M >= 1.
+        c: the SVM's C (> 0).
+        seed: ``random_state`` of the SVM.
+
+    Returns:
+        ``[M]`` predicted labels (the training labels' dtype).
+
+    Raises:
+        ValueError: shapes that do not match, non-finite features, one training class only,
+            no test image, or ``c <= 0``.
     """
     # Imported here, as baselines.py does: describing images needs no scikit-learn.
     from sklearn import pipeline, preprocessing, svm
 
     train_x, train_y = _check_part(train_features, train_labels, "train")
-    test_x, test_y = _check_part(test_features, test_labels, "test")
+    test_x, _ = _check_part(test_features, np.zeros(np.shape(test_features)[:1]), "test")
     if test_x.shape[1] != train_x.shape[1]:
         raise ValueError(f"test features must have the training part's D = {train_x.shape[1]}. "
                          f"Received: test_features.shape={test_x.shape}")
@@ -330,11 +369,11 @@ def fit_and_score(train_features, train_labels, test_features, test_labels, c: f
                          f"{classes.tolist()}")
     if not c > 0:
         raise ValueError(f"c must be > 0. Received: c={c!r}")
-    if len(test_y) == 0:
+    if len(test_x) == 0:
         raise ValueError("No test images to score. Received: test_features.shape="
                          f"{test_x.shape}")
     model = pipeline.make_pipeline(
         preprocessing.StandardScaler(),
         svm.LinearSVC(C=c, dual="auto", random_state=seed, max_iter=_SVM_MAX_ITER))
     model.fit(train_x, train_y)
-    return float(np.mean(model.predict(test_x) == test_y))
+    return model.predict(test_x)

@@ -23,6 +23,13 @@ Conventions (each one a choice the paper does not spell out):
   columns likewise, rounding halves up: the demo's ``object_box`` edges are exact pixel edges
   (``y2 * H`` is the exclusive bottom row), which this reproduces. A box always covers at least
   one pixel, so precision is always defined where the ground truth is not empty.
+* A map must be the size of the image its boxes are normalized to: a box is mapped onto the
+  map's pixel grid, so a map of another size would score a shifted or scaled box. The stage
+  checks this where it reads EmotionROI's maps (:mod:`affect_tf.experiments.ground_truth`).
+
+The maps come from :mod:`affect_tf.experiments.ground_truth`: EmotionROI's stored
+``stimuli_map`` or, on the demo, its face drawn as a map (:func:`ellipse_map` of the face's
+``object_box``); :func:`box_map` makes a map of any box (the tests' ground truths).
 
 Everything here but :func:`top1_region_quality` (which ranks with
 :func:`affect_tf.evaluate.select`) is NumPy; the thresholds are vectorized through one histogram
@@ -33,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import matplotlib
 
@@ -115,9 +122,10 @@ def _box_pixels(box, height: int, width: int) -> tuple[slice, slice]:
 def box_map(box, height: int, width: int) -> np.ndarray:
     """A stimuli map that is exactly one box: 255 on its pixels, 0 elsewhere.
 
-    Lets a dataset with a ground-truth box instead of a stimuli map (the demo's ``object_box``)
-    run :func:`precision_recall` and :func:`top1_region_quality` unchanged: at every gamma < 1 its
-    ground truth is the box's pixels (the pixel mapping is :func:`precision_recall`'s).
+    Lets a ground-truth box stand for a stimuli map in :func:`precision_recall` and
+    :func:`top1_region_quality`: at every gamma < 1 its ground truth is the box's pixels (the
+    pixel mapping is :func:`precision_recall`'s). The demo's face is not a box but an ellipse in
+    its box: the stage draws it with :func:`ellipse_map`.
 
     Args:
         box: normalized [y1, x1, y2, x2], inside [0, 1], y1 < y2 and x1 < x2.
@@ -137,6 +145,41 @@ def box_map(box, height: int, width: int) -> np.ndarray:
     rows, columns = _box_pixels(box, height, width)
     stimuli_map = np.zeros((height, width), np.uint8)
     stimuli_map[rows, columns] = 255
+    return stimuli_map
+
+
+def ellipse_map(box, height: int, width: int) -> np.ndarray:
+    """A stimuli map that is the filled ellipse inscribed in a box: 255 inside, 0 elsewhere.
+
+    A pixel is inside when its centre (``row + 0.5``, ``column + 0.5`` in pixel-edge
+    coordinates) lies in the ellipse whose axes are the box's height and width: with the box on
+    pixel edges (the demo's ``object_box``), the ellipse touches all four sides, so its pixels'
+    tight box is the box itself. The pixel under the box's centre is always inside, so even a box
+    under one pixel has a non-empty map.
+
+    Args:
+        box: normalized [y1, x1, y2, x2], inside [0, 1], y1 < y2 and x1 < x2.
+        height: rows of the map (> 0).
+        width: columns of the map (> 0).
+
+    Returns:
+        uint8 [height, width], 0 or 255.
+
+    Raises:
+        ValueError: a bad box or size.
+    """
+    if int(height) != height or int(width) != width or height < 1 or width < 1:
+        raise ValueError(f"height and width must be positive integers. "
+                         f"Received: height={height!r}, width={width!r}")
+    height, width = int(height), int(width)
+    y1, x1, y2, x2 = _checked_box(box)
+    centre_y, centre_x = (y1 + y2) / 2 * height, (x1 + x2) / 2 * width
+    radius_y, radius_x = (y2 - y1) / 2 * height, (x2 - x1) / 2 * width
+    rows = (np.arange(height) + 0.5 - centre_y) / radius_y
+    columns = (np.arange(width) + 0.5 - centre_x) / radius_x
+    stimuli_map = np.where(rows[:, None] ** 2 + columns[None, :] ** 2 <= 1.0, 255, 0)
+    stimuli_map = stimuli_map.astype(np.uint8)
+    stimuli_map[min(int(centre_y), height - 1), min(int(centre_x), width - 1)] = 255
     return stimuli_map
 
 
@@ -206,7 +249,7 @@ def _nanmean(values: np.ndarray, axis=None):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def top1_region_quality(predictions: dict, stimuli_maps: Sequence[np.ndarray] | np.ndarray,
+def top1_region_quality(predictions: dict, stimuli_maps: Iterable[np.ndarray] | np.ndarray,
                         region_config: RegionConfig, thresholds=THRESHOLDS) -> dict:
     """Precision-recall of the top-1 region by AR, objectness and Senti (Section 4.6, Fig. 8).
 
@@ -221,12 +264,16 @@ def top1_region_quality(predictions: dict, stimuli_maps: Sequence[np.ndarray] | 
     threshold) pair, so each pair weighs the same and precision and recall cover the same pairs.
     The paper does not say how it averaged.
 
+    The maps are read once, in order, and each is dropped once its three boxes are scored: a
+    generator that decodes one map at a time keeps a single full-size map in memory.
+
     Args:
         predictions: a part's predictions: ``candidate_probs`` [N, m, 2], ``objectness`` [N, m],
             ``num_valid`` [N], ``boxes`` [N, m, 4] normalized [y1, x1, y2, x2],
             ``global_probs`` [N, 2].
-        stimuli_maps: N uint8 [H_i, W_i] maps in the predictions' order (a list, or one
-            [N, H, W] array); sizes may differ between images.
+        stimuli_maps: N uint8 [H_i, W_i] maps in the predictions' order (a list, one [N, H, W]
+            array, or any iterable, e.g. a generator); sizes may differ between images. Each must
+            be the size of its image (the boxes are normalized to the image).
         region_config: the run's region settings (``top_k`` is replaced by 1).
         thresholds: [T] gammas (default: 0, 1/255, ..., 1).
 
@@ -243,28 +290,39 @@ def top1_region_quality(predictions: dict, stimuli_maps: Sequence[np.ndarray] | 
     """
     thresholds = _checked_thresholds(thresholds)
     count = int(np.shape(predictions["global_probs"])[0])
-    if len(stimuli_maps) != count:
+    if hasattr(stimuli_maps, "__len__") and len(stimuli_maps) != count:
         raise ValueError(f"Expected one stimuli map per image of the predictions ({count}). "
                          f"Received: {len(stimuli_maps)} maps")
-    maps = [_checked_map(stimuli_map, f"stimuli_maps[{index}]")
-            for index, stimuli_map in enumerate(stimuli_maps)]
     top1 = dataclasses.replace(region_config, top_k=1).validate()
+    selected = {selection: evaluate_lib.select(predictions, top1, selection)
+                for selection in SELECTIONS}
+    boxes = {selection: chosen["region_boxes"][:, 0] for selection, chosen in selected.items()}
+    precision = {selection: np.empty((count, thresholds.size)) for selection in SELECTIONS}
+    recall = {selection: np.empty((count, thresholds.size)) for selection in SELECTIONS}
+    received = 0
+    for index, stimuli_map in enumerate(stimuli_maps):
+        received = index + 1
+        if index >= count:
+            continue  # Counted for the message below, never scored.
+        stimuli_map = _checked_map(stimuli_map, f"stimuli_maps[{index}]")
+        for selection in SELECTIONS:
+            rows, columns = _box_pixels(boxes[selection][index], *stimuli_map.shape)
+            precision[selection][index], recall[selection][index] = _precision_recall_counts(
+                stimuli_map, rows, columns, thresholds)
+    if received != count:
+        raise ValueError(f"Expected one stimuli map per image of the predictions ({count}). "
+                         f"Received: {received} maps")
     result: dict = {"thresholds": thresholds}
     for selection in SELECTIONS:
-        selected = evaluate_lib.select(predictions, top1, selection)
-        boxes = selected["region_boxes"][:, 0]
-        precision = np.empty((count, thresholds.size))
-        recall = np.empty((count, thresholds.size))
-        for index, (stimuli_map, box) in enumerate(zip(maps, boxes)):
-            rows, columns = _box_pixels(box, *stimuli_map.shape)
-            precision[index], recall[index] = _precision_recall_counts(
-                stimuli_map, rows, columns, thresholds)
         paper = PAPER_MEANS.get(selection, (None, None))
+        part_precision, part_recall = precision[selection], recall[selection]
         result[selection] = {
-            "precision": _nanmean(precision, axis=0), "recall": _nanmean(recall, axis=0),
-            "images": np.sum(~np.isnan(recall), axis=0),
-            "mean_precision": float(_nanmean(precision)), "mean_recall": float(_nanmean(recall)),
-            "images_without_region": int(np.sum(~selected["region_valid"][:, 0])),
+            "precision": _nanmean(part_precision, axis=0),
+            "recall": _nanmean(part_recall, axis=0),
+            "images": np.sum(~np.isnan(part_recall), axis=0),
+            "mean_precision": float(_nanmean(part_precision)),
+            "mean_recall": float(_nanmean(part_recall)),
+            "images_without_region": int(np.sum(~selected[selection]["region_valid"][:, 0])),
             "paper_precision": paper[0], "paper_recall": paper[1],
         }
     return result

@@ -6,10 +6,12 @@ pass, since the evaluation stored the whole image's and every candidate's probab
 * the alpha x beta sweep of AR + sum pooling (the paper's Fig. 6) and the K sweep of AR + sum,
   max and concatenation (Fig. 7), on the validation part (where a value would be chosen) and on
   the test part (the point at the run's own alpha, beta and K is the evaluation's own figure);
-* where the test part has a ground-truth box of the sentiment-bearing object (the demo's face),
-  the precision and recall of the top-1 region by AR, objectness and Senti against it at every
-  threshold (Section 4.6, Fig. 8): the demo's box stands for EmotionROI's stimuli map, whose maps
-  need the dataset itself (not yet read by this stage).
+* where the test part has a ground truth of where the sentiment is, the precision and recall of
+  the top-1 region by AR, objectness and Senti against it at every threshold (Section 4.6,
+  Fig. 8), on one code path whatever the source (:mod:`affect_tf.experiments.ground_truth`):
+  the dataset's stimuli maps (EmotionROI's ``stimuli_map``, which the stage reads from the
+  dataset and hands in as ``stimuli_maps``), else the demo's face drawn as a map from the
+  predictions' ``object_box``.
 
 Every output is a file of the stage's directory: ``sweep_alpha_beta.csv`` / ``.png``,
 ``sweep_top_k.csv`` / ``.png``, ``region_quality.csv`` / ``.png`` and ``summary.json`` (what the
@@ -19,20 +21,21 @@ report quotes).
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterable
 
 import numpy as np
 
 from affect_tf import io as io_lib
 from affect_tf.config import Config
-from affect_tf.experiments import region_quality, sweeps
+from affect_tf.experiments import ground_truth, region_quality, sweeps
 
 # Fig. 6's grid: alpha and beta from 0 to 1 in steps of 0.1 (the paper's chosen 0.6 and 0.3 on it).
 GRID = tuple(round(0.1 * step, 1) for step in range(11))
 # Fig. 7's Ks (the paper's chosen 8 among them), capped at the run's m.
 TOP_KS = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 30, 40, 50)
-# The side of the map a normalized ground-truth box is drawn on for region quality: precision
-# and recall are pixel shares, so the side only sets their rounding (1/256 of a side).
-BOX_MAP_SIDE = 256
+# The side of the map the demo's face is drawn on for region quality: the demo's scenes are
+# 256 x 256 (both configs), so the map is the drawn image's own pixel grid.
+FACE_MAP_SIDE = 256
 
 
 def _with_own(values, own: float) -> list[float]:
@@ -67,8 +70,24 @@ def _best(rows: list[dict], key: str, *names: str) -> dict | None:
     return {name: best[name] for name in (*names, key)}
 
 
-def run_all(directory: str | pathlib.Path, validation: dict, test: dict,
-            config: Config) -> tuple[list[str], dict]:
+def _ground_truth(test: dict, stimuli_maps: Iterable[np.ndarray] | None
+                  ) -> tuple[str, Iterable[np.ndarray]] | None:
+    """The kind of ground truth (:data:`ground_truth.STIMULI_MAPS` or :data:`ground_truth.
+    FACE_MAPS`) and its maps in the test part's order; None where there is none (or no image).
+    The dataset's own maps come first: they are what the paper scores against."""
+    if not len(test["label"]):
+        return None
+    if stimuli_maps is not None:
+        return ground_truth.STIMULI_MAPS, stimuli_maps
+    if "object_box" in test:
+        return ground_truth.FACE_MAPS, (
+            ground_truth.face_map(box, FACE_MAP_SIDE, FACE_MAP_SIDE)
+            for box in np.asarray(test["object_box"], dtype=np.float64))
+    return None
+
+
+def run_all(directory: str | pathlib.Path, validation: dict, test: dict, config: Config,
+            stimuli_maps: Iterable[np.ndarray] | None = None) -> tuple[list[str], dict]:
     """Runs every experiment on the stored predictions and writes its files into ``directory``.
 
     Args:
@@ -77,8 +96,14 @@ def run_all(directory: str | pathlib.Path, validation: dict, test: dict,
             [N], ``global_probs`` [N, 2], ``candidate_probs`` [N, m, 2], ``objectness`` [N, m],
             ``num_valid`` [N], ``boxes`` [N, m, 4] normalized [y1, x1, y2, x2]).
         test: the test part's, likewise; with ``object_box`` [N, 4] (normalized [y1, x1, y2,
-            x2]) where the dataset gives the object's box, region quality is measured on it.
+            x2]) where the dataset gives the object's box (the demo's face), region quality is
+            measured against the face drawn as a map (:func:`ground_truth.face_map`) unless
+            ``stimuli_maps`` is given.
         config: the run's settings (alpha, beta, K, the SVM's; the run's seed).
+        stimuli_maps: the dataset's stimuli maps of the test images, in ``test``'s order: N
+            uint8 [H_i, W_i] maps, each its image's size (:func:`ground_truth.aligned_map`); any
+            iterable, read once (a generator keeps one decoded map at a time). None: the dataset
+            has none.
 
     Returns:
         The files written (names relative to ``directory``) and the summary the report quotes
@@ -108,15 +133,16 @@ def run_all(directory: str | pathlib.Path, validation: dict, test: dict,
                                if row["alpha"] == regions.alpha and row["beta"] == fusion.beta),
         "own_top_k": next(row for row in top_k if row["top_k"] == regions.top_k),
     }
-    if "object_box" in test and len(test["label"]):
-        maps = np.stack([region_quality.box_map(box, BOX_MAP_SIDE, BOX_MAP_SIDE)
-                         for box in np.asarray(test["object_box"], dtype=np.float64)])
+    truth = _ground_truth(test, stimuli_maps)
+    if truth is not None:
+        kind, maps = truth
         quality = region_quality.top1_region_quality(test, maps, regions)
         sweeps.write_csv(_quality_rows(quality), directory / "region_quality.csv")
         region_quality.plot_precision_recall(quality, directory / "region_quality.png")
         outputs += ["region_quality.csv", "region_quality.png"]
         summary["region_quality"] = {
-            "ground_truth": "the object's box",
+            "ground_truth": ground_truth.DESCRIPTIONS[kind], "ground_truth_kind": kind,
+            "images": len(test["label"]),
             **{selection: {key: quality[selection][key] for key in
                            ("mean_precision", "mean_recall", "paper_precision", "paper_recall")}
                for selection in ("ar", "obj", "senti")}}

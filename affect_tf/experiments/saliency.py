@@ -14,6 +14,7 @@ layer). Pure functions: nothing is written but :func:`plot_saliency`'s PNG.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 
 import keras
@@ -106,6 +107,9 @@ def _starts(size: int, patch: int, stride: int) -> np.ndarray:
     return np.asarray(starts, np.int32)
 
 
+# Kept per classifier and shape: the figures of several images of one run then trace once (a
+# new tf.function per call would trace its graph again for every image).
+@functools.lru_cache(maxsize=4)
 def _occlusion_graph(classifier: keras.Model, logits: bool, height: int, width: int,
                      batch_size: int):
     """One tf.function: ``(image, tops, lefts, patch, fill, target) -> [N]`` probabilities.

@@ -60,21 +60,40 @@ def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
     return predict
 
 
+# What make_predict_fn's function takes of a batch, and what is kept of the batch beside its
+# outputs.
+_PREDICT_INPUTS = ("image", "boxes", "objectness", "num_valid")
+_BATCH_KEPT = ("label", "filename", "boxes", "objectness", "num_valid")
+
+
 def collect_predictions(
         predict_fn: Callable[[dict], dict], batches: Iterable[dict], *, extra_keys=(),
-        total: int | None = None, log=logging.info,
+        total: int | None = None, log=logging.info, input_keys=_PREDICT_INPUTS,
+        kept_keys=_BATCH_KEPT, what: str = "evaluated",
 ) -> dict[str, np.ndarray]:
     """Runs ``predict_fn`` over batches and stacks the per-image results.
 
+    Args:
+        predict_fn: ``{key: batch[key] for key in input_keys}`` -> dict of [B, ...] tensors.
+        batches: dicts of numpy arrays with a leading batch axis.
+        extra_keys: more batch keys to keep (``object_box``).
+        total: the part's image count, for the progress log.
+        log: where progress goes, each line starting with ``what``.
+        input_keys, kept_keys: what ``predict_fn`` takes, and what is kept, of each batch
+            (default: :func:`make_predict_fn`'s inputs; the boxes are kept).
+        what: the progress log's first word.
+
     Returns:
-        ``label`` [N], ``filename`` [N], ``global_probs`` [N, 2], ``candidate_probs`` [N, m, 2],
-        ``boxes`` [N, m, 4], ``objectness`` [N, m], ``num_valid`` [N], plus ``extra_keys``.
+        ``kept_keys`` + ``extra_keys`` [N, ...] and ``predict_fn``'s outputs [N, ...]; by
+        default ``label`` [N], ``filename`` [N] (str), ``global_probs`` [N, 2],
+        ``candidate_probs`` [N, m, 2], ``boxes`` [N, m, 4], ``objectness`` [N, m], ``num_valid``
+        [N], plus ``extra_keys``.
     """
-    keep = ("label", "filename", "boxes", "objectness", "num_valid") + tuple(extra_keys)
+    keep = tuple(kept_keys) + tuple(extra_keys)
     parts: dict[str, list] = {}
     done, start, last_log = 0, time.perf_counter(), time.perf_counter()
     for batch in batches:
-        outputs = predict_fn({k: batch[k] for k in ("image", "boxes", "objectness", "num_valid")})
+        outputs = predict_fn({key: batch[key] for key in input_keys})
         for key in keep:
             parts.setdefault(key, []).append(np.asarray(batch[key]))
         for key, value in outputs.items():
@@ -83,7 +102,7 @@ def collect_predictions(
         if time.perf_counter() - last_log > 10 or (total and done >= total):
             rate = done / (time.perf_counter() - start)
             eta = f" ETA {(total - done) / rate:.0f}s" if total else ""
-            log(f"evaluated {done}{'/' + str(total) if total else ''} images, {rate:.1f}/s{eta}")
+            log(f"{what} {done}{'/' + str(total) if total else ''} images, {rate:.1f}/s{eta}")
             last_log = time.perf_counter()
     if not parts:
         raise ValueError("No examples to evaluate: the split is empty. Received: 0 batches")

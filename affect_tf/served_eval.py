@@ -21,7 +21,6 @@ Boxes are normalized ``[y1, x1, y2, x2]`` in [0, 1], as everywhere after the pro
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -40,28 +39,31 @@ INVALID_LABEL = -1
 SAME_REGION_IOU = 0.5
 
 
-def make_served_predict_fn(graph) -> Callable[[tf.Tensor], dict]:
+def make_served_predict_fn(graph) -> Callable[[dict], dict]:
     """``serving_default``'s computation up to the fusion, as one ``tf.function``.
 
     Args:
         graph: an :class:`affect_tf.export.ServingGraph` (its SVMs are not needed).
 
     Returns:
-        encoded images string ``[B]`` -> :meth:`~affect_tf.export.ServingGraph.
+        ``{"image": encoded images string [B]}`` -> :meth:`~affect_tf.export.ServingGraph.
         served_candidates`'s dict.
     """
-    return tf.function(graph.served_candidates,
-                       input_signature=[tf.TensorSpec([None], tf.string)])
+    served = tf.function(graph.served_candidates,
+                         input_signature=[tf.TensorSpec([None], tf.string)])
+    return lambda batch: served(tf.constant(batch["image"], tf.string))
 
 
-def collect_served_predictions(predict_fn: Callable[[tf.Tensor], dict],
-                               batches: Iterable[tuple], *, total: int | None = None,
-                               log=logging.info) -> dict[str, np.ndarray]:
-    """Runs ``predict_fn`` over batches of encoded images and stacks the per-image results.
+def collect_served_predictions(predict_fn: Callable[[dict], dict], batches: Iterable[dict], *,
+                               total: int | None = None, log=logging.info
+                               ) -> dict[str, np.ndarray]:
+    """Runs ``predict_fn`` over batches of encoded images and stacks the per-image results
+    (:func:`affect_tf.evaluate.collect_predictions`, the boxes coming from the graph).
 
     Args:
         predict_fn: :func:`make_served_predict_fn`'s function.
-        batches: ``(encoded string [B], label int [B], filename string [B])`` numpy batches.
+        batches: ``{"image": encoded [B], "label": int [B], "filename": string [B]}`` numpy
+            batches.
         total: the part's image count, for the progress log.
         log: where progress goes.
 
@@ -73,24 +75,9 @@ def collect_served_predictions(predict_fn: Callable[[tf.Tensor], dict],
     Raises:
         ValueError: no batch at all.
     """
-    parts: dict[str, list] = {}
-    done, start, last_log = 0, time.perf_counter(), time.perf_counter()
-    for encoded, label, filename in batches:
-        outputs = predict_fn(tf.constant(encoded))
-        parts.setdefault("label", []).append(np.asarray(label))
-        parts.setdefault("filename", []).append(np.asarray(filename))
-        for key, value in outputs.items():
-            parts.setdefault(key, []).append(value.numpy())
-        done += len(label)
-        if time.perf_counter() - last_log > 10 or (total and done >= total):
-            rate = done / (time.perf_counter() - start)
-            log(f"served path: {done}{'/' + str(total) if total else ''} images, {rate:.1f}/s")
-            last_log = time.perf_counter()
-    if not parts:
-        raise ValueError("No examples to evaluate: the part is empty. Received: 0 batches")
-    arrays = {key: np.concatenate(values) for key, values in parts.items()}
-    arrays["filename"] = arrays["filename"].astype(str)
-    return arrays
+    return evaluate_lib.collect_predictions(
+        predict_fn, batches, total=total, log=log, input_keys=("image",),
+        kept_keys=("label", "filename"), what="served path:")
 
 
 def reported_labels(predictions: dict, config: Config, svm=None) -> np.ndarray:

@@ -607,8 +607,8 @@ def served_stage(run: Run) -> artifacts.Manifest:
             names = getattr(run.splits, part)
             # The stored bytes, as a client would send them: the graph decodes them itself.
             batches = data_lib.examples(run.builder, names).map(
-                lambda example: (example["image"], example["label"],
-                                 example[data_lib.FILENAME_KEY])).batch(
+                lambda example: {"image": example["image"], "label": example["label"],
+                                 "filename": example[data_lib.FILENAME_KEY]}).batch(
                 config.evaluation.eval_batch_size)
             logging.info("served path: %s, %d images", part, len(names))
             return served_eval.collect_served_predictions(

@@ -125,6 +125,10 @@ def proposal_seconds(images: list[bytes], config, edge_source: str, count: int) 
     return float(np.median(times))
 
 
+def _share(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def top1_normalized(outputs: dict, sizes: np.ndarray) -> np.ndarray:
     scale = np.concatenate([sizes, sizes], axis=1).astype(np.float32)
     return outputs["region_boxes"][:, 0] / scale
@@ -179,7 +183,7 @@ def main() -> None:
     print(f"    served (in-graph proposals)       {served['served_accuracy']:.4f}"
           f"               {np.mean(graph['label'] == labels):.4f}")
     print(f"    same label on {served['label_agreement']:.4f} of the test images; same top-1 "
-          f"region (IoU >= 0.5) {served['top1_agreement']} (the run), "
+          f"region (IoU >= 0.5) {_share(served['top1_agreement'])} (the run), "
           f"{np.mean(metrics_lib.box_iou(graph_top, opencv_top) >= 0.5):.4f} (the SavedModel)")
     if "object_box" in predictions:
         truth = predictions["object_box"]

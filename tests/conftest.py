@@ -45,7 +45,14 @@ def exported_demo(finished, tmp_path_factory):
     from affect_tf import stages
     from affect_tf.testing import replace_config
 
+    import shutil
+
     config, _ = finished
+    # The export adds the served evaluation to its run's workdir and report: export a copy, so
+    # the shared run stays what every other test compares with.
+    copy = tmp_path_factory.mktemp("demo_export_run") / "run"
+    shutil.copytree(config.workdir, copy)
+    config = replace_config(config, workdir=str(copy))
     export_root = tmp_path_factory.mktemp("demo_export")
     stages.export_stage(stages.Run(replace_config(config, export_dir=str(export_root))))
     return config, export_root

@@ -119,6 +119,14 @@ def _box_pixels(box, height: int, width: int) -> tuple[slice, slice]:
     return slice(*_pixel_span(y1, y2, height)), slice(*_pixel_span(x1, x2, width))
 
 
+def _checked_size(height, width) -> tuple[int, int]:
+    """``(height, width)`` as ints when both are positive integers, else ValueError."""
+    if int(height) != height or int(width) != width or height < 1 or width < 1:
+        raise ValueError(f"height and width must be positive integers. "
+                         f"Received: height={height!r}, width={width!r}")
+    return int(height), int(width)
+
+
 def box_map(box, height: int, width: int) -> np.ndarray:
     """A stimuli map that is exactly one box: 255 on its pixels, 0 elsewhere.
 
@@ -138,10 +146,7 @@ def box_map(box, height: int, width: int) -> np.ndarray:
     Raises:
         ValueError: a bad box or size.
     """
-    if int(height) != height or int(width) != width or height < 1 or width < 1:
-        raise ValueError(f"height and width must be positive integers. "
-                         f"Received: height={height!r}, width={width!r}")
-    height, width = int(height), int(width)
+    height, width = _checked_size(height, width)
     rows, columns = _box_pixels(box, height, width)
     stimuli_map = np.zeros((height, width), np.uint8)
     stimuli_map[rows, columns] = 255
@@ -168,10 +173,7 @@ def ellipse_map(box, height: int, width: int) -> np.ndarray:
     Raises:
         ValueError: a bad box or size.
     """
-    if int(height) != height or int(width) != width or height < 1 or width < 1:
-        raise ValueError(f"height and width must be positive integers. "
-                         f"Received: height={height!r}, width={width!r}")
-    height, width = int(height), int(width)
+    height, width = _checked_size(height, width)
     y1, x1, y2, x2 = _checked_box(box)
     centre_y, centre_x = (y1 + y2) / 2 * height, (x1 + x2) / 2 * width
     radius_y, radius_x = (y2 - y1) / 2 * height, (x2 - x1) / 2 * width

@@ -20,6 +20,7 @@ Boxes are normalized ``[y1, x1, y2, x2]`` in [0, 1], as everywhere after the pro
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 
@@ -168,3 +169,30 @@ def evaluate_served(served_validation: dict, served_test: dict, evaluated_test: 
     }
     summary["difference"] = summary["served_accuracy"] - summary["evaluated_accuracy"]
     return summary, svms
+
+
+def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
+    """The export's ``assets.extra/evaluation.json``: what each signature was measured at, on
+    which data, so a user of the model can read it without the workdir.
+
+    Args:
+        summary: :func:`evaluate_served`'s summary.
+        config: the run's settings (dataset, fold, edge source).
+        protocol: the run's split protocol, in words.
+    """
+    asset = {
+        "dataset": config.data.dataset, "protocol": protocol,
+        "fold": config.data.fold, "test_images": summary["test_images"],
+        "reported": summary["reported"],
+        "serving_default": {
+            "accuracy": summary["served_accuracy"],
+            "proposals": "in the graph (affect_tf.proposals.graph: gradient edges)",
+            "svm_fitted_on": "the served path's validation predictions"},
+        "predict_with_proposals": {
+            "accuracy": summary["evaluated_accuracy"],
+            "proposals": f"the run's OpenCV path ({config.proposals.edge_source} edges)",
+            "svm_fitted_on": "the evaluation's validation predictions"},
+        "label_agreement": summary["label_agreement"],
+        "top1_agreement": summary["top1_agreement"],
+    }
+    return (json.dumps(asset, indent=2, sort_keys=True) + "\n").encode()

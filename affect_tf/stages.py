@@ -647,6 +647,7 @@ def export_stage(run: Run) -> None:
     ``serving_default`` (:func:`served_stage`), whose figures go beside the model."""
     from affect_tf import export as export_lib  # noqa: PLC0415  (only this mode needs it)
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
+    from affect_tf import served_eval  # noqa: PLC0415
 
     config = run.config
     run.eval_manifest()  # The export serves the evaluation's fitted fusion.
@@ -660,8 +661,9 @@ def export_stage(run: Run) -> None:
     graph = export_lib.ServingGraph(classifier, config, svm, served_svm)
     target = export_lib.write_saved_model(
         graph, config.export.export_dir or run.workdir / "export", config.export.export_version,
-        extra_files={export_lib.SERVED_EVALUATION_FILE: served_evaluation_asset(
-            run, json.loads((served_dir / "metrics.json").read_text()))})
+        extra_files={export_lib.SERVED_EVALUATION_FILE: served_eval.evaluation_asset(
+            json.loads((served_dir / "metrics.json").read_text()), config,
+            run.splits.description)})
     python_ops = export_lib.python_backed_ops(target)
     if python_ops:
         raise RuntimeError(f"The SavedModel {target} holds Python-backed ops TF Serving cannot "
@@ -672,32 +674,10 @@ def export_stage(run: Run) -> None:
         report_stage(run)  # The report gains the served row it now has.
 
 
-def served_evaluation_asset(run: Run, summary: dict) -> bytes:
-    """The export's ``assets.extra/evaluation.json``: what each signature was measured at, on
-    which data, so a user of the model can read it without the workdir."""
-    config = run.config
-    asset = {
-        "dataset": config.data.dataset, "protocol": run.splits.description,
-        "fold": config.data.fold, "test_images": summary["test_images"],
-        "reported": summary["reported"],
-        "serving_default": {
-            "accuracy": summary["served_accuracy"],
-            "proposals": "in the graph (affect_tf.proposals.graph: gradient edges)",
-            "svm_fitted_on": "the served path's validation predictions"},
-        "predict_with_proposals": {
-            "accuracy": summary["evaluated_accuracy"],
-            "proposals": f"the run's OpenCV path ({config.proposals.edge_source} edges)",
-            "svm_fitted_on": "the evaluation's validation predictions"},
-        "label_agreement": summary["label_agreement"],
-        "top1_agreement": summary["top1_agreement"],
-    }
-    return (json.dumps(asset, indent=2, sort_keys=True) + "\n").encode()
-
-
 _STAGE_FUNCTIONS = {
     "prepare": prepare_stage, "proposals": proposals_stage, "train": train_stage,
     "evaluate": evaluate_stage, "baseline": baseline_stage, "report": report_stage,
-    "export": export_stage, "experiments": experiments_stage, "served": served_stage,
+    "export": export_stage, "experiments": experiments_stage,
     "handcrafted": handcrafted_stage,
 }
 

@@ -347,14 +347,8 @@ class Run:
     def experiments_manifest(self) -> artifacts.Manifest | None:
         """The finished experiments' verified manifest for the current predictions; None when
         --mode=experiments has not run with these settings (the report then leaves them out)."""
-        fingerprint = self.experiments_fingerprint(self.predict_manifest())
-        known = self.verified.get("experiments")
-        if known is not None and known.fingerprint == fingerprint:
-            return known
-        manifest = artifacts.read_manifest(self.stage_dir("experiments", fingerprint), fingerprint)
-        if manifest is not None:
-            self.verified["experiments"] = manifest
-        return manifest
+        return self._finished_or_none(
+            "experiments", self.experiments_fingerprint(self.predict_manifest()))
 
     def served_fingerprint(self) -> str:
         """The served evaluation's (:mod:`affect_tf.served_eval`): the evaluation it is compared
@@ -368,13 +362,17 @@ class Run:
     def served_manifest(self) -> artifacts.Manifest | None:
         """The finished served evaluation's verified manifest for the current evaluation; None
         when --mode=export has not run it with these settings (the report leaves it out)."""
-        fingerprint = self.served_fingerprint()
-        known = self.verified.get("served")
+        return self._finished_or_none("served", self.served_fingerprint())
+
+    def _finished_or_none(self, stage: str, fingerprint: str) -> artifacts.Manifest | None:
+        """The verified manifest of an optional stage (one only some modes run) finished with
+        this fingerprint, remembered for the rest of the run; None when it has not run."""
+        known = self.verified.get(stage)
         if known is not None and known.fingerprint == fingerprint:
             return known
-        manifest = artifacts.read_manifest(self.stage_dir("served", fingerprint), fingerprint)
+        manifest = artifacts.read_manifest(self.stage_dir(stage, fingerprint), fingerprint)
         if manifest is not None:
-            self.verified["served"] = manifest
+            self.verified[stage] = manifest
         return manifest
 
     @property

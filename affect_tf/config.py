@@ -39,6 +39,8 @@ HED_PRECISIONS = ("auto", "float32", "bfloat16", "bfloat16_all")
 SELECTIONS = ("ar", "obj", "senti")
 OBJ_NORMS = ("minmax", "max")
 AR_FORMULAS = ("paper", "authors")
+# How the probabilities Senti reads are calibrated (affect_tf/calibration.py).
+SENTI_CALIBRATIONS = ("none", "temperature")
 FUSIONS = ("concat", "max", "sum")
 SVM_KERNELS = ("linear", "rbf")
 SVM_FEATURES = ("probabilities", "log_probabilities")
@@ -430,9 +432,24 @@ class RegionConfig(_Section):
     ar_formula: str = setting(
         "paper", "paper (Eq. 5) or authors (0.4 Senti + 0.6 Obj, each min-max normalized).",
         choices=AR_FORMULAS)
+    senti_calibration: str = setting(
+        "none", "none: Senti (Eq. 4) reads the CNN's softmax (the paper); temperature: its "
+        "logits divided by a temperature fitted on the validation part's whole-image "
+        "predictions, so an over-confident CNN's Senti does not saturate at 1 and Eq. 5 still "
+        "weighs it (the demo's choice).", choices=SENTI_CALIBRATIONS)
+    senti_temperature: float = setting(
+        1.0, "Fixed temperature of the softmax Senti reads (1: the CNN's own); leave at 1 with "
+        "--senti_calibration=temperature, which fits it.", interval="(0, inf)")
     crops_per_call: int = setting(
         64, "Region crops per CNN call; bounds peak memory independently of batch x m.",
         interval="(0, inf)")
+
+    def _check_rules(self) -> None:
+        if self.senti_calibration != "none" and self.senti_temperature != 1.0:
+            raise ConfigError(
+                "senti_temperature is fitted when senti_calibration is 'temperature'; set one "
+                f"or the other. Received: senti_calibration={self.senti_calibration!r}, "
+                f"senti_temperature={self.senti_temperature!r}")
 
 
 @_section("Fusion")

@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 import numpy as np
 import tensorflow as tf
 
+from affect_tf import calibration as calibration_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf import metrics as metrics_lib
 from affect_tf import regions as regions_lib
@@ -45,17 +46,18 @@ def make_predict_fn(classifier, config: Config) -> Callable[[dict], dict]:
     ``resize_size``, as in training, then centre-cropped (or 10 crops averaged).
     """
     image_size = config.model.image_size
-    region_config = config.regions
 
     @tf.function(reduce_retracing=True)
     def predict(batch):
         region_images = batch["image"]
         global_probs = global_view_probs(classifier, region_images, config)
-        outputs = regions_lib.discover_regions(
-            classifier, region_images, batch["boxes"], batch["objectness"], batch["num_valid"],
-            global_probs, config=region_config, crop_size=image_size,
-            context_pixels=config.model.region_context)
-        return {"global_probs": global_probs, "candidate_probs": outputs["candidate_probs"]}
+        # Only the candidates' probabilities are stored: every ranking is a cheap re-scoring of
+        # them later (select), with the temperature fitted on these very predictions.
+        candidate_probs = regions_lib.classify_candidates(
+            classifier, region_images, batch["boxes"], batch["num_valid"], global_probs,
+            crop_size=image_size, context_pixels=config.model.region_context,
+            crops_per_call=config.regions.crops_per_call)
+        return {"global_probs": global_probs, "candidate_probs": candidate_probs}
 
     return predict
 
@@ -161,12 +163,16 @@ def evaluate_all(validation: dict, test: dict, config: Config) -> tuple[dict, di
     Args:
         validation: predictions of the validation split (trains the SVMs).
         test: predictions of the test split.
-        config: regions and fusion settings.
+        config: regions and fusion settings; an unfitted ``--senti_calibration`` temperature is
+            fitted on ``validation`` (:func:`affect_tf.calibration.resolve`).
 
     Returns:
         (metrics by row name — ``global``, ``ar+concat``, ``obj+max``, ... —, the fitted SVM of
         each selection by name).
     """
+    # The temperature of --senti_calibration, fitted on this validation part unless the caller
+    # resolved it already (a served evaluation takes the evaluation's).
+    config = calibration_lib.resolve(config, validation)
     results = {"global": metrics_lib.classification_metrics(
         test["label"], np.argmax(test["global_probs"], axis=-1))}
     svms = {}

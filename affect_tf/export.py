@@ -75,7 +75,8 @@ class ServingGraph:
 
     Args:
         classifier: the fine-tuned CNN (:func:`affect_tf.train.load_classifier`).
-        config: the run's settings (views, m, K, alpha, beta, fusion).
+        config: the run's scoring settings (views, m, K, alpha, beta, fusion, and the fitted
+            temperature: :meth:`affect_tf.workspace.Run.scoring_config`).
         svm: the fitted :class:`~affect_tf.fusion.SVMFusion` of the reported selection, fitted
             on the paper path's validation predictions; ``predict_with_proposals`` needs it (and
             linear) when ``config.fusion.fusion == "concat"``.

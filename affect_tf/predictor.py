@@ -433,9 +433,10 @@ class _WorkdirBackend:
             raise ModelError(f"--model {workdir}: the run has folds {folds} (protocol "
                              f"{run.protocol}), each with its own classifier; pass "
                              f"--model={workdir / f'fold-{folds[0]}'} (or another fold).")
-        config = run.config
         run.train_manifest()  # Verified (hashes) before use; stops naming the stage to run.
         eval_manifest = run.eval_manifest()
+        # The evaluation's region settings, its fitted temperature included.
+        config = run.scoring_config()
         self._tf = tf
         self._evaluate = evaluate_lib
         self._fusion = fusion_lib

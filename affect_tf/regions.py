@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from affect_tf import calibration as calibration_lib
 from affect_tf import views
 from affect_tf.config import AR_FORMULAS, OBJ_NORMS, ConfigError, RegionConfig
 
@@ -70,6 +71,26 @@ def sentiment_score(probs) -> tf.Tensor:
     negative_entropy = tf.reduce_sum(tf.math.xlogy(probs, probs), axis=-1)
     senti = 1.0 + negative_entropy / math.log(num_classes)
     return tf.clip_by_value(senti, 0.0, 1.0)
+
+
+def temperature_scaled(probs, temperature: float) -> tf.Tensor:
+    """``softmax(log(probs) / T)``: the probabilities of logits divided by ``temperature``.
+
+    What Senti reads with ``--senti_calibration`` (:mod:`affect_tf.calibration`). T = 1 returns
+    ``probs`` itself, so the paper's path is untouched to the bit.
+
+    Args:
+        probs: class probabilities ``[..., C]``.
+        temperature: T > 0 (a Python number: it is a fitted constant of the run).
+
+    Returns:
+        float32 ``[..., C]``, rows summing to 1.
+    """
+    probs = _float32(probs)
+    if temperature == 1.0:
+        return probs
+    floor = tf.constant(calibration_lib.PROBABILITY_FLOOR, tf.float32)
+    return tf.nn.softmax(tf.math.log(tf.maximum(probs, floor)) / temperature, axis=-1)
 
 
 def _masked_minmax(values: tf.Tensor, valid: tf.Tensor) -> tf.Tensor:
@@ -274,8 +295,17 @@ def _valid_slots(num_valid, num_boxes):
 
 
 def _candidate_scores(candidate_probs, objectness, valid, config: RegionConfig) -> dict:
-    """Senti (Eq. 4), normalized Obj and AR (Eq. 5) of every slot ``[B, m]``; padding scores 0."""
-    senti = tf.where(valid, sentiment_score(candidate_probs), tf.zeros_like(objectness))
+    """Senti (Eq. 4, of the probabilities at the run's temperature), normalized Obj and AR
+    (Eq. 5) of every slot ``[B, m]``; padding scores 0."""
+    if config.senti_calibration != "none":
+        # The temperature is fitted on the validation part; scoring with the unfitted setting
+        # would silently use T = 1.
+        raise ValueError(
+            "Region scores need the fitted temperature: pass the settings through "
+            "affect_tf.calibration.resolve first. Received: "
+            f"senti_calibration={config.senti_calibration!r}")
+    calibrated = temperature_scaled(candidate_probs, config.senti_temperature)
+    senti = tf.where(valid, sentiment_score(calibrated), tf.zeros_like(objectness))
     obj_norm = normalize_objectness(objectness, valid, config.obj_norm)
     ar = ar_score(obj_norm, senti, config.alpha, config.ar_formula, valid)
     return {"senti": senti, "objectness_norm": obj_norm, "ar": ar}
@@ -391,15 +421,30 @@ def discover_regions(classifier, images, boxes, objectness, num_valid, global_pr
         (METHOD.md, C5), so the concatenated feature keeps its size.
     """
     _validate(config)
+    candidate_probs = classify_candidates(
+        classifier, images, boxes, num_valid, global_probs, crop_size=crop_size,
+        context_pixels=context_pixels, crops_per_call=config.crops_per_call)
+    return select_regions(candidate_probs, objectness, num_valid, boxes, global_probs,
+                          config=config)
+
+
+def classify_candidates(classifier, images, boxes, num_valid, global_probs, *, crop_size: int,
+                        context_pixels: int = 0, crops_per_call: int = 64) -> tf.Tensor:
+    """The CNN's softmax on every valid candidate (Eq. 3), ``[B, m, C]`` float32; padding slots
+    hold ``global_probs``. The classifying half of :func:`discover_regions`: what the
+    evaluation stores, before any scoring.
+
+    Args:
+        classifier, images, boxes, num_valid, global_probs, crop_size, context_pixels: as
+            :func:`discover_regions`.
+        crops_per_call: region crops per CNN call (bounds peak memory).
+    """
     images = _float32(images)
     boxes = _float32(boxes)
     global_probs = _checked_global_probs(global_probs)
     _, valid = _valid_slots(num_valid, tf.shape(boxes)[1])
-    candidate_probs = _classify_valid_candidates(
-        classifier, images, boxes, valid, global_probs, crop_size, context_pixels,
-        config.crops_per_call)
-    return select_regions(candidate_probs, objectness, num_valid, boxes, global_probs,
-                          config=config)
+    return _classify_valid_candidates(classifier, images, boxes, valid, global_probs, crop_size,
+                                      context_pixels, crops_per_call)
 
 
 @keras.saving.register_keras_serializable(package="affect_tf")
@@ -413,6 +458,8 @@ class RegionDiscovery(keras.layers.Layer):
         selection: ``ar``, ``obj`` or ``senti``.
         obj_norm: ``minmax`` or ``max``.
         ar_formula: ``paper`` or ``authors``.
+        senti_temperature: temperature of the softmax Senti reads (1: the CNN's own; a fitted
+            one comes from :func:`affect_tf.calibration.resolve`).
         crops_per_call: region crops per CNN call.
         crop_size: side of the region crops; None: the classifier's input side.
         context_pixels: context around each box at crop scale.
@@ -433,7 +480,7 @@ class RegionDiscovery(keras.layers.Layer):
 
     def __init__(self, classifier: keras.Model, top_k: int = 8, alpha: float = 0.6,
                  selection: str = "ar", obj_norm: str = "minmax", ar_formula: str = "paper",
-                 crops_per_call: int = 64, crop_size: int | None = None, context_pixels: int = 0,
+                 senti_temperature: float = 1.0, crops_per_call: int = 64, crop_size: int | None = None, context_pixels: int = 0,
                  resize_size: int | None = None, ten_crop: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
@@ -442,6 +489,7 @@ class RegionDiscovery(keras.layers.Layer):
         self.selection = selection
         self.obj_norm = obj_norm
         self.ar_formula = ar_formula
+        self.senti_temperature = float(senti_temperature)
         self.crops_per_call = crops_per_call
         self.crop_size = crop_size
         self.context_pixels = context_pixels
@@ -449,7 +497,8 @@ class RegionDiscovery(keras.layers.Layer):
         self.ten_crop = ten_crop
         self.region_config = RegionConfig(
             top_k=top_k, alpha=alpha, selection=selection, obj_norm=obj_norm,
-            ar_formula=ar_formula, crops_per_call=crops_per_call)
+            ar_formula=ar_formula, senti_temperature=self.senti_temperature,
+            crops_per_call=crops_per_call)
         try:
             _validate(self.region_config)
         except ConfigError as error:
@@ -473,10 +522,17 @@ class RegionDiscovery(keras.layers.Layer):
                            crop_size: int | None = None, context_pixels: int = 0,
                            **kwargs) -> "RegionDiscovery":
         """Builds the layer from a :class:`RegionConfig` (``ModelConfig.region_context`` ->
-        ``context_pixels``)."""
+        ``context_pixels``). The settings must be resolved (:func:`affect_tf.calibration.resolve`):
+        the layer carries a fixed temperature."""
+        if config.senti_calibration != "none":
+            raise ValueError(
+                "RegionDiscovery carries a fixed temperature: resolve the settings with "
+                "affect_tf.calibration.resolve first. Received: "
+                f"senti_calibration={config.senti_calibration!r}")
         return cls(classifier, top_k=config.top_k, alpha=config.alpha,
                    selection=config.selection, obj_norm=config.obj_norm,
-                   ar_formula=config.ar_formula, crops_per_call=config.crops_per_call,
+                   ar_formula=config.ar_formula, senti_temperature=config.senti_temperature,
+                   crops_per_call=config.crops_per_call,
                    crop_size=crop_size, context_pixels=context_pixels, **kwargs)
 
     def call(self, inputs: Mapping[str, Any]) -> dict[str, tf.Tensor]:
@@ -508,6 +564,7 @@ class RegionDiscovery(keras.layers.Layer):
             "selection": self.selection,
             "obj_norm": self.obj_norm,
             "ar_formula": self.ar_formula,
+            "senti_temperature": self.senti_temperature,
             "crops_per_call": self.crops_per_call,
             "crop_size": self.crop_size,
             "context_pixels": self.context_pixels,
@@ -524,6 +581,7 @@ class RegionDiscovery(keras.layers.Layer):
 
 
 __all__ = [
-    "RegionDiscovery", "add_context", "ar_score", "crop_regions", "discover_regions",
-    "normalize_objectness", "select_regions", "sentiment_score",
+    "RegionDiscovery", "add_context", "ar_score", "classify_candidates", "crop_regions",
+    "discover_regions",
+    "normalize_objectness", "select_regions", "sentiment_score", "temperature_scaled",
 ]

@@ -84,6 +84,16 @@ _ROWS_WITHOUT_K = {"global": "fine-tuned VGG16",
                    baselines_lib.BASELINE_ROW: baselines_lib.BASELINE_ROW}
 
 
+def _temperature_note(config, metrics: dict) -> str:
+    """", Senti at temperature T (fitted on the validation part)" where it is not 1."""
+    temperature = metrics.get("senti_temperature", 1.0)
+    if config.regions.senti_calibration == "temperature":
+        return f", Senti at softmax temperature {temperature:.3f} (fitted on the validation part)"
+    if temperature != 1.0:
+        return f", Senti at softmax temperature {temperature:g}"
+    return ""
+
+
 def _paper_value(dataset: str, row: str, top_k: int) -> str:
     table = PAPER_ACCURACY.get(dataset) or PAPER_ACCURACY.get(dataset.split("/")[0]) or {}
     value = table.get(_ROWS_WITHOUT_K.get(row, f"{row} (K={top_k})"))
@@ -185,7 +195,8 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
         f"Weights: {config.model.weights}, head {config.model.resolved_head}, input "
         f"{config.model.image_size} px, {config.train.steps} steps of {config.train.batch_size}; "
         f"m = {config.proposals.num_candidates} candidates ({config.proposals.edge_source} edges), "
-        f"K = {metrics['top_k']}, alpha = {config.regions.alpha}, beta = {config.fusion.beta}.",
+        f"K = {metrics['top_k']}, alpha = {config.regions.alpha}, beta = {config.fusion.beta}"
+        f"{_temperature_note(config, metrics)}.",
         "",
         "## Test accuracy (%)",
         "",

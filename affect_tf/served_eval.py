@@ -184,6 +184,8 @@ def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
         "dataset": config.data.dataset, "protocol": protocol,
         "fold": config.data.fold, "test_images": summary["test_images"],
         "reported": summary["reported"],
+        # The softmax temperature Senti reads in both signatures (1: the CNN's own).
+        "senti_temperature": config.regions.senti_temperature,
         "serving_default": {
             "accuracy": summary["served_accuracy"],
             "proposals": "in the graph (affect_tf.proposals.graph: gradient edges)",

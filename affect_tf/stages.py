@@ -319,8 +319,9 @@ def evaluate_stage(run: Run) -> None:
 
 
 def _evaluation(run: Run, predictions: dict[str, dict]) -> tuple[dict, dict]:
-    """metrics.json's content (every row at K and at K = 1, hit rates) and the fitted SVMs."""
-    config = run.config
+    """metrics.json's content (every row at K and at K = 1, hit rates, the temperature Senti
+    read) and the fitted SVMs."""
+    config = run.scoring_config(predictions["validation"])
     results, svms = evaluate_lib.evaluate_all(predictions["validation"], predictions["test"],
                                               config)
     payload = {
@@ -330,6 +331,8 @@ def _evaluation(run: Run, predictions: dict[str, dict]) -> tuple[dict, dict]:
                    for part in ("train", "validation", "test")},
         "reported": f"{config.regions.selection}+{config.fusion.fusion}",
         "top_k": config.regions.top_k,
+        # 1 unless --senti_calibration fitted it (affect_tf/calibration.py).
+        "senti_temperature": config.regions.senti_temperature,
         # One fold of several: never set beside the paper's mean over folds (report.py).
         "fold": config.data.fold if run.protocol in data_lib.FOLD_PROTOCOLS else None,
         "results": results,
@@ -348,7 +351,7 @@ def _evaluation(run: Run, predictions: dict[str, dict]) -> tuple[dict, dict]:
 
 def _save_figure_inputs(run: Run, test: dict, path: pathlib.Path) -> None:
     """The figure's images (encoded, as stored in the dataset) and their top-1 boxes."""
-    choice = evaluate_lib.figure_choice(test, run.config.regions)
+    choice = evaluate_lib.figure_choice(test, run.scoring_config().regions)
     names = choice["filename"].tolist()
     encoded = _encoded_images(run, names)
     images = {f"image_{index}": np.frombuffer(encoded[name], dtype=np.uint8)
@@ -497,7 +500,8 @@ def experiments_stage(run: Run) -> None:
     stimuli_maps = (_stimuli_maps(run, predictions["test"]["filename"].astype(str).tolist())
                     if "stimuli_map" in run.builder.info.features else None)
     outputs, summary = runner.run_all(directory, predictions["validation"], predictions["test"],
-                                      run.config, stimuli_maps=stimuli_maps)
+                                      run.scoring_config(predictions["validation"]),
+                                      stimuli_maps=stimuli_maps)
     if run.config.experiments.experiment_images > 0:
         outputs += _experiment_figures(run, directory, predictions["test"], summary)
     run.verified["experiments"] = artifacts.write_manifest(
@@ -514,7 +518,7 @@ def _experiment_figures(run: Run, directory: pathlib.Path, test: dict, summary: 
     written again with them). Returns the files written, relative to ``directory``."""
     from affect_tf.experiments import figures  # noqa: PLC0415  (only this mode needs it)
 
-    config = run.config
+    config = run.scoring_config()
     start = time.perf_counter()
     images = {}
     for name, data in _encoded_images(run, figures.chosen_filenames(
@@ -591,7 +595,8 @@ def served_stage(run: Run) -> artifacts.Manifest:
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
     from affect_tf import served_eval  # noqa: PLC0415
 
-    config = run.config
+    # One temperature for both paths: the evaluation's, fitted on its validation predictions.
+    config = run.scoring_config()
     eval_manifest = run.eval_manifest()
     stage_fingerprint = run.served_fingerprint()
     manifest = run.reuse("served", stage_fingerprint)
@@ -649,7 +654,7 @@ def export_stage(run: Run) -> None:
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
     from affect_tf import served_eval  # noqa: PLC0415
 
-    config = run.config
+    config = run.scoring_config()
     run.eval_manifest()  # The export serves the evaluation's fitted fusion.
     served_dir = run.stage_dir("served", served_stage(run).fingerprint)
     classifier = train_lib.load_classifier(config.model, str(run.train_dir))

@@ -105,7 +105,9 @@ def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
         model=config_lib.ModelConfig(weights="none", head="gap", image_size=32, resize_size=40),
         evaluation=config_lib.EvaluationConfig(eval_batch_size=8, region_image_size=64),
         train=config_lib.TrainConfig(batch_size=8, steps=4, checkpoint_every=2, log_every=2),
-        regions=config_lib.RegionConfig(top_k=2, crops_per_call=16),
+        # The demo's fitted temperature: every consumer of the predictions must resolve it.
+        regions=config_lib.RegionConfig(top_k=2, crops_per_call=16,
+                                        senti_calibration="temperature"),
         # Random weights for the baseline too: offline (ImageNet's would need a download) and
         # fast (conv5 features, no 4096-wide fc layers).
         baselines=config_lib.BaselineConfig(baseline_weights="none"),

@@ -23,6 +23,7 @@ import numpy as np
 
 from affect_tf import artifacts
 from affect_tf import baselines as baselines_lib
+from affect_tf import calibration as calibration_lib
 from affect_tf import config as config_lib
 from affect_tf import data as data_lib
 from affect_tf import errors
@@ -417,6 +418,18 @@ class Run:
         """The verified predictions of the evaluation parts (``predictions_<part>.npz``)."""
         return self.load_parts(self.predict_dir, "predictions", EVAL_PARTS, PREDICTION_KEYS,
                                PREDICTION_KEYS)
+
+    def scoring_config(self, validation: dict | None = None) -> Config:
+        """The settings this run's regions are scored with: its own, with the temperature of
+        ``--senti_calibration`` fitted on the validation predictions
+        (:func:`affect_tf.calibration.resolve`; loaded, verified, when not given).
+
+        Only the region scoring reads it: the stages' fingerprints hash :attr:`config`."""
+        if self.config.regions.senti_calibration == "none":
+            return self.config
+        if validation is None:
+            validation = self.load_predictions()["validation"]
+        return calibration_lib.resolve(self.config, validation)
 
     def load_parts(self, directory: pathlib.Path, prefix: str, parts: tuple[str, ...],
                    keys: tuple[str, ...], per_image: tuple[str, ...]) -> dict[str, dict]:

@@ -60,6 +60,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.svm import LinearSVC
 
 from affect_tf import artifacts
+from affect_tf import calibration
 from affect_tf import config as config_lib
 from affect_tf import evaluate as evaluate_lib
 from affect_tf.experiments import sweeps
@@ -181,6 +182,12 @@ def _stored_config(workdir: pathlib.Path) -> config_lib.Config:
     return config_lib.from_stored(json.loads((workdir / "config.json").read_text()))
 
 
+def _scoring_config(workdir: pathlib.Path) -> config_lib.Config:
+    """The run's settings with the temperature of --senti_calibration fitted on its validation
+    predictions, as its evaluation scored regions (affect_tf.calibration.resolve)."""
+    return calibration.resolve(_stored_config(workdir), _predictions(workdir, "validation"))
+
+
 def test_row(workdir: pathlib.Path) -> dict:
     """The demo's test metrics from its root metrics.json (and its stored predictions)."""
     metrics = json.loads((workdir / "metrics.json").read_text())
@@ -215,7 +222,7 @@ def _cross_validated_concat(part: dict, regions: RegionConfig, fusion: FusionCon
 
 def validation_row(workdir: pathlib.Path) -> dict:
     """The same rows on the validation part (the SVM rows by cross-validation inside it)."""
-    config = _stored_config(workdir)
+    config = _scoring_config(workdir)
     regions, fusion, seed = config.regions, config.fusion, config.seed
     part = _predictions(workdir, "validation")
     hits = (evaluate_lib.region_hit_rates(part, regions) if "object_box" in part else {})
@@ -311,7 +318,7 @@ def svm_data_row(workdir: pathlib.Path, repeats: int = 5) -> dict:
     four: about 1.8 times the validation part's images, from the same CNN): what more
     SVM data of the same kind would give.
     """
-    config = _stored_config(workdir)
+    config = _scoring_config(workdir)
     regions, fusion, seed = config.regions, config.fusion, config.seed
     validation, test = _predictions(workdir, "validation"), _predictions(workdir, "test")
 
@@ -358,7 +365,7 @@ SVM_VARIANTS = tuple((kind, c) for kind in ("probabilities", "log_probabilities"
 
 def svm_variant_rows(workdir: pathlib.Path) -> dict[tuple[str, float], tuple[float, float]]:
     """AR + concatenation with each SVM feature kind and C: (validation 5-fold CV, test)."""
-    config = _stored_config(workdir)
+    config = _scoring_config(workdir)
     regions, fusion, seed = config.regions, config.fusion, config.seed
     validation, test = _predictions(workdir, "validation"), _predictions(workdir, "test")
     rows = {}

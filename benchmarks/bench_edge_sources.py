@@ -234,7 +234,8 @@ def main(argv=None) -> None:
         line = (f"  {source:<12s} {_rate(result.any_candidate(scenes)):>18s} "
                 f"{_rate(result.top1_objectness(scenes)):>18s}")
         if run:
-            rates = region_hit_rates(run.config, workdir, scenes, source_config, result)
+            rates = region_hit_rates(run.scoring_config(), workdir, scenes, source_config,
+                                     result)
             hits = int(np.round(rates["ar"] * len(scenes)))
             line += f" {100 * rates['ar']:5.1f} % ({hits:3d}/{len(scenes)})"
         print(line + f" {np.mean(result.seconds):12.3f}")

@@ -162,7 +162,8 @@ def test_whole_image_view_is_the_evaluations_whole_image_view(tmp_path):
 
 
 def test_draw_image_figures_writes_the_four_pngs(classifier, tmp_path):
-    config = tiny_config(tmp_path)
+    # A fixed temperature, as the stage passes (Run.scoring_config): T = 2.
+    config = tiny_config(tmp_path, regions={"senti_calibration": "none", "senti_temperature": 2.0})
     image = rectangles_scene(3, count=2)
     candidates = pipeline.propose(image, config.proposals)
     k, m = len(candidates), config.proposals.num_candidates

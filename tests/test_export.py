@@ -75,7 +75,11 @@ def _reload(saved_model, inputs, tmp_path):
 
 
 def test_reloaded_model_matches_the_in_memory_evaluation(exported, tmp_path):
-    config, run, saved_model, predictions, encoded = exported
+    _, run, saved_model, predictions, encoded = exported
+    # The regions as the evaluation scored them: with the temperature fitted on its validation
+    # part, which both signatures carry.
+    config = run.scoring_config()
+    assert config.regions.senti_temperature != 1.0
     inputs = {"images": encoded, "boxes": predictions["boxes"],
               "objectness": predictions["objectness"],
               "num_valid": predictions["num_valid"].astype(np.int32)}
@@ -228,8 +232,8 @@ def test_kernel_svm_concatenation_is_refused_before_any_stage(tmp_path):
 def test_pooling_fusions_run_in_the_graph_as_in_the_evaluation(exported, fusion):
     from affect_tf import train as train_lib
 
-    config, run, _, predictions, encoded = exported
-    config = replace_config(config, fusion={"fusion": fusion, "beta": 0.5})
+    _, run, _, predictions, encoded = exported
+    config = replace_config(run.scoring_config(), fusion={"fusion": fusion, "beta": 0.5})
     classifier = train_lib.load_classifier(config.model, str(run.train_dir))
     graph = export_lib.ServingGraph(classifier, config)
     outputs = tf.function(graph.predict_with_proposals)(

@@ -215,8 +215,8 @@ def test_the_runs_own_path_reproduces_its_evaluation(models):
     probabilities, candidates (the proposal cache's), top-K boxes and fused labels."""
     from affect_tf.testing import finished_run
 
-    config = models["config"]
-    run = finished_run(config.workdir)
+    run = finished_run(models["config"].workdir)
+    config = run.scoring_config()  # The evaluation's regions, at its fitted temperature.
     with np.load(run.predict_dir / "predictions_test.npz") as stored:
         predictions = dict(stored)
     names = predictions["filename"].tolist()

@@ -29,7 +29,9 @@ def _part(seed: int, count: int = 24, m: int = 4, shift: float = 0.0) -> dict:
 @pytest.fixture()
 def config(tmp_path):
     config = tiny_config(tmp_path)
-    return dataclasses.replace(config, regions=dataclasses.replace(config.regions, top_k=2))
+    # A fixed temperature: these tests are about how the two paths are compared.
+    return dataclasses.replace(config, regions=dataclasses.replace(
+        config.regions, top_k=2, senti_calibration="none"))
 
 
 def _evaluated(config, validation, test):

@@ -603,11 +603,12 @@ class Config(_Section):
     workdir: str = setting(
         "runs/default", "Every output of the run goes below this directory.", nonempty=True)
     mode: str = setting(
-        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, report; "
-        "export writes the SavedModel for TF Serving; experiments re-reads the evaluation's "
-        "predictions for the paper's sweeps (alpha x beta, K) and region quality, draws the "
-        "per-image figures of experiment_images test images, evaluates the hand-crafted "
-        "baselines of --handcrafted, then the report.", choices=MODES)
+        "all", "Which stage(s) to run; all chains prepare, proposals, train, evaluate, the "
+        "experiments but the hand-crafted baselines, report; export writes the SavedModel for "
+        "TF Serving; experiments re-reads the evaluation's predictions for the paper's sweeps "
+        "(alpha x beta, K) and region quality, draws the per-image figures of "
+        "experiment_images test images, evaluates the hand-crafted baselines of --handcrafted, "
+        "then the report.", choices=MODES)
     seed: int = setting(
         0, "Seed of the run's random choices: the classifier's initialization, shuffling and "
         "augmentation, and the random_state of the fusion SVM, the baseline's PCA and SVM.",

@@ -79,13 +79,14 @@ from affect_tf.workspace import (
     Run,
 )
 
-STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "report")
+# The experiments' cheap half (sweeps and region quality re-read the evaluation's predictions;
+# the figures of a few test images) is part of the whole job; the hand-crafted baselines, which
+# describe every image of the parts, are not.
+STAGES = ("prepare", "proposals", "train", "evaluate", "baseline", "experiments", "report")
 # The report always follows an evaluation (and the baseline, which --nobaseline turns off), so
 # report.md and the root metrics.json describe the same one.
 MODE_STAGES = {"all": STAGES, "evaluate": ("evaluate", "baseline", "report"),
-               # On request: the sweeps and region quality re-read the evaluation's predictions,
-               # the hand-crafted baselines describe the parts' images, then the report collects
-               # them.
+               # On request: the hand-crafted baselines too, then the report collects them.
                "experiments": ("experiments", "handcrafted", "report")}
 # Stages that run once for the dataset; the others run once per fold of the protocol.
 SHARED_STAGES = ("prepare", "proposals")

@@ -1,6 +1,7 @@
 """affect_tf.experiments.saliency: occlusion sensitivity and Grad-CAM on hand-made models whose
-answer rests on one red square, the classifier calls per image, bad input, the figure, and the
-project's own classifier architecture at 32 px."""
+answer rests on one red square, the classifier calls per image, bad input, the figure, the
+project's own classifier architecture at 32 px, and a CNN trained on demo scenes whose occlusion
+map peaks on the face."""
 
 import math
 
@@ -204,3 +205,55 @@ def test_the_project_classifier_at_32_px(tmp_path):
     expected = float(tf.nn.softmax(classifier(image[None], training=False))[0, 1])
     assert occlusion.base_probability == pytest.approx(expected, abs=1e-5)
     assert cam.probability == pytest.approx(expected, abs=1e-5)
+
+
+def _close_up_scenes(seed: int, count: int, size: int):
+    """``count`` close-up demo scenes (the face covers 20-60 % of the image) rendered at
+    ``size`` px, drawn as the dataset draws them."""
+    from affect_tf.datasets.affect_demo import scenes
+
+    rng = np.random.default_rng(seed)
+    found = []
+    while len(found) < count:
+        scene = scenes.render_scene(rng, int(rng.integers(2)), size=size)
+        if scene.close_up:
+            found.append(scene)
+    return found
+
+
+def test_occlusion_of_a_trained_classifier_peaks_on_the_demo_face():
+    # A small CNN trained on demo close-ups learns the expressions; hiding the face must then cost
+    # it most. Held-out scenes it classifies right: the map's peak in the face box in >= 70 % of
+    # them where the box is 43 % of the image on average (chance), and the mean drop inside the
+    # box above the mean drop outside in >= 80 %. Measured over training seeds 2-4 (same data):
+    # 89-100 % and 98-100 %.
+    size = 64
+    train, held_out = _close_up_scenes(1, 400, size), _close_up_scenes(2, 40, size)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(np.stack([s.image for s in train]).astype(np.float32),
+              np.array([s.label for s in train]), epochs=20, batch_size=32, verbose=0)
+    images = np.stack([s.image for s in held_out]).astype(np.float32)
+    correct = np.argmax(model.predict(images, verbose=0), axis=-1) == [s.label for s in held_out]
+    assert correct.mean() >= 0.75, "the CNN did not learn the expressions; nothing to explain"
+    peaks_inside, drop_inside, chance = [], [], []
+    for scene in (s for s, right in zip(held_out, correct) if right):
+        result = saliency.occlusion_map(model, scene.image, scene.label, batch_size=64)
+        top, left, bottom, right = np.round(scene.box * size).astype(int)
+        face = np.zeros((size, size), bool)
+        face[top:bottom, left:right] = True
+        peak = np.unravel_index(np.argmax(result.heat_map), result.heat_map.shape)
+        peaks_inside.append(face[peak])
+        drop_inside.append(result.heat_map[face].mean() > result.heat_map[~face].mean())
+        chance.append(face.mean())
+    assert np.mean(chance) < 0.5
+    assert np.mean(peaks_inside) >= 0.7, (np.mean(peaks_inside), np.mean(chance))
+    assert np.mean(drop_inside) >= 0.8

@@ -480,7 +480,8 @@ class RegionDiscovery(keras.layers.Layer):
 
     def __init__(self, classifier: keras.Model, top_k: int = 8, alpha: float = 0.6,
                  selection: str = "ar", obj_norm: str = "minmax", ar_formula: str = "paper",
-                 senti_temperature: float = 1.0, crops_per_call: int = 64, crop_size: int | None = None, context_pixels: int = 0,
+                 senti_temperature: float = 1.0, crops_per_call: int = 64,
+                 crop_size: int | None = None, context_pixels: int = 0,
                  resize_size: int | None = None, ten_crop: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
@@ -582,6 +583,6 @@ class RegionDiscovery(keras.layers.Layer):
 
 __all__ = [
     "RegionDiscovery", "add_context", "ar_score", "classify_candidates", "crop_regions",
-    "discover_regions",
-    "normalize_objectness", "select_regions", "sentiment_score", "temperature_scaled",
+    "discover_regions", "normalize_objectness", "select_regions", "sentiment_score",
+    "temperature_scaled",
 ]

@@ -207,7 +207,9 @@ def test_experiments_draw_the_figures_of_two_test_images(copy_of):
     config, _ = copy_of
     config = replace_config(config, mode="experiments", experiment_images=2)
     stages.run(config)
-    (directory,) = pathlib.Path(config.workdir).glob("experiments-*")
+    # The run's own (--mode=all left one with its default experiment_images beside it).
+    run = stages.Run(config)
+    directory = run.stage_dir("experiments", run.experiments_manifest().fingerprint)
     summary = json.loads((directory / "summary.json").read_text())
     manifest = json.loads((directory / "manifest.json").read_text())
     entries = summary["figures"]
@@ -222,7 +224,6 @@ def test_experiments_draw_the_figures_of_two_test_images(copy_of):
             assert path in manifest["outputs"]
             assert f"]({directory.name}/{path})" in report
     # Fig. 3's selection, recomputed from the dataset's bytes, is the proposal cache's.
-    run = stages.Run(config)
     cache = run.proposals()
     rows = {name: row for row, name in enumerate(cache.filenames.tolist())}
     for name, data in stages._encoded_images(run, [e["filename"] for e in entries]).items():

@@ -260,6 +260,79 @@ def test_the_pool_keeps_order_and_the_sample_ignores_the_worker_count():
     np.testing.assert_array_equal(encoders[0].means, encoders[1].means)
 
 
+def _sampling_rule(sets, max_descriptors, seed):
+    """The encoder's sample as documented, written out: per image at most
+    ceil(max_descriptors / N) rows drawn by a generator seeded by (seed, image index), pooled,
+    then cut to max_descriptors with seed; rows keep their order."""
+    share = -(-max_descriptors // len(sets))
+    samples = []
+    for index, rows in enumerate(sets):
+        if len(rows) > share:
+            rows = rows[np.sort(np.random.default_rng([seed, index]).choice(len(rows), share,
+                                                                             replace=False))]
+        samples.append(rows)
+    pooled = np.concatenate(samples)
+    if len(pooled) > max_descriptors:
+        pooled = pooled[np.sort(np.random.default_rng(seed).choice(len(pooled), max_descriptors,
+                                                                   replace=False))]
+    return pooled
+
+
+def test_the_sample_of_cached_descriptors_follows_the_rule_for_any_worker_count():
+    images = [scene(seed, (40 + 8 * (seed % 3), 48)) for seed in range(7)]
+    described = {workers: list(he.describe_local(images, "hog", workers=workers))
+                 for workers in (1, 2, 3)}
+    sets = described[1]
+    assert all(values.dtype == np.float16 and values.shape[1] == 36 for values in sets)
+    for other in (described[2], described[3]):
+        assert all(np.array_equal(a, b) for a, b in zip(sets, other))
+    ragged = he.DescriptorSets(np.concatenate(sets), [len(values) for values in sets])
+    assert len(ragged) == 7 and all(np.array_equal(ragged[i], sets[i]) for i in range(7))
+    np.testing.assert_array_equal(ragged[-1], sets[-1])
+    # 7 images of 20-30 rows: a share of ceil(100 / 7) = 15 each, then the cut to 100.
+    sample = he.sample_descriptors(ragged, max_descriptors=100, seed=3)
+    assert sample.shape == (100, 36) and sample.dtype == np.float16
+    np.testing.assert_array_equal(sample, _sampling_rule(sets, 100, 3))
+    np.testing.assert_array_equal(he.sample_descriptors(sets, max_descriptors=100, seed=3),
+                                  sample)
+    assert not np.array_equal(he.sample_descriptors(sets, max_descriptors=100, seed=4), sample)
+    # Everything fits under a large bound: every row, in order.
+    np.testing.assert_array_equal(he.sample_descriptors(ragged, max_descriptors=10_000),
+                                  ragged.values)
+    # The encoder fitted on the cached sets is the one fitted on the images, for any workers,
+    # and encoding the cached sets gives the images' features.
+    encoder = he.fit_encoder_from_descriptors(ragged, "hog_vlad", size=4, max_descriptors=100,
+                                              seed=3)
+    for workers in (1, 2):
+        direct = he.fit_descriptor_encoder(images, "hog_vlad", size=4, max_descriptors=100,
+                                           seed=3, workers=workers)
+        np.testing.assert_array_equal(direct.means, encoder.means)
+    np.testing.assert_array_equal(he.encode_descriptors(ragged, encoder, workers=2),
+                                  he.extract_features(images, "hog_vlad", encoder=encoder))
+
+
+def test_cached_descriptor_sets_refuse_what_does_not_add_up():
+    values = np.zeros((5, 36), np.float16)
+    with pytest.raises(ValueError, match="sum to the 5 rows of values. Received: counts "
+                                         "summing to 4"):
+        he.DescriptorSets(values, [2, 2])
+    with pytest.raises(ValueError, match=r"Received: values.shape=\(5,\)"):
+        he.DescriptorSets(np.zeros(5), [5])
+    with pytest.raises(IndexError, match="image 2 of 2"):
+        he.DescriptorSets(values, [2, 3])[2]
+    with pytest.raises(ValueError, match=r"Received: 0 images, max_descriptors=10"):
+        he.sample_descriptors([], max_descriptors=10)
+    with pytest.raises(ValueError, match=r"36-d descriptors. Received: sample of shape"):
+        he.fit_encoder_from_descriptors([np.zeros((8, 128), np.float16)], "hog_bow", size=2)
+    with pytest.raises(ValueError, match="gch is a global descriptor"):
+        he.fit_encoder_from_descriptors([values], "gch")
+    with pytest.raises(ValueError, match="Received: kind='hog_bow'"):
+        he.describe_local([], "hog_bow")
+    encoder = hc.fit_encoder("bow", np.eye(36), size=2)
+    with pytest.raises(ValueError, match="0 sets"):
+        he.encode_descriptors([], encoder)
+
+
 def test_workers_decode_the_items_and_the_svm_gives_its_labels():
     from affect_tf.io import decode_image_bytes, encode_png
 

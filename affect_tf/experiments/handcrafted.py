@@ -650,6 +650,9 @@ class Baseline:
             ``[H, W, 3]`` -> ``[D]`` (global) or ``[n, d]`` (local) float32.
         encoding: None for a global descriptor; ``bow``, ``vlad`` or ``fv`` for a local one.
         dim: D of a global descriptor, d of a local one.
+        descriptor: for a local baseline, the key of :data:`LOCAL_DESCRIPTORS` it encodes
+            (``sift``, ``dsift``, ``hog``): the baselines that share it share its descriptors;
+            None for a global one.
     """
 
     name: str
@@ -657,6 +660,7 @@ class Baseline:
     describe: Callable[[np.ndarray], np.ndarray]
     encoding: str | None
     dim: int
+    descriptor: str | None = None
 
     @property
     def local(self) -> bool:
@@ -682,7 +686,8 @@ REGISTRY: dict[str, Baseline] = {
     **{name: Baseline(name, title, fn, None, dim)
        for name, (title, fn, dim) in GLOBAL_DESCRIPTORS.items()},
     **{f"{name}_{encoding}": Baseline(f"{name}_{encoding}",
-                                      f"{title} + {_ENCODING_TITLES[encoding]}", fn, encoding, dim)
+                                      f"{title} + {_ENCODING_TITLES[encoding]}", fn, encoding, dim,
+                                      descriptor=name)
        for name, (title, fn, dim) in LOCAL_DESCRIPTORS.items() for encoding in ENCODINGS},
 }
 

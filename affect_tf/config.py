@@ -26,6 +26,8 @@ LABEL_NAMES = ("negative", "positive")
 
 EDGE_SOURCES = ("gradient", "hed", "sed")
 AFFINITIES = ("iou", "authors")
+# Eigen-solvers of a sparse affinity's large components (proposals/selection.py).
+SPARSE_SOLVERS = ("block", "arpack")
 WEIGHT_SOURCES = ("imagenet", "hed", "none")
 HEADS = ("auto", "vgg", "gap")
 # Training precision: off (float32), or Keras' mixed_float16 / mixed_bfloat16 policy.
@@ -305,12 +307,19 @@ class ProposalConfig(_Section):
         choices=("float32", "float64"))
     affinity_format: str = setting(
         "auto", "How the normalized cut stores its affinity W: dense (n x n arrays, every pair "
-        "of boxes), sparse (only the pairs of boxes that overlap, scipy.sparse; eigenvectors by "
-        "ARPACK on each connected component of the box graph: the same W and eigen-subspace) or "
+        "of boxes), sparse (only the pairs of boxes that overlap, scipy.sparse: the same W; "
+        "eigenvectors per connected component of the box graph by sparse_solver) or "
         "auto (sparse from 1,000 boxes up, where it gets faster: the whole selection takes 0.33 "
-        "vs 1.3 s for 3,300 boxes, 1.5 vs 8.5 s for 7,900, with the same candidates; "
+        "vs 1.3 s for 3,300 boxes, 1.5 vs 8.5 s for 7,900, with arpack the same candidates; "
         "benchmarks/bench_proposals.py). Only pools of thousands of boxes (max_boxes=10000, the "
         "paper's whole pool) reach it.", choices=("auto", "dense", "sparse"))
+    sparse_solver: str = setting(
+        "block", "The eigen-solver of a sparse affinity's connected components of 1,000 boxes or "
+        "more: block (block Lanczos, 6 sparse products by a block of 64 vectors: the selection "
+        "1.3x faster than with arpack; an approximate eigen-subspace that keeps 91 % of the exact "
+        "candidates on scikit-image's photos where another k-means seed keeps 67 %; "
+        "benchmarks/bench_proposals.py) or arpack (exact). Only sparse "
+        "affinities (affinity_format) read it.", choices=SPARSE_SOLVERS)
 
     def _check_rules(self) -> None:
         if self.edge_source == "sed" and not self.sed_model_path:

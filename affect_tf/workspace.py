@@ -357,7 +357,8 @@ class Run:
         the in-graph path reads, and the graph's form."""
         config = self.config
         return config_lib.fingerprint(
-            self.eval_fingerprint(self.predict_manifest()), config.proposals,
+            self.eval_fingerprint(self.predict_manifest()),
+            cache_lib.proposal_fingerprint(config.proposals),
             _fields(config.evaluation, "eval_batch_size"), f"served-format-{SERVED_FORMAT}")
 
     def served_manifest(self) -> artifacts.Manifest | None:

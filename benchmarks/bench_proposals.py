@@ -14,10 +14,11 @@ The tables give the median and the 90th percentile over the images. An image's c
 texture (EdgeBoxes: 0.03 s on retina, 0.3 s on hubble_deep_field), so with 8 photos the median
 falls between the 4th and the 5th: read the p90 beside it.
 
-Two configurations: ``capped`` (``ProposalConfig``'s defaults: EdgeBoxes capped at max_boxes =
-500) and ``uncapped`` (the paper's whole pool: max_boxes = 10,000, the cap of the authors'
-EdgeBoxes toolbox and OpenCV's default; thousands of boxes, so ``affinity_format=auto`` builds the
-affinity sparse). Printed: per-step times, the boxes entering the selection, the targets (whole
+Three configurations: ``capped`` (``ProposalConfig``'s defaults: EdgeBoxes capped at max_boxes =
+500), ``uncapped`` (the paper's whole pool: max_boxes = 10,000, the cap of the authors' EdgeBoxes
+toolbox and OpenCV's default; thousands of boxes, so ``affinity_format=auto`` builds the affinity
+sparse, its eigenvectors by block Lanczos) and ``uncapped_arpack`` (the same with
+``sparse_solver=arpack``, the exact eigenvectors). Printed: per-step times, the boxes entering the selection, the targets (whole
 stage <= 0.25 s per image median and <= 0.4 s p90; selection at most a quarter of it), then the
 candidate match against the exact computation: the dense normalized cut (LAPACK, ``selection_
 precision``) of the uncapped pool with the configured k-means seed. A candidate matches when the
@@ -206,7 +207,8 @@ def run_steps(data: bytes, config: ProposalConfig, detector) -> ImageRun:
         selection.normalized_cut_select, edgeboxes.xywh_to_xyxy(boxes), scores,
         config.num_candidates, affinity=config.affinity, n_init=config.kmeans_n_init,
         seed=config.proposal_seed, row_normalize=config.spectral_row_normalize,
-        precision=config.selection_precision, affinity_format=config.affinity_format)
+        precision=config.selection_precision, affinity_format=config.affinity_format,
+        sparse_solver=config.sparse_solver)
     return ImageRun(seconds, len(boxes), boxes[keep])
 
 
@@ -557,7 +559,7 @@ def demo_hit_rates(count: int, configs: dict[str, ProposalConfig]) -> dict[str, 
                 edgeboxes.xywh_to_xyxy(boxes), scores, config.num_candidates,
                 affinity=config.affinity, n_init=config.kmeans_n_init,
                 seed=config.proposal_seed, precision=config.selection_precision,
-                affinity_format=config.affinity_format)
+                affinity_format=config.affinity_format, sparse_solver=config.sparse_solver)
             normalized = edgeboxes.xywh_to_normalized_yxyx(boxes[keep], *image.shape[:2])
             hits.append(len(keep) > 0 and box_iou(normalized, box).max() >= DEMO_HIT_IOU)
             chosen.append(boxes[keep])
@@ -711,7 +713,10 @@ def main(argv=None) -> None:
           f"thread: the cost on one dedicated core (load average now {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores); the least of {args.repeats} runs per image.")
     new = ProposalConfig(edge_source=args.edge_source, proposal_max_side=args.max_side)
-    configs = {"capped": new, "uncapped": dataclasses.replace(new, **UNCAPPED)}
+    uncapped = dataclasses.replace(new, **UNCAPPED)
+    # The whole pool with the exact sparse solver (ARPACK) beside the default block Lanczos.
+    configs = {"capped": new, "uncapped": uncapped,
+               "uncapped_arpack": dataclasses.replace(uncapped, sparse_solver="arpack")}
     detector = edges.make_edge_detector(new)
     detector(pipeline.resize_for_proposals(decode_image_bytes(images[0][1]), 64))  # Warm up.
     results = run_configs(images, configs, detector, args.repeats)

@@ -177,11 +177,46 @@ def test_cache_dir_for_names_dataset_source_affinity_and_fingerprint(tmp_path):
     assert cache_lib.cache_dir_for(tmp_path, "twitter1/five_agree", same) == path
     other = dataclasses.replace(config, num_candidates=20)
     assert cache_lib.cache_dir_for(tmp_path, "twitter1/five_agree", other) != path
-    # Without the execution-only fields the fingerprint is the plain one of every field.
+    # Without the execution-only fields, and the sparse solver that a 500-box pool never
+    # reaches, the fingerprint is the plain one of every field: the one of runs made before
+    # the sparse solver was a setting.
     plain = {key: value for key, value in dataclasses.asdict(config).items()
-             if key not in cache_lib.EXECUTION_ONLY_FIELDS}
+             if key not in cache_lib.EXECUTION_ONLY_FIELDS + ("sparse_solver",)}
     assert cache_lib.proposal_fingerprint(config) == fingerprint(
         {"__type__": "ProposalConfig", **plain})
+    arpack = dataclasses.replace(config, sparse_solver="arpack")
+    assert cache_lib.proposal_fingerprint(arpack) == cache_lib.proposal_fingerprint(config)
+
+
+@pytest.mark.parametrize("settings", [{"max_boxes": 10000}, {"affinity_format": "sparse"}])
+def test_the_sparse_solver_counts_where_the_pool_can_reach_it(settings):
+    block = ProposalConfig(**settings)
+    arpack = dataclasses.replace(block, sparse_solver="arpack")
+    assert cache_lib.proposal_fingerprint(block) != cache_lib.proposal_fingerprint(arpack)
+    # Dense affinities never read it, whatever the pool.
+    dense = dataclasses.replace(block, affinity_format="dense")
+    assert cache_lib.proposal_fingerprint(dense) == cache_lib.proposal_fingerprint(
+        dataclasses.replace(dense, sparse_solver="arpack"))
+
+
+def test_a_cache_recorded_before_the_sparse_solver_setting_still_opens(tmp_path):
+    import json  # pylint: disable=import-outside-toplevel
+
+    cache_lib.ProposalCache(tmp_path, CONFIG)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    del meta["config"]["sparse_solver"]  # As runs of earlier versions wrote it.
+    meta["config"]["hed_batch_size"] = 1  # Execution-only: may differ.
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    assert cache_lib.ProposalCache(tmp_path, CONFIG).done_filenames() == set()
+    # A whole-pool cache needs its solver on record.
+    whole = dataclasses.replace(CONFIG, max_boxes=10000)
+    cache_lib.ProposalCache(tmp_path / "whole", whole)
+    meta = json.loads((tmp_path / "whole" / "meta.json").read_text())
+    del meta["config"]["sparse_solver"]
+    (tmp_path / "whole" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(cache_lib.ProposalCacheError,
+                       match="sparse_solver: cache '<missing>' vs requested 'block'"):
+        cache_lib.ProposalCache(tmp_path / "whole", whole)
 
 
 def test_cache_round_trip_pads_and_sorts(tmp_path):

@@ -227,10 +227,13 @@ def _principal_cosines(a, b):
     return np.linalg.svd(qa.T @ qb, compute_uv=False)
 
 
-def _embedding(boxes, m, affinity_format, precision="float64", row_normalize=False):
-    """V of the boxes with W built dense (solved by LAPACK) or sparse."""
+def _embedding(boxes, m, affinity_format, precision="float64", row_normalize=False,
+               sparse_solver="arpack"):
+    """V of the boxes with W built dense (solved by LAPACK) or sparse (exact: ARPACK above
+    _SPARSE_MIN_BOXES boxes, LAPACK below)."""
     return selection.box_embedding(boxes, m, affinity_format=affinity_format, precision=precision,
-                                   row_normalize=row_normalize, solver="dense")
+                                   row_normalize=row_normalize, solver="dense",
+                                   sparse_solver=sparse_solver)
 
 
 def _same_partition(a, b):
@@ -296,10 +299,12 @@ def test_sparse_and_dense_normalized_cuts_give_the_same_clusters(arpack, monkeyp
     rng = np.random.default_rng(8)
     boxes, scores, groups = _three_groups(rng, per_group=40)
     for m in (3, 6):
-        labels = {fmt: selection.normalized_cut_labels(boxes, m, n_init=1, affinity_format=fmt)
+        labels = {fmt: selection.normalized_cut_labels(boxes, m, n_init=1, affinity_format=fmt,
+                                                       sparse_solver="arpack")
                   for fmt in ("dense", "sparse")}
         assert _same_partition(labels["dense"], labels["sparse"]), m
-    dense, sparse = (selection.normalized_cut_select(boxes, scores, 3, affinity_format=fmt)
+    dense, sparse = (selection.normalized_cut_select(boxes, scores, 3, affinity_format=fmt,
+                                                     sparse_solver="arpack")
                      for fmt in ("dense", "sparse"))
     np.testing.assert_array_equal(dense, sparse)
 
@@ -339,7 +344,7 @@ def test_sparse_normalized_cut_of_components_and_isolated_boxes(arpack, monkeypa
     scores = rng.uniform(size=boxes.shape[0])
     for fmt in ("dense", "sparse"):
         selected = selection.normalized_cut_select(boxes, scores, count, affinity_format=fmt,
-                                                   precision="float64")
+                                                   precision="float64", sparse_solver="arpack")
         assert sorted(components[selected]) == list(range(count)), fmt
         for component in range(count):
             members = np.flatnonzero(components == component)
@@ -378,6 +383,88 @@ def test_arpack_failure_falls_back_to_lapack(monkeypatch):
     np.testing.assert_allclose(_principal_cosines(expected, got), 1.0, atol=1e-7)
 
 
+def _overlapping_pool(rng, n):
+    """A photo-like pool: n integer pixel boxes of many sizes over a 500 x 400 image, one
+    connected box graph (the big boxes overlap everything)."""
+    sizes = np.round(np.exp(rng.uniform(np.log(30), np.log(400), size=(n, 2))))
+    corners = np.round(rng.uniform(0, 1, size=(n, 2)) * (np.asarray([500, 400]) - sizes))
+    return np.concatenate([corners, corners + sizes], axis=1)
+
+
+def _kept(reference, other, threshold=0.7):
+    """Share of the reference's boxes that ``other`` also holds (IoU >= threshold)."""
+    overlaps = selection.iou_affinity(np.concatenate([reference, other]))[
+        :len(reference), len(reference):]
+    return float(np.mean(overlaps.max(axis=1) >= threshold))
+
+
+def test_block_lanczos_candidates_move_no_more_than_another_kmeans_seed():
+    # The issue's yardstick: the approximate (block) eigen-subspace may move the candidates as
+    # much as k-means' own seed does, no more. 1,500 boxes, one component: the block solver runs.
+    rng = np.random.default_rng(17)
+    boxes = _overlapping_pool(rng, 1500)
+    scores = rng.uniform(size=boxes.shape[0])
+    m, seeds = 30, (0, 1, 2, 3)
+
+    def candidates(solver, seed):
+        return boxes[selection.normalized_cut_select(boxes, scores, m, n_init=1, seed=seed,
+                                                     affinity_format="sparse",
+                                                     sparse_solver=solver)]
+
+    exact = {seed: candidates("arpack", seed) for seed in seeds}
+    block = {seed: candidates("block", seed) for seed in seeds}
+    yardstick = np.mean([_kept(exact[a], exact[b]) for a in seeds for b in seeds if a < b])
+    kept = np.mean([_kept(exact[seed], block[seed]) for seed in seeds])
+    assert yardstick < 1.0, "k-means seeds must move some candidates for the test to mean much"
+    assert kept >= yardstick, (kept, yardstick)
+    # Deterministic: the same call gives the same candidates.
+    np.testing.assert_array_equal(block[0], candidates("block", 0))
+
+
+def test_block_lanczos_ritz_values_bound_the_top_eigenvalues():
+    rng = np.random.default_rng(5)
+    boxes = _overlapping_pool(rng, 1200)
+    _, upper, diagonal = selection._sorted_upper_affinity(boxes.astype(np.float64), "iou")
+    normalized, self_loops, _ = selection._normalized_sparse_affinity(upper, diagonal)
+    exact, _ = selection._dense_top_eigenpairs(normalized, self_loops, 20)
+    values, vectors = selection._block_lanczos_top_eigenpairs(normalized, self_loops, 20)
+    assert vectors.shape == (1200, 20)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(20), atol=1e-8)
+    # Rayleigh-Ritz values from below (Cauchy interlacing); the top ones converge first.
+    assert np.all(values <= exact + 1e-10)
+    np.testing.assert_allclose(values[:5], exact[:5], atol=1e-6)
+
+
+def test_block_lanczos_hands_over_to_arpack_where_it_cannot_answer(monkeypatch):
+    monkeypatch.setitem(selection._SPARSE_MIN_BOXES, "float64", 0)
+    calls = []
+    eigsh = scipy.sparse.linalg.eigsh
+    monkeypatch.setattr(selection.scipy.sparse.linalg, "eigsh",
+                        lambda *args, **kwargs: calls.append(1) or eigsh(*args, **kwargs))
+    rng = np.random.default_rng(6)
+    small = _pixel_boxes(rng, 120, largest=250)  # (10 + 14) x 4 columns would fill 120 boxes.
+    expected = _embedding(small, 10, "dense")
+    got = _embedding(small, 10, "sparse", sparse_solver="block")
+    assert len(calls) == 1
+    np.testing.assert_allclose(_principal_cosines(expected, got), 1.0, atol=1e-7)
+    # A Krylov basis that lost orthonormality is not used either.
+    monkeypatch.setattr(selection, "_BLOCK_ORTHONORMALITY_TOLERANCE", -1.0)
+    boxes = _overlapping_pool(rng, 400)
+    expected = _embedding(boxes, 10, "dense")
+    got = _embedding(boxes, 10, "sparse", sparse_solver="block")
+    assert len(calls) == 2
+    np.testing.assert_allclose(_principal_cosines(expected, got), 1.0, atol=1e-6)
+
+
+def test_unknown_sparse_solver_is_refused():
+    boxes = np.asarray([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]])
+    with pytest.raises(ValueError, match="sparse_solver must be one of block, arpack. "
+                                         "Received: sparse_solver='lobpcg'"):
+        selection.normalized_cut_select(boxes, np.ones(3), 2, sparse_solver="lobpcg")
+    field = {f.name: f for f in dataclasses.fields(ProposalConfig)}["sparse_solver"]
+    assert field.metadata["choices"] == selection.SPARSE_SOLVERS
+
+
 def test_spectral_embedding_takes_a_sparse_affinity():
     rng = np.random.default_rng(12)
     boxes = _pixel_boxes(rng, 200, largest=250)
@@ -413,7 +500,7 @@ def test_the_pipeline_passes_the_affinity_format(monkeypatch):
     original = selection.normalized_cut_select
 
     def recording_select(*args, **kwargs):
-        seen.append(kwargs["affinity_format"])
+        seen.append((kwargs["affinity_format"], kwargs["sparse_solver"]))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(selection, "normalized_cut_select", recording_select)
@@ -422,6 +509,7 @@ def test_the_pipeline_passes_the_affinity_format(monkeypatch):
         edges[k, 4:60] = edges[4:60, k] = 1.0
     orientation = np.zeros_like(edges)
     orientation[:, [8, 20, 36, 52]] = np.pi / 2
-    config = ProposalConfig(affinity_format="sparse", num_candidates=4, min_box_area=50)
+    config = ProposalConfig(affinity_format="sparse", sparse_solver="arpack", num_candidates=4,
+                            min_box_area=50)
     proposals = pipeline.propose_from_edges(edges, orientation, config)
-    assert seen == ["sparse"] and len(proposals) == 4
+    assert seen == [("sparse", "arpack")] and len(proposals) == 4

@@ -234,7 +234,7 @@ def proposal_clusters(image_rgb: np.ndarray, config: ProposalConfig,
             edgeboxes.xywh_to_xyxy(boxes_xywh), config.num_candidates, affinity=config.affinity,
             n_init=config.kmeans_n_init, seed=config.proposal_seed,
             row_normalize=config.spectral_row_normalize, precision=config.selection_precision,
-            affinity_format=config.affinity_format)
+            affinity_format=config.affinity_format, sparse_solver=config.sparse_solver)
         selected = selection.best_of_clusters(labels, scores, config.num_candidates)
     height, width = edges.shape[:2]
     return ProposalClusters(

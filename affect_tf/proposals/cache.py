@@ -41,6 +41,7 @@ import numpy as np
 from affect_tf import io as io_lib
 from affect_tf.errors import RunError
 from affect_tf.config import ProposalConfig, fingerprint
+from affect_tf.proposals import selection
 from affect_tf.proposals.pipeline import Proposals
 
 FORMAT_VERSION = 1
@@ -59,10 +60,24 @@ EXECUTION_ONLY_FIELDS = ("hed_batch_size",)
 
 
 def proposal_fingerprint(config: ProposalConfig) -> str:
-    """The fingerprint of every setting of ``config`` that can change the proposals."""
+    """The fingerprint of every setting of ``config`` that can change the proposals.
+
+    ``sparse_solver`` counts only where a sparse affinity can be built (``affinity_format``
+    ``sparse``, or ``auto`` with ``max_boxes`` at or above the size it switches at): with the
+    500-box default it cannot change a candidate, and leaving it out keeps the fingerprints (and
+    the caches) of runs made before it existed.
+    """
+    return fingerprint({"__type__": type(config).__name__, **fingerprinted_settings(config)})
+
+
+def fingerprinted_settings(config: ProposalConfig) -> dict:
+    """The settings of ``config`` that :func:`proposal_fingerprint` covers, by name."""
     fields = {key: value for key, value in dataclasses.asdict(config).items()
               if key not in EXECUTION_ONLY_FIELDS}
-    return fingerprint({"__type__": type(config).__name__, **fields})
+    if selection.resolve_affinity_format(config.affinity_format, config.max_boxes,
+                                         config.selection_precision) == "dense":
+        del fields["sparse_solver"]
+    return fields
 
 
 class ProposalCacheError(RunError, ValueError):
@@ -219,7 +234,11 @@ class ProposalCache:
             raise ProposalCacheError(
                 f"Proposal cache {self.directory} has format version {version}, this code writes "
                 f"{FORMAT_VERSION}; delete it to recompute. Received: format_version={version}")
-        expected = dataclasses.asdict(self.config)
+        # Settings that cannot change the proposals (execution-only ones, a solver the settings
+        # never reach) may differ or be missing in an older cache's record.
+        expected = fingerprinted_settings(self.config)
+        recorded = {key: value for key, value in recorded.items()
+                    if key in expected or key not in dataclasses.asdict(self.config)}
         if recorded != expected:
             differences = ", ".join(
                 f"{key}: cache {recorded.get(key, '<missing>')!r} vs requested "

@@ -187,7 +187,7 @@ def propose_from_edges(edges: np.ndarray, orientation: np.ndarray, config: Propo
         edgeboxes.xywh_to_xyxy(boxes_xywh), scores, config.num_candidates,
         affinity=config.affinity, n_init=config.kmeans_n_init, seed=config.proposal_seed,
         row_normalize=config.spectral_row_normalize, precision=config.selection_precision,
-        affinity_format=config.affinity_format)
+        affinity_format=config.affinity_format, sparse_solver=config.sparse_solver)
     clock.lap("selection")
     # The one conversion out of OpenCV's pixel (x, y, w, h) (edgeboxes.py documents the offset).
     boxes = edgeboxes.xywh_to_normalized_yxyx(boxes_xywh[keep], height, width)

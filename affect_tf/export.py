@@ -129,17 +129,24 @@ class ServingGraph:
 
     def decode_and_propose(self, images: tf.Tensor):
         """:meth:`decode` plus the in-graph proposals of each image: ``boxes [B, m, 4]``,
-        ``objectness [B, m]``, ``num_valid [B]`` (0 for a file that does not decode)."""
+        ``objectness [B, m]``, ``num_valid [B]`` (0 for a file that does not decode).
+
+        The per-file map only decodes and resizes (to the proposals' scale, padded to one
+        shape); the proposals run over the batch after it. TensorFlow instantiates the map's
+        function anew on every request, and with the proposals inside it that cost ~0.4 s per
+        request at any batch size (README, latency)."""
         proposal_config = self.config.proposals
-        m = proposal_config.num_candidates
+        side = int(proposal_config.proposal_max_side)
 
         def one(image):
-            return self._views(image) + graph_proposals.propose_in_graph(image, proposal_config)
+            return self._views(image) + graph_proposals.resized_for_batch(image, side)
 
-        specs = self._view_specs() + (tf.TensorSpec([m, 4], tf.float32),
-                                      tf.TensorSpec([m], tf.float32), tf.TensorSpec([], tf.int32))
-        (region_images, sizes, boxes, objectness, num_valid), ok = served_decode.map_decodable(
+        specs = self._view_specs() + (tf.TensorSpec([side, side, 3], tf.float32),
+                                      tf.TensorSpec([2], tf.int32))
+        (region_images, sizes, small, small_sizes), ok = served_decode.map_decodable(
             images, one, specs)
+        boxes, objectness, num_valid = graph_proposals.propose_resized_batch(
+            small, small_sizes, proposal_config)
         return region_images, sizes, ok, boxes, objectness, num_valid
 
     def _fuse(self, global_probs: tf.Tensor, regions: dict, svm_layer) -> tf.Tensor:

@@ -596,14 +596,16 @@ def served_stage(run: Run) -> artifacts.Manifest:
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
     from affect_tf import served_eval  # noqa: PLC0415
 
-    # One temperature for both paths: the evaluation's, fitted on its validation predictions.
-    config = run.scoring_config()
     eval_manifest = run.eval_manifest()
     stage_fingerprint = run.served_fingerprint()
     manifest = run.reuse("served", stage_fingerprint)
     if manifest is not None:
         return manifest
     directory = run.stage_dir("served", stage_fingerprint)
+    # One temperature for both paths: the evaluation's, fitted on its validation predictions
+    # (read after the reuse check: a finished stage costs no read of them).
+    evaluated = run.load_predictions()
+    config = run.scoring_config(evaluated["validation"])
 
     def make_compute():
         classifier = train_lib.load_classifier(config.model, str(run.train_dir))
@@ -625,7 +627,6 @@ def served_stage(run: Run) -> artifacts.Manifest:
     outputs = _resume_parts(directory, stage_fingerprint, "predictions", EVAL_PARTS, make_compute)
     served = run.load_parts(directory, "predictions", EVAL_PARTS, served_eval.PREDICTION_KEYS,
                             served_eval.PREDICTION_KEYS)
-    evaluated = run.load_predictions()
     selection = config.regions.selection
     evaluated_svm = (fusion_lib.SVMFusion.load(str(run.eval_dir / f"svm_{selection}"))
                      if config.fusion.fusion == "concat" else None)

@@ -225,6 +225,24 @@ def test_batched_matches_single(single, encoded_batch, decoded_batch):
     np.testing.assert_allclose(decoded[0].numpy(), outputs[0].numpy()[:2], atol=1e-6)
 
 
+def test_resized_batch_equals_each_image_alone(single):
+    # The served graph decodes and resizes each file alone, then proposes over the padded
+    # batch: the same candidates as each image alone, bit for bit, whatever its size.
+    side = CONFIG.proposal_max_side
+    names = ["random", "2x3", "tall", "2000x3000"]
+    padded, sizes = zip(*(gp.resized_for_batch(IMAGES[name][0], side) for name in names))
+    assert padded[3].shape == (side, side, 3) and sizes[3].numpy().tolist() == [333, 500]
+    padded = tf.stack(list(padded) + [tf.zeros([side, side, 3])])
+    sizes = tf.stack(list(sizes) + [tf.zeros([2], tf.int32)])  # A file that did not decode.
+    batched = tf.function(lambda p, s: gp.propose_resized_batch(p, s, CONFIG),
+                          autograph=False)(padded, sizes)
+    assert [o.shape.as_list() for o in batched] == [[5, M, 4], [5, M], [5]]
+    for index, name in enumerate(names):
+        for got, alone in zip(batched, single(IMAGES[name][0])):
+            np.testing.assert_array_equal(got[index].numpy(), alone.numpy())
+    assert int(batched[2][4]) == 0 and not np.any(batched[0][4].numpy())
+
+
 def _all_ops(concrete_function):
     graph_def = concrete_function.graph.as_graph_def()
     ops = {node.op for node in graph_def.node}

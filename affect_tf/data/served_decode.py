@@ -218,9 +218,17 @@ def map_decodable(encoded_batch: tf.Tensor, per_image: Callable, output_signatur
         bool ``[B]``.
     """
     count = tf.shape(encoded_batch)[0]
+    specs = tf.nest.flatten(output_signature)
     dataset = tf.data.Dataset.from_tensor_slices((tf.range(count), encoded_batch))
-    dataset = dataset.map(lambda index, encoded: (index, per_image(decode_as_builders(encoded))))
+    dataset = dataset.map(lambda index, encoded: (
+        index, tuple(tf.nest.flatten(per_image(decode_as_builders(encoded))))))
     dataset = dataset.ignore_errors()
+    # The survivors in one batch (one copy of each, where appending them one by one copies the
+    # batch so far each time), behind one sentinel row of index -1, so that the batch exists
+    # even when no file decodes.
+    sentinel = tf.data.Dataset.from_tensors(
+        (tf.constant(-1, tf.int32), tuple(tf.zeros(spec.shape, spec.dtype) for spec in specs)))
+    dataset = sentinel.concatenate(dataset).batch(tf.cast(count, tf.int64) + 1)
     # A served request builds this dataset anew on every call, and tf.data's default graph
     # rewrites (run when its iterator is made) cost more than decoding a batch: off, with the
     # autotuner (nothing to tune in one pass). Measured on the demo's model, 2 cores:
@@ -228,19 +236,8 @@ def map_decodable(encoded_batch: tf.Tensor, per_image: Callable, output_signatur
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False
     options.autotune.enabled = False
-    dataset = dataset.with_options(options)
-    specs = tf.nest.flatten(output_signature)
-    initial = (tf.zeros([0], tf.int32),
-               tuple(tf.zeros([0] + spec.shape.as_list(), spec.dtype) for spec in specs))
-
-    def append(state, element):
-        indices, values = state
-        index, outputs = element
-        outputs = tf.nest.flatten(outputs)
-        return (tf.concat([indices, [index]], 0),
-                tuple(tf.concat([stack, item[None]], 0) for stack, item in zip(values, outputs)))
-
-    indices, values = dataset.reduce(initial, append)
+    indices, values = dataset.with_options(options).get_single_element()
+    indices, values = indices[1:], [value[1:] for value in values]
     ok = tf.scatter_nd(indices[:, None], tf.ones_like(indices), [count]) > 0
     rows = [tf.scatter_nd(indices[:, None], value, tf.concat([[count], tf.shape(value)[1:]], 0))
             for value in values]

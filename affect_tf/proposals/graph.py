@@ -817,3 +817,60 @@ def propose_batch_in_graph(images, config: ProposalConfig, *, max_boxes: int | N
     signature = (tf.TensorSpec([m, 4], tf.float32), tf.TensorSpec([m], tf.float32),
                  tf.TensorSpec([], tf.int32))
     return tf.map_fn(one, images, fn_output_signature=signature)
+
+
+def resized_for_batch(image, max_side: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """An image at the proposals' scale, zero-padded to ``[max_side, max_side, 3]``, and its size.
+
+    The first step of :func:`propose_in_graph` alone, so that a served batch can decode and
+    resize each file in one small per-file function and run the proposals over the whole batch
+    after it (:func:`propose_resized_batch`): one shape for every image of any size.
+
+    Args:
+        image: uint8, or float in [0, 255], RGB ``[H, W, 3]`` (or gray ``[H, W, 1]``); H, W >= 1.
+        max_side: ``ProposalConfig.proposal_max_side``.
+
+    Returns:
+        ``(padded, size)``: float32 ``[max_side, max_side, 3]`` holding
+        :func:`resize_for_proposals`'s ``[h, w, 3]`` at the top left, and int32 ``[2]`` (h, w).
+    """
+    small = resize_for_proposals(_as_rgb(image), max_side)
+    size = tf.shape(small)[:2]
+    padded = tf.pad(small, [[0, max_side - size[0]], [0, max_side - size[1]], [0, 0]])
+    return tf.ensure_shape(padded, [max_side, max_side, 3]), size
+
+
+def propose_resized_batch(padded, sizes, config: ProposalConfig) -> tuple[
+        tf.Tensor, tf.Tensor, tf.Tensor]:
+    """:func:`propose_in_graph` of each image of a batch made by :func:`resized_for_batch`.
+
+    Equal to :func:`propose_in_graph` of the original images: it starts by resizing to the very
+    images these rows hold (an image already at the proposals' scale is left as it is).
+
+    Args:
+        padded: float32 ``[B, S, S, 3]``, S = ``config.proposal_max_side``.
+        sizes: int32 ``[B, 2]``, each row's (h, w); a row of size (0, 0) (a file that did not
+            decode) gets no candidate.
+        config: as :func:`propose_in_graph`.
+
+    Returns:
+        ``(boxes, objectness, num_valid)``: float32 [B, m, 4] normalized ``[y1, x1, y2, x2]``,
+        float32 [B, m], int32 [B]; rows ``>= num_valid[b]`` are zero.
+    """
+    m = int(config.num_candidates)
+    signature = (tf.TensorSpec([m, 4], tf.float32), tf.TensorSpec([m], tf.float32),
+                 tf.TensorSpec([], tf.int32))
+
+    def one(row):
+        image, size = row
+
+        def candidates():
+            return propose_in_graph(image[:size[0], :size[1]], config)
+
+        def none():
+            return (tf.zeros([m, 4], tf.float32), tf.zeros([m], tf.float32),
+                    tf.constant(0, tf.int32))
+
+        return tf.cond(tf.reduce_all(size > 0), candidates, none)
+
+    return tf.map_fn(one, (padded, sizes), fn_output_signature=signature)

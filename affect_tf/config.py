@@ -25,6 +25,11 @@ from typing import Any, ClassVar, Mapping
 LABEL_NAMES = ("negative", "positive")
 
 EDGE_SOURCES = ("gradient", "hed", "sed")
+# The edge sources the served graph computes in TensorFlow ops (affect_tf/proposals/graph.py);
+# OpenCV's structured edge detector has no such port.
+GRAPH_EDGE_SOURCES = ("gradient", "hed")
+# Edges of the served graph's proposals: the run's edge_source, or gradient edges whatever it is.
+SERVED_EDGES = ("run", "gradient")
 AFFINITIES = ("iou", "authors")
 # Eigen-solvers of a sparse affinity's large components (proposals/selection.py).
 SPARSE_SOLVERS = ("block", "arpack")
@@ -564,6 +569,12 @@ class ExportConfig(_Section):
     export_version: int = setting(
         0, "Version folder of the export (0: one more than the highest there).",
         interval="[0, inf)")
+    served_edges: str = setting(
+        "run", "Edges of serving_default's in-graph proposals: run (the run's edge_source: "
+        "gradient, or hed, whose network then runs in the served graph at hed_precision; sed "
+        "has no TensorFlow port and is refused) or gradient (cheaper CPU serving whatever "
+        "edge_source the run evaluated with). --mode=export evaluates the served row with the "
+        "edges it serves.", choices=SERVED_EDGES)
 
 
 @_section("Experiments")
@@ -633,6 +644,31 @@ class Config(_Section):
     baselines: BaselineConfig = dataclasses.field(default_factory=BaselineConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     experiments: ExperimentsConfig = dataclasses.field(default_factory=ExperimentsConfig)
+
+    def served_edge_source(self) -> str:
+        """The edge source of ``serving_default``'s in-graph proposals (``served_edges``).
+
+        Returns:
+            One of :data:`GRAPH_EDGE_SOURCES`.
+
+        Raises:
+            ConfigError: ``served_edges='run'`` with an edge source the graph cannot compute
+                (``sed``): serving other edges would serve candidates the served row did not
+                measure, so the export refuses and names ``--served_edges=gradient``.
+        """
+        if self.export.served_edges == "gradient":
+            return "gradient"
+        source = self.proposals.edge_source
+        if source not in GRAPH_EDGE_SOURCES:
+            raise ConfigError(
+                f"The served model cannot compute {source} edges: they have no TensorFlow port "
+                f"(in-graph edges: {', '.join(GRAPH_EDGE_SOURCES)}), and serving other edges "
+                "than served_edges names would ship a model its served row did not measure. "
+                "Export with --served_edges=gradient: serving_default then proposes with "
+                "gradient edges, and --mode=export evaluates and reports the served row with "
+                f"them. Received: served_edges={self.export.served_edges!r}, "
+                f"edge_source={source!r}")
+        return source
 
     def _check_rules(self) -> None:
         region_image_size = self.evaluation.region_image_size

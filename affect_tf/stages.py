@@ -596,6 +596,8 @@ def served_stage(run: Run) -> artifacts.Manifest:
     from affect_tf import fusion as fusion_lib  # noqa: PLC0415
     from affect_tf import served_eval  # noqa: PLC0415
 
+    # Before any work: edges the served graph cannot compute stop here, naming the fix.
+    edges = run.served_edges()
     eval_manifest = run.eval_manifest()
     stage_fingerprint = run.served_fingerprint()
     manifest = run.reuse("served", stage_fingerprint)
@@ -633,6 +635,7 @@ def served_stage(run: Run) -> artifacts.Manifest:
     summary, svms = served_eval.evaluate_served(
         served["validation"], served["test"], evaluated["test"],
         json.loads((run.eval_dir / "metrics.json").read_text()), evaluated_svm, config)
+    summary["served_edges"] = edges  # What the row was measured with (the report, the asset).
     for name, svm in svms.items():
         svm.save(str(directory / f"svm_{name}"))
         outputs += [str(path.relative_to(directory))

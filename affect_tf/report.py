@@ -239,6 +239,21 @@ def write_report(workdir, eval_dir, predictions_dir, config: Config, *,
     return io_lib.atomic_write_text(workdir / "report.md", "\n".join(lines) + "\n")
 
 
+def served_edges_of(summary: dict) -> dict:
+    """The edges a served row was measured with (``affect_tf.export.served_edges``): its
+    summary's ``served_edges``; gradient edges for a row measured before the summary held
+    them, when the served graph had no other."""
+    return summary.get("served_edges", {"edge_source": "gradient"})
+
+
+def edges_in_words(edges: dict) -> str:
+    """``gradient edges`` or ``HED edges in bfloat16``, from a served row's ``served_edges``
+    (the report's, the export asset's and bench_serving's wording)."""
+    if edges["edge_source"] == "hed":
+        return f"HED edges in {edges['hed_precision']}"
+    return f"{edges['edge_source']} edges"
+
+
 def served_section(served: dict | None) -> list[str]:
     """The served model's row (``metrics["served"]``, written by --mode=export:
     :mod:`affect_tf.served_eval`) beside the evaluated one; nothing before an export."""
@@ -250,11 +265,7 @@ def served_section(served: dict | None) -> list[str]:
             f"{served['top1_compared']} test images where both paths have one")
     invalid = (f" {served['invalid_images']} test files did not decode in the served graph "
                "(counted wrong)." if served.get("invalid_images") else "")
-    # A row measured before the summary named its edges was measured with gradient edges
-    # (worded as affect_tf.served_eval.edges_in_words).
-    edges = served.get("served_edges", {"edge_source": "gradient"})
-    edges = (f"HED edges in {edges['hed_precision']}" if edges["edge_source"] == "hed"
-             else f"{edges['edge_source']} edges")
+    edges = edges_in_words(served_edges_of(served))
     return [
         "",
         "## The served model (SavedModel, --mode=export)",

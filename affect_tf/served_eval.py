@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from affect_tf import evaluate as evaluate_lib
 from affect_tf import metrics as metrics_lib
+from affect_tf import report as report_lib
 from affect_tf.config import Config
 
 # One part's stored served predictions; every array has one row per image.
@@ -172,21 +173,6 @@ def evaluate_served(served_validation: dict, served_test: dict, evaluated_test: 
     return summary, svms
 
 
-def served_edges_of(summary: dict) -> dict:
-    """The edges a served row was measured with (``affect_tf.export.served_edges``): its
-    summary's ``served_edges``; gradient edges for a row measured before the summary held
-    them, when the served graph had no other."""
-    return summary.get("served_edges", {"edge_source": "gradient"})
-
-
-def edges_in_words(edges: dict) -> str:
-    """``gradient edges`` or ``HED edges in bfloat16``, from ``served_edges`` (as the report
-    words them: ``affect_tf.report.served_section``)."""
-    if edges["edge_source"] == "hed":
-        return f"HED edges in {edges['hed_precision']}"
-    return f"{edges['edge_source']} edges"
-
-
 def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
     """The export's ``assets.extra/evaluation.json``: what each signature was measured at, on
     which data, so a user of the model can read it without the workdir.
@@ -196,7 +182,7 @@ def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
         config: the run's settings (dataset, fold, edge source).
         protocol: the run's split protocol, in words.
     """
-    edges = served_edges_of(summary)
+    edges = report_lib.served_edges_of(summary)
     asset = {
         "dataset": config.data.dataset, "protocol": protocol,
         "fold": config.data.fold, "test_images": summary["test_images"],
@@ -205,7 +191,7 @@ def evaluation_asset(summary: dict, config: Config, protocol: str) -> bytes:
         "senti_temperature": config.regions.senti_temperature,
         "serving_default": {
             "accuracy": summary["served_accuracy"],
-            "proposals": f"in the graph (affect_tf.proposals.graph: {edges_in_words(edges)})",
+            "proposals": f"in the graph (affect_tf.proposals.graph: {report_lib.edges_in_words(edges)})",
             "edges": edges,
             "svm_fitted_on": "the served path's validation predictions"},
         "predict_with_proposals": {

@@ -46,7 +46,7 @@ from affect_tf import export as export_lib  # noqa: E402
 from affect_tf import fusion as fusion_lib  # noqa: E402
 from affect_tf import io as io_lib  # noqa: E402
 from affect_tf import metrics as metrics_lib  # noqa: E402
-from affect_tf import served_eval  # noqa: E402
+from affect_tf import report as report_lib  # noqa: E402
 from affect_tf import stages  # noqa: E402
 from affect_tf import train as train_lib  # noqa: E402
 from affect_tf.proposals import pipeline as proposal_pipeline  # noqa: E402
@@ -211,9 +211,9 @@ def main() -> None:
     device = tf.config.list_logical_devices()[-1].device_type
     print(f"(b) latency per image on {device} (ms; median of {args.repeats} calls)")
     print("    path                                         batch 1   batch 32")
-    served_edges = served.get("served_edges", {"edge_source": "gradient"})
+    served_edges = report_lib.served_edges_of(served)
     row = [latency(serve, size, args.repeats, images=images) for size in (1, 32)]
-    print(f"    serving_default (in-graph, {served_eval.edges_in_words(served_edges)}: the export)   "
+    print(f"    serving_default (in-graph, {report_lib.edges_in_words(served_edges)}: the export)   "
           f"{row[0] * 1e3:7.0f}   {row[1] * 1e3:8.0f}")
     for edge_source in args.edge_sources:
         if edge_source == served_edges["edge_source"] or edge_source == "sed":

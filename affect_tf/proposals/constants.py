@@ -46,3 +46,13 @@ HED_STRIDE = 16
 # The triangle smoothing radius of the structured-edge orientation (Dollar's edgesDetect.m and
 # OpenCV's computeOrientation), which HED's edge maps get their orientation from.
 ORIENTATION_RADIUS = 4
+
+
+def triangle_taps(radius: int) -> list[float]:
+    """Dollar's ``convTri`` kernel of ``radius``: taps ``1, 2, .., r + 1, .., 2, 1`` over their
+    sum (``2 r + 1`` floats; as float32 they equal a float32 division of the taps, bit for bit,
+    which both engines' smoothing relies on)."""
+    ramp = list(range(1, radius + 2))
+    taps = ramp + ramp[-2::-1]
+    total = float(sum(taps))
+    return [tap / total for tap in taps]

@@ -41,6 +41,7 @@ from affect_tf.proposals.constants import (  # noqa: F401  (re-exported: edges.G
     HED_BGR_MEAN,
     HED_STRIDE,
     ORIENTATION_RADIUS,
+    triangle_taps,
 )
 
 # An edge detector maps an RGB uint8 image [H, W, 3] to (edges [H, W], orientation [H, W]).
@@ -98,9 +99,7 @@ def _triangle_smooth(image: np.ndarray, radius: int) -> np.ndarray:
     """Separable triangle filter of the given radius (Dollar's ``convTri``), reflected borders."""
     if radius <= 0:
         return image
-    ramp = np.arange(1, radius + 2, dtype=np.float32)
-    kernel = np.concatenate([ramp, ramp[-2::-1]])
-    kernel /= kernel.sum()
+    kernel = np.asarray(triangle_taps(radius), np.float32)
     return cv2.sepFilter2D(image, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
 
 

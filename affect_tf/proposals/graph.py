@@ -283,15 +283,6 @@ def graph_gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
 # HED edges (the TF twin of proposals/edges.py's HEDEdgeDetector).
 
 
-def _triangle_kernel(radius: int) -> list[float]:
-    """Dollar's ``convTri`` taps ``1, 2, .., r + 1, .., 2, 1``, normalized (edges.py's
-    ``_triangle_smooth``)."""
-    ramp = list(range(1, radius + 2))
-    taps = ramp + ramp[-2::-1]
-    total = float(sum(taps))
-    return [tap / total for tap in taps]
-
-
 def graph_orientation_from_edges(edges, radius: int = constants.ORIENTATION_RADIUS) -> tf.Tensor:
     """Edge-normal orientation of an edge map (``proposals.edges.orientation_from_edges``, in TF
     ops).
@@ -312,7 +303,7 @@ def graph_orientation_from_edges(edges, radius: int = constants.ORIENTATION_RADI
     """
     maps = tf.cast(edges, tf.float32)[..., None]
     if radius > 0:
-        kernel = _triangle_kernel(radius)
+        kernel = constants.triangle_taps(radius)
         maps = _filter_axis(_filter_axis(maps, kernel, 1), kernel, 0)
     smooth, first, second = [1.0, 2.0, 1.0], [-1.0, 0.0, 1.0], [1.0, -2.0, 1.0]
 

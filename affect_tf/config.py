@@ -30,6 +30,12 @@ EDGE_SOURCES = ("gradient", "hed", "sed")
 GRAPH_EDGE_SOURCES = ("gradient", "hed")
 # Edges of the served graph's proposals: the run's edge_source, or gradient edges whatever it is.
 SERVED_EDGES = ("run", "gradient")
+# Boxes of the served graph's proposals: EdgeBoxes approximated by scored sliding windows, or
+# OpenCV's EdgeBoxes step for step (affect_tf/proposals/graph_edgeboxes.py, XLA-compiled).
+SERVED_BOXES = ("windows", "edgeboxes")
+# The most EdgeBoxes boxes served_boxes=edgeboxes hands the graph's normalized cut (a dense
+# eigen-decomposition, cubic in them): the paper's whole pool (max_boxes=10000) is refused.
+MAX_EDGEBOXES_CUT = 2000
 AFFINITIES = ("iou", "authors")
 # Eigen-solvers of a sparse affinity's large components (proposals/selection.py).
 SPARSE_SOLVERS = ("block", "arpack")
@@ -575,6 +581,14 @@ class ExportConfig(_Section):
         "has no TensorFlow port and is refused) or gradient (cheaper CPU serving whatever "
         "edge_source the run evaluated with). --mode=export evaluates the served row with the "
         "edges it serves.", choices=SERVED_EDGES)
+    served_boxes: str = setting(
+        "windows", "Boxes of serving_default's in-graph proposals: windows (EdgeBoxes "
+        "approximated by scored sliding windows: fast, but only ~30 % of the OpenCV path's "
+        "candidates) or edgeboxes (OpenCV's EdgeBoxes step for step in XLA-compiled TensorFlow "
+        "ops, then the OpenCV path's filter and normalized cut: its candidates match the OpenCV "
+        "path's as closely as another k-means seed does; 1-5 s per image on a CPU core; TF "
+        "Serving needs --xla_cpu_compilation_enabled=true; max_boxes <= 2000). --mode=export "
+        "evaluates the served row with the boxes it serves.", choices=SERVED_BOXES)
 
 
 @_section("Experiments")
@@ -671,6 +685,12 @@ class Config(_Section):
         return source
 
     def _check_rules(self) -> None:
+        if self.export.served_boxes == "edgeboxes" and self.proposals.max_boxes > MAX_EDGEBOXES_CUT:
+            raise ConfigError(
+                f"served_boxes=edgeboxes hands the graph's normalized cut at most "
+                f"{MAX_EDGEBOXES_CUT} boxes (a dense eigen-decomposition); the paper's whole pool "
+                "is not servable that way. Use max_boxes <= that, or served_boxes=windows. "
+                f"Received: max_boxes={self.proposals.max_boxes}")
         region_image_size = self.evaluation.region_image_size
         if region_image_size < self.model.image_size:
             raise ConfigError(

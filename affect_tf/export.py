@@ -85,18 +85,22 @@ def served_edges(config: Config) -> dict:
         ``{"edge_source": "gradient"}``, or ``{"edge_source": "hed", "hed_precision": p}`` with
         ``p`` what ``hed_precision`` resolves to here, as the OpenCV path resolves it
         (``proposals.edges.hed_precision_here``: ``auto`` is bfloat16 on a GPU or a CPU with
-        bfloat16 instructions): the precision the exported graph computes HED in.
+        bfloat16 instructions): the precision the exported graph computes HED in; with
+        ``"boxes": "edgeboxes"`` added for ``--served_boxes=edgeboxes`` (OpenCV's EdgeBoxes in
+        the graph; absent: the sliding-window approximation).
 
     Raises:
         ConfigError: edges the graph cannot compute (:meth:`Config.served_edge_source`).
     """
     source = config.served_edge_source()
-    if source != "hed":
-        return {"edge_source": source}
-    from affect_tf.proposals import edges as edges_lib  # noqa: PLC0415  (OpenCV: HED runs only)
+    served = {"edge_source": source}
+    if source == "hed":
+        from affect_tf.proposals import edges as edges_lib  # noqa: PLC0415  (OpenCV: HED only)
 
-    return {"edge_source": source,
-            "hed_precision": edges_lib.hed_precision_here(config.proposals.hed_precision)}
+        served["hed_precision"] = edges_lib.hed_precision_here(config.proposals.hed_precision)
+    if config.export.served_boxes != "windows":
+        served["boxes"] = config.export.served_boxes
+    return served
 
 
 class ServingGraph:
@@ -195,7 +199,8 @@ class ServingGraph:
         (region_images, sizes, small, small_sizes), ok = served_decode.map_decodable(
             images, one, specs)
         boxes, objectness, num_valid = graph_proposals.propose_resized_batch(
-            small, small_sizes, proposal_config, edge_fn=self._edge_fn)
+            small, small_sizes, proposal_config, edge_fn=self._edge_fn,
+            box_engine=self.edges.get("boxes", "windows"))
         return region_images, sizes, ok, boxes, objectness, num_valid
 
     def _fuse(self, global_probs: tf.Tensor, regions: dict, svm_layer) -> tf.Tensor:

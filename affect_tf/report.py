@@ -249,9 +249,11 @@ def served_edges_of(summary: dict) -> dict:
 def edges_in_words(edges: dict) -> str:
     """``gradient edges`` or ``HED edges in bfloat16``, from a served row's ``served_edges``
     (the report's, the export asset's and bench_serving's wording)."""
-    if edges["edge_source"] == "hed":
-        return f"HED edges in {edges['hed_precision']}"
-    return f"{edges['edge_source']} edges"
+    words = (f"HED edges in {edges['hed_precision']}" if edges["edge_source"] == "hed"
+             else f"{edges['edge_source']} edges")
+    if edges.get("boxes") == "edgeboxes":
+        return words + ", OpenCV's EdgeBoxes, filter and normalized cut"
+    return words + ", boxes by scored sliding windows (an approximation of the OpenCV path)"
 
 
 def served_section(served: dict | None) -> list[str]:
@@ -278,8 +280,8 @@ def served_section(served: dict | None) -> list[str]:
         f"| served: proposals in the graph (`serving_default`) | "
         f"{_percent(served['served_accuracy'])} | {served['mean_candidates']['served']:.1f} |",
         "",
-        f"`serving_default` proposes its candidates in the graph ({edges}, an "
-        f"approximation of the OpenCV path) and its concatenation SVM was fitted on that path's "
+        f"`serving_default` proposes its candidates in the graph ({edges}) "
+        f"and its concatenation SVM was fitted on that path's "
         f"validation predictions. The two paths give the same label on "
         f"{_percent(served['label_agreement'])} % of the {served['test_images']} test images, "
         f"the same whole-image label on {_percent(served['whole_image_agreement'])} %, and "

@@ -50,7 +50,7 @@ EXPERIMENTS_FORMAT = 3
 HANDCRAFTED_SETTINGS = ("handcrafted", "handcrafted_codebook_size", "handcrafted_svm_c")
 # The served evaluation's outputs and the in-graph path it runs (affect_tf/served_eval.py,
 # affect_tf/proposals/graph.py); a new one reruns it.
-SERVED_FORMAT = 1
+SERVED_FORMAT = 2
 
 
 def _fields(section, *excluded: str) -> dict:
@@ -381,7 +381,7 @@ class Run:
         parts = [self.eval_fingerprint(self.predict_manifest()),
                  cache_lib.proposal_fingerprint(config.proposals),
                  _fields(config.evaluation, "eval_batch_size"), f"served-format-{SERVED_FORMAT}"]
-        if edges["edge_source"] != "gradient":
+        if edges != {"edge_source": "gradient"}:
             parts.append({"served_edges": edges})
         return config_lib.fingerprint(*parts)
 

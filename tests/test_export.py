@@ -402,3 +402,49 @@ def test_the_report_names_the_served_edges(exported):
     assert "in the graph (gradient edges" in "\n".join(report.served_section(served))
     asset = json.loads(served_eval.evaluation_asset(served, run.config, "holdout"))
     assert asset["serving_default"]["edges"] == {"edge_source": "gradient"}
+
+
+def test_served_boxes_edgeboxes_serves_opencvs_edgeboxes(exported, classifier, tmp_path):
+    from affect_tf.proposals import graph as graph_proposals
+
+    _, run, _, _, encoded = exported
+    config = replace_config(run.scoring_config(), fusion={"fusion": "max"},
+                            proposals={"proposal_max_side": 96}, served_boxes="edgeboxes")
+    graph = export_lib.ServingGraph(classifier, config)
+    assert graph.edges == {"edge_source": "gradient", "boxes": "edgeboxes"}
+    target = export_lib.write_saved_model(graph, tmp_path / "export")
+    assert export_lib.python_backed_ops(target) == []
+    model = tf.saved_model.load(str(target))
+    images = tf.constant(list(encoded[:2]))
+    served = model.signatures["serving_default"](images=images)
+    # The same candidates as propose_in_graph with OpenCV's EdgeBoxes, classified by the other
+    # signature: the same answer; and not the sliding windows' candidates.
+    propose = tf.function(
+        lambda image: graph_proposals.propose_in_graph(image, config.proposals,
+                                                       box_engine="edgeboxes"),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
+    proposals = [propose(io_lib.decode_image_bytes(bytes(data))) for data in encoded[:2]]
+    boxes, objectness, num_valid = (tf.stack(list(parts)) for parts in zip(*proposals))
+    given = model.signatures["predict_with_proposals"](
+        images=images, boxes=boxes, objectness=objectness, num_valid=num_valid)
+    for key in ("region_boxes", "region_ar", "probabilities"):
+        np.testing.assert_allclose(served[key].numpy(), given[key].numpy(), atol=1e-4,
+                                   err_msg=key)
+    windows = graph_proposals.propose_in_graph(io_lib.decode_image_bytes(bytes(encoded[0])),
+                                               config.proposals)[0].numpy()
+    assert not np.allclose(windows, boxes.numpy()[0], atol=1e-3)
+
+
+def test_served_boxes_are_fingerprinted_reported_and_bounded(exported):
+    from affect_tf import report, stages
+    from affect_tf.config import ConfigError
+
+    config, run, _, _, _ = exported
+    faithful = stages.Run(replace_config(config, served_boxes="edgeboxes"))
+    faithful.predict_manifest = run.predict_manifest
+    assert faithful.served_fingerprint() != run.served_fingerprint()
+    served = {"edge_source": "gradient", "boxes": "edgeboxes"}
+    assert "OpenCV's EdgeBoxes" in report.edges_in_words(served)
+    assert "sliding windows" in report.edges_in_words({"edge_source": "gradient"})
+    with pytest.raises(ConfigError, match=r"at most 2000 boxes.*Received: max_boxes=10000"):
+        replace_config(config, served_boxes="edgeboxes", proposals={"max_boxes": 10000})

@@ -56,3 +56,23 @@ def triangle_taps(radius: int) -> list[float]:
     taps = ramp + ramp[-2::-1]
     total = float(sum(taps))
     return [tap / total for tap in taps]
+
+
+def generation_limits(config) -> tuple[float, float]:
+    """EdgeBoxes' ``(maxAspectRatio, minBoxArea)``, never tighter than the geometric filter.
+
+    OpenCV's defaults (3 and 1000) never generate the boxes of aspect (3, 6] or area [800, 1000)
+    that the paper's filter keeps (Algorithm 1, step 2), so the filter's own bounds are used. The
+    authors' minimum side (``min_box_side``, 28 px) implies an area of at least its square, which
+    only tightens generation where the filter would drop the boxes anyway. Both engines (OpenCV's
+    and the graph's) generate with these.
+
+    Args:
+        config: a ``ProposalConfig``.
+
+    Returns:
+        ``(max_aspect_ratio, min_box_area)`` for ``setMaxAspectRatio`` / ``setMinBoxArea``.
+    """
+    min_area = max(float(config.min_box_area), float(config.min_box_side) ** 2,
+                   MIN_GENERATED_BOX_AREA)
+    return float(config.max_aspect_ratio), min_area

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from affect_tf.config import ProposalConfig
-from affect_tf.proposals.constants import MIN_GENERATED_BOX_AREA
+from affect_tf.proposals.constants import generation_limits  # noqa: F401  (re-exported)
 
 # OpenCV's EdgeBoxes tabulates its scale normalization for box half-perimeters below 10,000 pixels
 # and reads past the table for larger images.
@@ -27,25 +27,6 @@ _MAX_HALF_PERIMETER = 19_000
 
 def _empty_boxes() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, 4), np.int32), np.zeros((0,), np.float32)
-
-
-def generation_limits(config: ProposalConfig) -> tuple[float, float]:
-    """EdgeBoxes' ``(maxAspectRatio, minBoxArea)``, never tighter than the geometric filter.
-
-    OpenCV's defaults (3 and 1000) never generate the boxes of aspect (3, 6] or area [800, 1000)
-    that the paper's filter keeps (Algorithm 1, step 2), so the filter's own bounds are used. The
-    authors' minimum side (``min_box_side``, 28 px) implies an area of at least its square, which
-    only tightens generation where the filter would drop the boxes anyway.
-
-    Args:
-        config: proposal settings.
-
-    Returns:
-        ``(max_aspect_ratio, min_box_area)`` for ``setMaxAspectRatio`` / ``setMinBoxArea``.
-    """
-    min_area = max(float(config.min_box_area), float(config.min_box_side) ** 2,
-                   MIN_GENERATED_BOX_AREA)
-    return float(config.max_aspect_ratio), min_area
 
 
 def edge_boxes(edges: np.ndarray, orientation: np.ndarray,

@@ -24,9 +24,9 @@ SavedModel signature:
    refined by EdgeBoxes' local search (:func:`refine_windows`), then greedy NMS
    (``tf.image.non_max_suppression``, EdgeBoxes' beta) keeps at most a few hundred.
 4. The paper's normalized-cut selection (:func:`graph_normalized_cut_select`): IoU affinity,
-   normalized Laplacian, ``tf.linalg.eigh``, unit rows, k-means with a deterministic
-   farthest-point start and a fixed number of iterations, the top-objectness box of each
-   cluster.
+   normalized Laplacian, ``tf.linalg.eigh``, unit rows, k-means as the OpenCV path's
+   scikit-learn runs it (k-means++ start from a seeded stateless generator, Lloyd to
+   convergence), the top-objectness box of each cluster.
 
 Conventions: images are RGB ``[H, W, 3]`` (or ``[H, W, 1]``), uint8 or float in [0, 255] (the
 project's float convention, ``regions.py``). Boxes leave as float32 normalized ``[y1, x1, y2, x2]``
@@ -41,8 +41,8 @@ import math
 
 import tensorflow as tf
 
-from affect_tf.config import ProposalConfig
-from affect_tf.proposals import constants
+from affect_tf.config import MAX_EDGEBOXES_CUT, SERVED_BOXES, ProposalConfig
+from affect_tf.proposals import constants, graph_edgeboxes
 
 # Gradient edges: the OpenCV path's settings (proposals/constants.py), one definition for both.
 EDGE_SIGMA = constants.GRADIENT_SIGMA
@@ -72,8 +72,11 @@ PRE_NMS_WINDOWS = 2000
 REFINE_ROUNDS = 3
 # Boxes kept for the normalized cut: config.max_boxes capped at this (eigh is cubic in it).
 MAX_GRAPH_BOXES = 300
-# Lloyd iterations of k-means (fixed, so the graph has a bounded cost).
-KMEANS_ITERATIONS = 20
+
+# k-means as scikit-learn's KMeans defaults (the OpenCV path's): at most this many Lloyd
+# iterations, stopping once the centres move by at most KMEANS_TOL x the data's mean variance.
+KMEANS_MAX_ITER = 300
+KMEANS_TOL = 1e-4
 
 
 # ------------------------------------------------------------------------------------------------
@@ -444,9 +447,8 @@ def window_shapes(config: ProposalConfig, alpha: float | None = None) -> list[tu
 
 def _generation_limits(config: ProposalConfig) -> tuple[float, float]:
     """(smallest box area generated, largest aspect ratio), as ``edgeboxes.generation_limits``."""
-    min_area = max(float(config.min_box_area), float(config.min_box_side) ** 2,
-                   MIN_GENERATED_BOX_AREA)
-    return min_area, float(config.max_aspect_ratio)
+    max_ratio, min_area = constants.generation_limits(config)
+    return min_area, max_ratio
 
 
 def _passes_filter(height: int, width: int, min_area: float, max_ratio: float,
@@ -726,60 +728,109 @@ def spectral_rows(affinity: tf.Tensor, num_clusters: int, row_normalize: bool = 
     return tf.math.divide_no_nan(vectors, norms)
 
 
-def _farthest_point_centres(points: tf.Tensor, num_clusters: int) -> tf.Tensor:
-    """Deterministic k-means start: row 0, then repeatedly the row farthest from those chosen.
+def _kmeans_plusplus(points: tf.Tensor, num_clusters: int, seed: tf.Tensor) -> tf.Tensor:
+    """scikit-learn's greedy k-means++ start (``KMeans(init="k-means++")``) from a seeded
+    stateless generator: the first centre uniformly at random, then each next one the best (least
+    total squared distance) of ``2 + ln m`` rows drawn with probability proportional to their
+    squared distance to the centres so far.
 
-    Row 0 is the top-objectness box (rows come sorted by score). With unit rows, boxes of
-    different components are sqrt(2) apart, so each component gets a centre early.
+    Args:
+        points: float64 [n, d]; num_clusters: m <= n; seed: int32 scalar.
 
     Returns:
-        float64 [m, d] initial centres (repeats where fewer than m distinct rows exist).
+        float64 [m, d] initial centres.
     """
-    def step(i, chosen, nearest):
-        last = points[chosen[i - 1]]
-        nearest = tf.minimum(nearest, tf.reduce_sum(tf.square(points - last), axis=1))
-        chosen = tf.tensor_scatter_nd_update(
-            chosen, [[i]], [tf.argmax(nearest, output_type=tf.int32)])
-        return i + 1, chosen, nearest
-
     n = tf.shape(points)[0]
-    chosen = tf.zeros([num_clusters], tf.int32)
-    nearest = tf.fill([n], tf.constant(float("inf"), tf.float64))
-    _, chosen, _ = tf.while_loop(lambda i, *_: i < num_clusters, step,
-                                 (tf.constant(1), chosen, nearest))
+    trials = 2 + int(math.log(num_clusters))
+    draws = tf.random.stateless_uniform([num_clusters * trials], tf.stack([seed, 0]),
+                                        dtype=tf.float64)
+    first = tf.minimum(tf.cast(draws[0] * tf.cast(n, tf.float64), tf.int32), n - 1)
+
+    def squared_distances(rows):  # [t, n]
+        return tf.reduce_sum(tf.square(points[None, :, :] - rows[:, None, :]), axis=2)
+
+    closest = squared_distances(points[first][None])[0]
+
+    def step(c, chosen, closest):
+        targets = draws[c * trials:(c + 1) * trials] * tf.reduce_sum(closest)
+        candidates = tf.minimum(tf.searchsorted(tf.cumsum(closest), targets), n - 1)
+        distances = tf.minimum(closest[None, :], squared_distances(tf.gather(points, candidates)))
+        best = tf.argmin(tf.reduce_sum(distances, axis=1), output_type=tf.int32)
+        chosen = tf.tensor_scatter_nd_update(chosen, [[c]], candidates[best][None])
+        return c + 1, chosen, distances[best]
+
+    chosen = tf.tensor_scatter_nd_update(tf.zeros([num_clusters], tf.int32), [[0]], first[None])
+    _, chosen, _ = tf.while_loop(lambda c, *_: c < num_clusters, step,
+                                 (tf.constant(1), chosen, closest))
     return tf.gather(points, chosen)
 
 
-def graph_kmeans_labels(points: tf.Tensor, num_clusters: int,
-                  iterations: int = KMEANS_ITERATIONS) -> tf.Tensor:
-    """k-means (Lloyd) with a farthest-point start and a fixed number of iterations.
-
-    Deterministic: no random start, ties go to the lower cluster index. A cluster that loses all
-    its rows keeps its centre (and may stay empty; the caller fills empty clusters).
-
-    Args:
-        points: float64 [n, d].
-        num_clusters: m.
-        iterations: Lloyd iterations.
+def _lloyd(points: tf.Tensor, centres: tf.Tensor, num_clusters: int
+           ) -> tuple[tf.Tensor, tf.Tensor]:
+    """scikit-learn's Lloyd iterations: until the labels stop changing or the centres move by at
+    most ``KMEANS_TOL`` times the mean variance of the columns (squared, summed), at most
+    ``KMEANS_MAX_ITER`` times; an emptied cluster keeps its centre.
 
     Returns:
-        int32 [n] cluster index per row, in [0, m).
+        ``(labels int32 [n] from the final centres, inertia float64)``.
     """
+    mean = tf.reduce_mean(points, axis=0)
+    tolerance = KMEANS_TOL * tf.reduce_mean(tf.reduce_mean(tf.square(points - mean), axis=0))
+
     def assign(centres):
         distances = (tf.reduce_sum(tf.square(points), axis=1, keepdims=True)
                      - 2.0 * tf.matmul(points, centres, transpose_b=True)
                      + tf.reduce_sum(tf.square(centres), axis=1)[None, :])
-        return tf.argmin(distances, axis=1, output_type=tf.int32)
+        return tf.argmin(distances, axis=1, output_type=tf.int32), tf.reduce_min(distances, 1)
 
-    def step(i, centres):
-        labels = assign(centres)
-        sums = tf.math.unsorted_segment_sum(points, labels, num_clusters)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(points[:, :1]), labels, num_clusters)
-        return i + 1, tf.where(counts > 0, sums / tf.maximum(counts, 1.0), centres)
+    def step(i, centres, labels, done):
+        new_labels, _ = assign(centres)
+        sums = tf.math.unsorted_segment_sum(points, new_labels, num_clusters)
+        counts = tf.math.unsorted_segment_sum(tf.ones_like(points[:, :1]), new_labels,
+                                              num_clusters)
+        moved = tf.where(counts > 0, sums / tf.maximum(counts, 1.0), centres)
+        shift = tf.reduce_sum(tf.square(moved - centres))
+        done = tf.reduce_all(tf.equal(new_labels, labels)) | (shift <= tolerance)
+        return i + 1, moved, new_labels, done
 
-    centres = _farthest_point_centres(points, num_clusters)
-    _, centres = tf.while_loop(lambda i, _: i < iterations, step, (tf.constant(0), centres))
-    return assign(centres)
+    labels = tf.fill([tf.shape(points)[0]], -1)
+    _, centres, _, _ = tf.while_loop(lambda i, _c, _l, done: (i < KMEANS_MAX_ITER) & ~done, step,
+                                     (tf.constant(0), centres, labels, tf.constant(False)))
+    labels, distances = assign(centres)
+    return labels, tf.reduce_sum(tf.maximum(distances, 0.0))
+
+
+def graph_kmeans_labels(points: tf.Tensor, num_clusters: int, *, seed=0,
+                        n_init: int = 1) -> tf.Tensor:
+    """k-means as the OpenCV path runs it (scikit-learn's ``KMeans``): k-means++ start, Lloyd
+    iterations to convergence, the least inertia of ``n_init`` starts.
+
+    The start is drawn from TensorFlow's stateless generator, not NumPy's, so its draws differ
+    from scikit-learn's under the same seed; the algorithm is the same, so the two differ as two
+    seeds of either do. Deterministic for a given seed; ties go to the lower cluster index.
+
+    Args:
+        points: float64 [n, d], n >= num_clusters.
+        num_clusters: m.
+        seed: int seed (``ProposalConfig.proposal_seed``); start i uses seed + i.
+        n_init: starts (``ProposalConfig.kmeans_n_init``).
+
+    Returns:
+        int32 [n] cluster index per row, in [0, m) (a cluster may be empty where fewer than m
+        distinct rows exist; the caller fills it).
+    """
+    seed = tf.cast(seed, tf.int32)
+    best_labels, best_inertia = None, None
+    for start in range(max(1, int(n_init))):
+        labels, inertia = _lloyd(points, _kmeans_plusplus(points, num_clusters, seed + start),
+                                 num_clusters)
+        if best_labels is None:
+            best_labels, best_inertia = labels, inertia
+        else:
+            better = inertia < best_inertia
+            best_labels = tf.where(better, labels, best_labels)
+            best_inertia = tf.minimum(inertia, best_inertia)
+    return best_labels
 
 
 def pick_per_cluster(labels: tf.Tensor, num_clusters: int) -> tf.Tensor:
@@ -808,16 +859,17 @@ def pick_per_cluster(labels: tf.Tensor, num_clusters: int) -> tf.Tensor:
         return tf.identity(selected)
 
 
-def _cluster_and_pick(boxes: tf.Tensor, num_clusters: int, affinity: str,
-                      iterations: int, row_normalize: bool) -> tf.Tensor:
+def _cluster_and_pick(boxes: tf.Tensor, num_clusters: int, affinity: str, seed,
+                      n_init: int, row_normalize: bool) -> tf.Tensor:
     """Normalized cut of boxes ranked by objectness: indices [m] of the kept rows, ascending."""
     embedding = spectral_rows(box_affinity(boxes, affinity), num_clusters, row_normalize)
-    return pick_per_cluster(graph_kmeans_labels(embedding, num_clusters, iterations), num_clusters)
+    labels = graph_kmeans_labels(embedding, num_clusters, seed=seed, n_init=n_init)
+    return pick_per_cluster(labels, num_clusters)
 
 
 def graph_normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_clusters: int, *,
-                          affinity: str = "iou", iterations: int = KMEANS_ITERATIONS,
-                          row_normalize: bool = True) -> tf.Tensor:
+                                affinity: str = "iou", seed=0, n_init: int = 1,
+                                row_normalize: bool = True) -> tf.Tensor:
     """Indices of the m candidate regions chosen by normalized cut (Algorithm 1, step 3).
 
     Args:
@@ -825,7 +877,7 @@ def graph_normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_cluster
         scores: float [n] objectness; the best box of each cluster is kept.
         num_clusters: m (paper: 50).
         affinity: ``iou`` (paper) or ``authors`` (released code).
-        iterations: k-means iterations.
+        seed, n_init: k-means' (:func:`graph_kmeans_labels`).
         row_normalize: unit rows of V before k-means (:func:`spectral_rows`).
 
     Returns:
@@ -838,7 +890,7 @@ def graph_normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_cluster
     n = tf.shape(order)[0]
     ranked = tf.gather(boxes, order)
     picked = tf.cond(n <= num_clusters, lambda: tf.range(n),
-                     lambda: _cluster_and_pick(ranked, num_clusters, affinity, iterations,
+                     lambda: _cluster_and_pick(ranked, num_clusters, affinity, seed, n_init,
                                                row_normalize))
     return tf.gather(order, picked)
 
@@ -847,8 +899,42 @@ def graph_normalized_cut_select(boxes: tf.Tensor, scores: tf.Tensor, num_cluster
 # Public entry points.
 
 
+def graph_geometric_filter(boxes_xywh: tf.Tensor, config: ProposalConfig) -> tf.Tensor:
+    """``edgeboxes.geometric_filter``'s rule on int32 [n, 4] ``(x, y, w, h)``: bool [n], kept."""
+    width = tf.cast(boxes_xywh[:, 2], tf.float64)
+    height = tf.cast(boxes_xywh[:, 3], tf.float64)
+    ratio = float(config.max_aspect_ratio)
+    keep = (width > 0) & (height > 0) & (width * height >= float(config.min_box_area))
+    keep &= (width <= ratio * height) & (height <= ratio * width)
+    if config.min_box_side > 0:
+        keep &= tf.minimum(width, height) >= float(config.min_box_side)
+    if config.max_box_side > 0:
+        keep &= tf.maximum(width, height) <= float(config.max_box_side)
+    return keep
+
+
+def _faithful_candidates(edges: tf.Tensor, orientation: tf.Tensor, config: ProposalConfig
+                         ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """OpenCV's EdgeBoxes (:mod:`graph_edgeboxes`) and the geometric filter, as the OpenCV path.
+
+    Returns:
+        ``(cut_boxes, crop_boxes, scores)``: float32 [n, 4] ``[y, x, y + h, x + w]`` (areas
+        ``w * h``: the boxes the OpenCV path's normalized cut compares), float32 [n, 4] the
+        pixel-corner extent ``[y - 1, x - 1, y + h, x + w]`` it crops (``edgeboxes.py``'s +1
+        offset), and float32 [n] scores, descending.
+    """
+    boxes_xywh, scores = graph_edgeboxes.edge_boxes_in_graph(edges, orientation, config)
+    keep = graph_geometric_filter(boxes_xywh, config)
+    boxes_xywh, scores = tf.boolean_mask(boxes_xywh, keep), tf.boolean_mask(scores, keep)
+    x, y, w, h = tf.unstack(tf.cast(boxes_xywh, tf.float32), axis=1)
+    cut_boxes = tf.stack([y, x, y + h, x + w], axis=1)
+    crop_boxes = tf.stack([y - 1.0, x - 1.0, y + h, x + w], axis=1)
+    return cut_boxes, crop_boxes, scores
+
+
 def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = None,
-                     edge_fn=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                     edge_fn=None, box_engine: str = "windows"
+                     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """The m candidate regions of one image from TF ops alone (Algorithm 1, steps 1-3).
 
     The in-graph counterpart of ``affect_tf.proposals.propose`` (module docstring). Traceable
@@ -863,14 +949,19 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
         config: proposal settings: ``proposal_max_side``, the filter bounds, ``edge_boxes_alpha``,
             ``edge_boxes_beta``, ``max_boxes``, ``num_candidates`` (m) and ``affinity``.
             ``edge_source`` is not read: the edges are ``edge_fn``'s (the served graph picks
-            it: ``affect_tf.export.ServingGraph``); ``kmeans_n_init`` and ``proposal_seed`` are
-            not used (one deterministic k-means run).
+            it: ``affect_tf.export.ServingGraph``); ``kmeans_n_init`` and ``proposal_seed``
+            seed k-means (:func:`graph_kmeans_labels`).
         max_boxes: boxes kept for the normalized cut; default ``min(config.max_boxes,
             MAX_GRAPH_BOXES)`` (its eigen-decomposition is cubic in this).
         edge_fn: TF callable, the resized image float32 [h, w, 3] in [0, 255] ->
             ``(edges, orientation)`` float32 [h, w] each (thinned strength in [0, 1],
             orientation in [0, pi)); None: :func:`graph_gradient_edges`; HED's:
             :func:`graph_hed_edges`.
+        box_engine: ``windows``: the sliding-window approximation of EdgeBoxes above (fast, not
+            OpenCV's boxes); ``edgeboxes``: OpenCV's EdgeBoxes step for step
+            (:mod:`graph_edgeboxes`, XLA-compiled; its boxes equal OpenCV's but for ties) with
+            the run's ``max_boxes`` (``max_boxes`` is not read) and the OpenCV path's filter, so
+            the cut sees the OpenCV path's pool.
 
     Returns:
         ``(boxes, objectness, num_valid)``: float32 [m, 4] normalized ``[y1, x1, y2, x2]`` in
@@ -879,9 +970,18 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
         image or one too small to hold a box that passes the filter.
 
     Raises:
-        ValueError: a wrong rank, channel count or dtype, or max_boxes < 1 (when traced).
+        ValueError: a wrong rank, channel count or dtype, max_boxes < 1, an unknown
+            box_engine, or ``edgeboxes`` with more than ``MAX_EDGEBOXES_CUT`` boxes (when traced).
         tf.errors.InvalidArgumentError: an empty image (at run time).
     """
+    if box_engine not in SERVED_BOXES:
+        raise ValueError(f"box_engine must be one of {', '.join(SERVED_BOXES)}. "
+                         f"Received: box_engine={box_engine!r}")
+    if box_engine == "edgeboxes" and config.max_boxes > MAX_EDGEBOXES_CUT:
+        raise ValueError(
+            f"The graph's normalized cut takes at most {MAX_EDGEBOXES_CUT} boxes (a dense "
+            "eigen-decomposition); serve a run with max_boxes <= that. "
+            f"Received: max_boxes={config.max_boxes}")
     image = _as_rgb(image)
     num_candidates = int(config.num_candidates)
     max_boxes = min(int(config.max_boxes), MAX_GRAPH_BOXES) if max_boxes is None else max_boxes
@@ -892,9 +992,15 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
             tf.reduce_all(shape[:2] > 0), ["image must not be empty. Received: shape=", shape])]):
         small = resize_for_proposals(image, config.proposal_max_side)
     edges, orientation = (edge_fn or graph_gradient_edges)(small)
-    boxes, scores = edge_box_candidates(edges, orientation, config, max_boxes)
-    keep = graph_normalized_cut_select(boxes, scores, num_candidates, affinity=config.affinity,
-                                 row_normalize=config.spectral_row_normalize)
+    if box_engine == "edgeboxes":
+        cut_boxes, boxes, scores = _faithful_candidates(edges, orientation, config)
+    else:
+        boxes, scores = edge_box_candidates(edges, orientation, config, max_boxes)
+        cut_boxes = boxes
+    keep = graph_normalized_cut_select(cut_boxes, scores, num_candidates,
+                                       affinity=config.affinity, seed=config.proposal_seed,
+                                       n_init=config.kmeans_n_init,
+                                       row_normalize=config.spectral_row_normalize)
     size = tf.cast(tf.shape(small)[:2], tf.float32)
     boxes = tf.clip_by_value(tf.gather(boxes, keep) / tf.tile(size, [2]), 0.0, 1.0)
     num_valid = tf.size(keep)
@@ -905,13 +1011,14 @@ def propose_in_graph(image, config: ProposalConfig, *, max_boxes: int | None = N
 
 
 def propose_batch_in_graph(images, config: ProposalConfig, *, max_boxes: int | None = None,
-                           edge_fn=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                           edge_fn=None, box_engine: str = "windows"
+                           ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """:func:`propose_in_graph` over a batch, with fixed output shapes (for a SavedModel).
 
     Args:
         images: either string [B], encoded images (JPEG, PNG, GIF (first frame), BMP; decoded
             by content, each of any size), or uint8 / float (in [0, 255]) ``[B, H, W, 3]``.
-        config, max_boxes, edge_fn: as :func:`propose_in_graph`.
+        config, max_boxes, edge_fn, box_engine: as :func:`propose_in_graph`.
 
     Returns:
         ``(boxes, objectness, num_valid)``: float32 [B, m, 4] normalized ``[y1, x1, y2, x2]``,
@@ -930,14 +1037,16 @@ def propose_batch_in_graph(images, config: ProposalConfig, *, max_boxes: int | N
         def one(encoded):
             image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
             image = tf.ensure_shape(image, [None, None, 3])
-            return propose_in_graph(image, config, max_boxes=max_boxes, edge_fn=edge_fn)
+            return propose_in_graph(image, config, max_boxes=max_boxes, edge_fn=edge_fn,
+                                    box_engine=box_engine)
     else:
         if images.shape.rank != 4:
             raise ValueError(
                 f"Decoded images must be a batch [B, H, W, C]. Received: shape={images.shape}")
 
         def one(image):
-            return propose_in_graph(image, config, max_boxes=max_boxes, edge_fn=edge_fn)
+            return propose_in_graph(image, config, max_boxes=max_boxes, edge_fn=edge_fn,
+                                    box_engine=box_engine)
     signature = (tf.TensorSpec([m, 4], tf.float32), tf.TensorSpec([m], tf.float32),
                  tf.TensorSpec([], tf.int32))
     return tf.map_fn(one, images, fn_output_signature=signature)
@@ -964,8 +1073,8 @@ def resized_for_batch(image, max_side: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.ensure_shape(padded, [max_side, max_side, 3]), size
 
 
-def propose_resized_batch(padded, sizes, config: ProposalConfig, *, edge_fn=None) -> tuple[
-        tf.Tensor, tf.Tensor, tf.Tensor]:
+def propose_resized_batch(padded, sizes, config: ProposalConfig, *, edge_fn=None,
+                          box_engine: str = "windows") -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """:func:`propose_in_graph` of each image of a batch made by :func:`resized_for_batch`.
 
     Equal to :func:`propose_in_graph` of the original images: it starts by resizing to the very
@@ -975,7 +1084,7 @@ def propose_resized_batch(padded, sizes, config: ProposalConfig, *, edge_fn=None
         padded: float32 ``[B, S, S, 3]``, S = ``config.proposal_max_side``.
         sizes: int32 ``[B, 2]``, each row's (h, w); a row of size (0, 0) (a file that did not
             decode) gets no candidate.
-        config, edge_fn: as :func:`propose_in_graph`.
+        config, edge_fn, box_engine: as :func:`propose_in_graph`.
 
     Returns:
         ``(boxes, objectness, num_valid)``: float32 [B, m, 4] normalized ``[y1, x1, y2, x2]``,
@@ -989,7 +1098,8 @@ def propose_resized_batch(padded, sizes, config: ProposalConfig, *, edge_fn=None
         image, size = row
 
         def candidates():
-            return propose_in_graph(image[:size[0], :size[1]], config, edge_fn=edge_fn)
+            return propose_in_graph(image[:size[0], :size[1]], config, edge_fn=edge_fn,
+                                    box_engine=box_engine)
 
         def none():
             return (tf.zeros([m, 4], tf.float32), tf.zeros([m], tf.float32),

@@ -7,9 +7,12 @@ runs the model with no Python beside it. Two signatures:
   size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: the run's edges,
   gradient or HED (its Keras network in the graph), or gradient edges with
   ``--served_edges=gradient`` (:func:`served_edges`); boxes scored by sliding windows the
-  EdgeBoxes way, normalized-cut selection: an approximation of the OpenCV path, not its
-  candidates), then classified and fused. Structured edges (``sed``) have no TensorFlow port:
-  such a run exports only with ``--served_edges=gradient``. Because its candidates
+  EdgeBoxes way (an approximation: ~30 % of the OpenCV path's candidates), or with
+  ``--served_boxes=edgeboxes`` OpenCV's EdgeBoxes step for step in XLA-compiled ops
+  (:mod:`affect_tf.proposals.graph_edgeboxes`; TF Serving then needs
+  ``--xla_cpu_compilation_enabled=true``); normalized-cut selection with scikit-learn's k-means
+  algorithm), then classified and fused. Structured edges (``sed``) have no TensorFlow port:
+  such a run exports only with ``--served_edges=gradient``. Because its candidates can
   differ, this path is evaluated as its own row before it is exported
   (:mod:`affect_tf.served_eval`): its concatenation SVM is fitted on its own validation
   predictions, and its test accuracy, beside the evaluated one, is in the run's report and in

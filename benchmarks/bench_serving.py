@@ -12,8 +12,10 @@ flagfile's run with ``--fold``):
     the evaluated one shows here);
 (b) latency per image at batch 1 and batch 32 (after a warm-up call), on whatever device
     TensorFlow picks: ``serving_default`` (everything in the graph, with the edges the export
-    serves; and, as a timing variant saved beside it, with each other ``--edge_sources`` the
-    graph computes: gradient or HED), and the paper path as a server would run it: the OpenCV proposals of each image with gradient and
+    serves; and, as timing variants saved beside it, with each other ``--edge_sources`` the
+    graph computes (gradient or HED) and ``--box_engines`` (``windows``, the sliding-window
+    approximation; ``edgeboxes``, OpenCV's EdgeBoxes in XLA-compiled ops: ``--served_boxes``)),
+    and the paper path as a server would run it: the OpenCV proposals of each image with gradient and
     with HED edges (CPU, one image at a time, as the proposal stage computes them), then
     ``predict_with_proposals``.
 
@@ -130,11 +132,13 @@ def proposal_seconds(images: list[bytes], config, edge_source: str, count: int) 
     return float(np.median(times))
 
 
-def variant_serving(run: stages.Run, edge_source: str, directory: pathlib.Path):
+def variant_serving(run: stages.Run, edge_source: str, boxes: str, directory: pathlib.Path):
     """``serving_default`` of the run's classifier with its in-graph proposals on
-    ``edge_source`` edges, saved and loaded as a server would: for timing only (both signatures
-    carry the evaluation's SVM; the export's own served row is measured with its own)."""
-    config = replace_config(run.scoring_config(), edge_source=edge_source, served_edges="run")
+    ``edge_source`` edges and ``boxes`` (``served_boxes``), saved and loaded as a server would:
+    for timing only (both signatures carry the evaluation's SVM; the export's own served row is
+    measured with its own)."""
+    config = replace_config(run.scoring_config(), edge_source=edge_source, served_edges="run",
+                            served_boxes=boxes)
     classifier = train_lib.load_classifier(config.model, str(run.train_dir))
     svm = (fusion_lib.SVMFusion.load(str(run.eval_dir / f"svm_{config.regions.selection}"))
            if config.fusion.fusion == "concat" else None)
@@ -165,6 +169,8 @@ def main() -> None:
     parser.add_argument("--proposal_images", type=int, default=16,
                         help="images timed for the OpenCV proposals of each edge source")
     parser.add_argument("--edge_sources", nargs="+", default=["gradient", "hed"])
+    parser.add_argument("--box_engines", nargs="+", default=["windows", "edgeboxes"],
+                        help="in-graph box engines timed (ExportConfig.served_boxes)")
     args = parser.parse_args()
 
     run = the_run(pathlib.Path(args.workdir), args.fold)
@@ -215,14 +221,16 @@ def main() -> None:
     row = [latency(serve, size, args.repeats, images=images) for size in (1, 32)]
     print(f"    serving_default (in-graph, {report_lib.edges_in_words(served_edges)}: the export)   "
           f"{row[0] * 1e3:7.0f}   {row[1] * 1e3:8.0f}")
+    exported = (served_edges["edge_source"], served_edges.get("boxes", "windows"))
     for edge_source in args.edge_sources:
-        if edge_source == served_edges["edge_source"] or edge_source == "sed":
-            continue
-        with tempfile.TemporaryDirectory() as directory:
-            variant = variant_serving(run, edge_source, pathlib.Path(directory))
-            row = [latency(variant, size, args.repeats, images=images) for size in (1, 32)]
-        print(f"    serving_default (in-graph, {edge_source} edges: a timing variant)   "
-              f"{row[0] * 1e3:7.0f}   {row[1] * 1e3:8.0f}")
+        for boxes in args.box_engines:
+            if (edge_source, boxes) == exported or edge_source == "sed":
+                continue
+            with tempfile.TemporaryDirectory() as directory:
+                variant = variant_serving(run, edge_source, boxes, pathlib.Path(directory))
+                row = [latency(variant, size, args.repeats, images=images) for size in (1, 32)]
+            print(f"    serving_default (in-graph, {edge_source} edges, {boxes} boxes: a timing "
+                  f"variant)   {row[0] * 1e3:7.0f}   {row[1] * 1e3:8.0f}")
     model_only = [latency(with_proposals, size, args.repeats, images=images,
                           **{key: list(value) for key, value in proposals.items()})
                   for size in (1, 32)]

@@ -36,7 +36,7 @@ def _graph_boxes(edges, orientation, config, settings=None):
     return boxes.numpy(), scores.numpy()
 
 
-@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+@pytest.mark.parametrize("name", [pytest.param("astronaut", marks=pytest.mark.slow), "coffee"])
 def test_boxes_are_opencvs_on_photographs(name):
     config = ProposalConfig(proposal_max_side=SIDE, max_boxes=2000)
     edges, orientation = edges_lib.GradientEdgeDetector()(_photo(name, SIDE))

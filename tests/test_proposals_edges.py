@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from affect_tf.config import ProposalConfig
-from affect_tf.proposals import edgeboxes
+from affect_tf.proposals import constants, edgeboxes
 from affect_tf.proposals import edges as edges_lib
 
 # A rectangle on rows 30..89 and columns 40..119 (inclusive) of a 120 x 160 image.
@@ -187,7 +187,7 @@ def test_edge_boxes_of_flat_and_tiny_maps_are_empty():
 def test_edge_boxes_generation_limits_are_no_tighter_than_the_filter():
     assert edgeboxes.generation_limits(ProposalConfig()) == (6.0, 800.0)
     assert edgeboxes.generation_limits(ProposalConfig(min_box_area=0)) == (
-        6.0, edgeboxes.MIN_GENERATED_BOX_AREA)
+        6.0, constants.MIN_GENERATED_BOX_AREA)
     assert edgeboxes.generation_limits(ProposalConfig(min_box_side=28, min_box_area=0))[1] == 784.0
 
 

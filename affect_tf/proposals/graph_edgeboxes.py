@@ -564,6 +564,13 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
     lane = tf.range(lanes)
     lane_base = lane * max_groups
     k = tf.range(_LANE_WIDTH)
+    # The groups a lane reads: the boundary runs, then the adjacency lists (one gather for both).
+    num_runs = tf.size(groups.runs)
+    stream_group = tf.concat([groups.runs, groups.adjacency_group], 0)
+    stream_weight = tf.concat([tf.ones_like(groups.runs, tf.float32), groups.adjacency_weight], 0)
+    stream_size = tf.size(stream_group)
+    group_info = tf.stack([tf.cast(groups.last_x, tf.float32), tf.cast(groups.last_y, tf.float32),
+                           groups.magnitude], axis=1)
 
     def rect(integral, ax0, ay0, ax1, ay1):
         # ((I(x0, y0) + I(x1 + 1, y1 + 1)) - I(x1 + 1, y0)) - I(x0, y1 + 1), OpenCV's order.
@@ -609,11 +616,6 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
         x = tf.where(side_index == 2, x - dx, x)
         w = tf.where((side_index == 2) | (side_index == 3), w + dx, w)
         return tf.stack([y, x, h, w], 1)
-
-    def inside(candidate, group):
-        y0, x0, h, w = (candidate[:, i:i + 1] for i in range(4))
-        gx, gy = tf.gather(groups.last_x, group), tf.gather(groups.last_y, group)
-        return (gx >= x0) & (gx <= x0 + w) & (gy >= y0) & (gy <= y0 + h)
 
     def step(next_work, item, stage, box, best, y_step, x_step, side_index, attempt,
              candidate, mass, norm, phase, scan, scan_pos, starts, ends, head, tail, current,
@@ -690,26 +692,11 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
         # Stamps mark a lane's own table rows, so a count per lane keeps them unique.
         stamp = tf.where(fresh, stamp + 1, stamp)
 
-        # Phase 0: the groups the candidate's four sides cross (weight 1).
+        # One stream of up to 8 groups per lane and step: in phase 0 the groups the candidate's
+        # four sides cross (weight 1), in phase 1 the neighbours of the group it follows
+        # (its weight times their affinity); phase 3 once the queue is empty.
         in_scan = phase == 0
         in_walk = phase == 1
-        scan_end = _pick(ends, scan)
-        entries = scan_pos[:, None] + k[None, :]
-        found = tf.gather(groups.runs, tf.minimum(entries, tf.size(groups.runs) - 1))
-        found = tf.where(in_scan[:, None] & (entries <= scan_end[:, None]) & (found > 0), found, 0)
-        repeated = tf.reduce_any((found[:, :, None] == found[:, None, :])
-                                 & (k[None, :, None] > k[None, None, :]), axis=2)
-        fresh_group = ((found > 0) & ~repeated
-                       & (tf.gather(member, lane_base[:, None] + found) != stamp[:, None]))
-        scan_removed = tf.reduce_sum(tf.where(fresh_group & inside(candidate, found),
-                                              tf.gather(groups.magnitude, found), 0.0), axis=1)
-        scan_done = in_scan & (scan_pos + _LANE_WIDTH > scan_end)
-        scan = tf.where(scan_done, scan + 1, scan)
-        scan_pos = tf.where(scan_done, _pick(starts, scan),
-                            tf.where(in_scan, scan_pos + _LANE_WIDTH, scan_pos))
-        phase = tf.where(in_scan & (scan == 4), 1, phase)
-
-        # Phase 1: follow groups from the queue; phase 3 once it is empty.
         pops = in_walk & (current < 0)
         empty = head >= tail
         phase = tf.where(pops & empty, 3, phase)
@@ -723,28 +710,42 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
                                   current_weight)
         adj_pos = tf.where(popping, tf.gather(groups.adjacency_start, safe_current), adj_pos)
         adj_end = tf.where(popping, tf.gather(groups.adjacency_start, safe_current + 1), adj_end)
-        edges = adj_pos[:, None] + k[None, :]
-        live = walking[:, None] & (edges < adj_end[:, None])
-        edges = tf.minimum(edges, tf.size(groups.adjacency_group) - 1)
-        neighbour = tf.where(live, tf.gather(groups.adjacency_group, edges), 0)
-        path = current_weight[:, None] * tf.gather(groups.adjacency_weight, edges)
-        live = live & (path >= MIN_PATH_WEIGHT)
-        neighbour_slot = lane_base[:, None] + neighbour
-        is_member = tf.gather(member, neighbour_slot) == stamp[:, None]
-        held = tf.where(is_member, tf.gather(weight, neighbour_slot), 0.0)
-        neighbour_inside = inside(candidate, neighbour)
-        better = live & tf.where(is_member, path > held, neighbour_inside)
-        walk_removed = tf.reduce_sum(
-            tf.where(better & neighbour_inside,
-                     (path - held) * tf.gather(groups.magnitude, neighbour), 0.0), axis=1)
+        scan_end = _pick(ends, scan)
+        scan_entries = scan_pos[:, None] + k[None, :]
+        walk_entries = adj_pos[:, None] + k[None, :]
+        entries = tf.minimum(tf.where(in_scan[:, None], scan_entries, num_runs + walk_entries),
+                             stream_size - 1)
+        valid = tf.where(in_scan[:, None], scan_entries <= scan_end[:, None],
+                         walking[:, None] & (walk_entries < adj_end[:, None]))
+        group = tf.where(valid, tf.gather(stream_group, entries), 0)
+        path = (tf.where(in_scan, 1.0, current_weight)[:, None]
+                * tf.gather(stream_weight, entries))
+        # A side can cross a group twice within 8 runs: its first crossing counts.
+        repeated = tf.reduce_any((group[:, :, None] == group[:, None, :])
+                                 & (k[None, :, None] > k[None, None, :]), axis=2)
+        live = valid & (group > 0) & ~repeated & (path >= MIN_PATH_WEIGHT)
+        slot = lane_base[:, None] + group
+        is_member = tf.gather(member, slot) == stamp[:, None]
+        held = tf.where(is_member, tf.gather(weight, slot), 0.0)
+        info = tf.gather(group_info, group)  # [L, 8, 3]: last x, last y, magnitude.
+        y0, x0, h, w = (tf.cast(candidate[:, i:i + 1], tf.float32) for i in range(4))
+        group_inside = ((info[..., 0] >= x0) & (info[..., 0] <= x0 + w)
+                        & (info[..., 1] >= y0) & (info[..., 1] <= y0 + h))
+        # Boundary groups join whatever their position; others only from inside the box.
+        better = live & tf.where(is_member, path > held, in_scan[:, None] | group_inside)
+        removed = removed + tf.reduce_sum(
+            tf.where(better & group_inside, (path - held) * info[..., 2], 0.0), axis=1)
+        scan_done = in_scan & (scan_pos + _LANE_WIDTH > scan_end)
+        scan = tf.where(scan_done, scan + 1, scan)
+        scan_pos = tf.where(scan_done, _pick(starts, scan),
+                            tf.where(in_scan, scan_pos + _LANE_WIDTH, scan_pos))
+        phase = tf.where(in_scan & (scan == 4), 1, phase)
         adj_pos = tf.where(walking, adj_pos + _LANE_WIDTH, adj_pos)
         current = tf.where(walking & (adj_pos >= adj_end), -1, current)
-        removed = removed + scan_removed + walk_removed
 
         # Writes, applied at the start of the next step.
-        joins = tf.where(in_scan[:, None], fresh_group, better)
-        group = tf.where(in_scan[:, None], found, neighbour)
-        slot = tf.where(joins, lane_base[:, None] + group, spare)
+        joins = better
+        slot = tf.where(joins, slot, spare)
         push = joins & (tf.gather(queued, lane_base[:, None] + group) != stamp[:, None])
         push_rank = tf.cumsum(tf.cast(push, tf.int32), axis=1) - 1
         queue_slot = tf.where(
@@ -756,7 +757,7 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
                 attempt, candidate, mass, norm, phase, scan, scan_pos, starts, ends, head, tail,
                 current, adj_pos, adj_end, current_weight, removed, stamp,
                 tf.reshape(slot, [-1]),
-                tf.reshape(tf.where(in_scan[:, None], 1.0, path), [-1]),
+                tf.reshape(path, [-1]),
                 tf.reshape(stamps, [-1]),
                 tf.reshape(queue_slot, [-1]), tf.reshape(group, [-1]),
                 tf.concat([tf.reshape(tf.where(push, slot, spare), [-1]),

@@ -282,27 +282,25 @@ def _hed_config(run, **overrides):
                                      "proposal_max_side": 96}, **overrides)
 
 
-def test_hed_edges_are_served_in_the_graph(exported, classifier, tmp_path):
-    from affect_tf.proposals import edges as edges_lib
+def _served_equals_its_proposals(graph, encoded, tmp_path, **propose_options) -> np.ndarray:
+    """Exports ``graph``, reloads it, and checks that ``serving_default`` answers as
+    ``predict_with_proposals`` given ``propose_in_graph(**propose_options)``'s candidates.
+
+    Returns:
+        float32 [B, m, 4] those candidates.
+    """
     from affect_tf.proposals import graph as graph_proposals
 
-    _, run, _, _, encoded = exported
-    config = _hed_config(run)
-    graph = export_lib.ServingGraph(classifier, config)
-    assert graph.edges == {"edge_source": "hed", "hed_precision": "float32"}
     target = export_lib.write_saved_model(graph, tmp_path / "export")
     assert export_lib.python_backed_ops(target) == []
     model = tf.saved_model.load(str(target))
-    images = tf.constant(list(encoded[:2]))
+    images = tf.constant(list(encoded))
     served = model.signatures["serving_default"](images=images)
-
-    # The same image through propose_in_graph with the graph's HED edges (its own network on
-    # the same model), then classified by the other signature: the same answer.
-    edge_fn = graph_proposals.graph_hed_edges(edges_lib.hed_network(graph.hed_model, "float32"))
     propose = tf.function(
-        lambda image: graph_proposals.propose_in_graph(image, config.proposals, edge_fn=edge_fn),
+        lambda image: graph_proposals.propose_in_graph(image, graph.config.proposals,
+                                                       **propose_options),
         input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
-    proposals = [propose(io_lib.decode_image_bytes(bytes(data))) for data in encoded[:2]]
+    proposals = [propose(io_lib.decode_image_bytes(bytes(data))) for data in encoded]
     boxes, objectness, num_valid = (tf.stack(list(parts)) for parts in zip(*proposals))
     assert np.all(num_valid.numpy() > 0)
     given = model.signatures["predict_with_proposals"](
@@ -311,13 +309,28 @@ def test_hed_edges_are_served_in_the_graph(exported, classifier, tmp_path):
         np.testing.assert_allclose(served[key].numpy(), given[key].numpy(), atol=1e-4,
                                    err_msg=key)
     np.testing.assert_array_equal(served["region_valid"].numpy(), given["region_valid"].numpy())
+    return boxes.numpy()
+
+
+def test_hed_edges_are_served_in_the_graph(exported, classifier, tmp_path):
+    from affect_tf.proposals import edges as edges_lib
+    from affect_tf.proposals import graph as graph_proposals
+
+    _, run, _, _, encoded = exported
+    config = _hed_config(run)
+    graph = export_lib.ServingGraph(classifier, config)
+    assert graph.edges == {"edge_source": "hed", "hed_precision": "float32"}
+    # The same image through propose_in_graph with the graph's HED edges (its own network on
+    # the same model), then classified by the other signature: the same answer.
+    edge_fn = graph_proposals.graph_hed_edges(edges_lib.hed_network(graph.hed_model, "float32"))
+    boxes = _served_equals_its_proposals(graph, encoded[:2], tmp_path, edge_fn=edge_fn)
 
     # And not the gradient edges' candidates.
     gradient = tf.function(
         lambda image: graph_proposals.propose_in_graph(image, config.proposals),
         input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
     gradient_boxes = gradient(io_lib.decode_image_bytes(bytes(encoded[0])))[0].numpy()
-    assert not np.allclose(gradient_boxes, boxes.numpy()[0], atol=1e-3)
+    assert not np.allclose(gradient_boxes, boxes[0], atol=1e-3)
 
 
 def test_served_edges_gradient_serves_gradient_edges(exported, classifier):
@@ -412,27 +425,12 @@ def test_served_boxes_edgeboxes_serves_opencvs_edgeboxes(exported, classifier, t
                             proposals={"proposal_max_side": 96}, served_boxes="edgeboxes")
     graph = export_lib.ServingGraph(classifier, config)
     assert graph.edges == {"edge_source": "gradient", "boxes": "edgeboxes"}
-    target = export_lib.write_saved_model(graph, tmp_path / "export")
-    assert export_lib.python_backed_ops(target) == []
-    model = tf.saved_model.load(str(target))
-    images = tf.constant(list(encoded[:2]))
-    served = model.signatures["serving_default"](images=images)
     # The same candidates as propose_in_graph with OpenCV's EdgeBoxes, classified by the other
     # signature: the same answer; and not the sliding windows' candidates.
-    propose = tf.function(
-        lambda image: graph_proposals.propose_in_graph(image, config.proposals,
-                                                       box_engine="edgeboxes"),
-        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
-    proposals = [propose(io_lib.decode_image_bytes(bytes(data))) for data in encoded[:2]]
-    boxes, objectness, num_valid = (tf.stack(list(parts)) for parts in zip(*proposals))
-    given = model.signatures["predict_with_proposals"](
-        images=images, boxes=boxes, objectness=objectness, num_valid=num_valid)
-    for key in ("region_boxes", "region_ar", "probabilities"):
-        np.testing.assert_allclose(served[key].numpy(), given[key].numpy(), atol=1e-4,
-                                   err_msg=key)
+    boxes = _served_equals_its_proposals(graph, encoded[:2], tmp_path, box_engine="edgeboxes")
     windows = graph_proposals.propose_in_graph(io_lib.decode_image_bytes(bytes(encoded[0])),
                                                config.proposals)[0].numpy()
-    assert not np.allclose(windows, boxes.numpy()[0], atol=1e-3)
+    assert not np.allclose(windows, boxes[0], atol=1e-3)
 
 
 def test_served_boxes_are_fingerprinted_reported_and_bounded(exported):

@@ -274,7 +274,7 @@ def _walk_groups(seg: tf.Tensor, orient: tf.Tensor, canvas: int) -> tuple[tf.Ten
     return _put(seg, assign, assign_group), group
 
 
-def _merge_small_groups(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor, next_id: tf.Tensor,
+def _merge_small_groups(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor,
                         canvas: int) -> tf.Tensor:
     """Dissolves groups of magnitude <= clusterMinMag; their pixels join neighbouring groups.
 
@@ -283,7 +283,7 @@ def _merge_small_groups(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor, next
 
     Args:
         seg: int32 [T] labels from :func:`_walk_groups`. edge, orient: float32 [T] maps.
-        next_id: the number of ids used (+1). canvas: S.
+        canvas: S.
 
     Returns:
         int32 [T] labels.
@@ -317,7 +317,6 @@ def _merge_small_groups(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor, next
     state = (tf.constant(0), tf.constant(0), tf.constant(spare), tf.constant(0), seg)
     _, _, write_at, write_id, seg = tf.while_loop(
         lambda i, *_: i < num_pixels, step, state)
-    del next_id
     return _put(seg, write_at[None], write_id[None])
 
 
@@ -900,8 +899,8 @@ def edge_boxes_canvas(edges: tf.Tensor, orientation: tf.Tensor, height: tf.Tenso
     x, y = pixel // canvas, pixel % canvas
     interior = (pixel < area) & (x >= 1) & (x < width - 1) & (y >= 1) & (y < height - 1)
     seg = tf.where(interior & (edge_flat > EDGE_MIN_MAG), 0, -1)
-    seg, next_id = _walk_groups(seg, orient_flat, canvas)
-    seg = _merge_small_groups(seg, edge_flat, orient_flat, next_id, canvas)
+    seg, _ = _walk_groups(seg, orient_flat, canvas)
+    seg = _merge_small_groups(seg, edge_flat, orient_flat, canvas)
     groups = _group_tables(seg, edge_flat, orient_flat, width, height, settings)
     scale_norm = tf.constant(scale_norm_table())
 

@@ -10,6 +10,7 @@ k-means seed (the yardstick).
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -69,6 +70,19 @@ def test_an_image_beyond_the_compiled_capacity_is_an_error_not_other_boxes():
     settings = dataclasses.replace(geb.settings_for(config), max_groups=8)
     with pytest.raises(tf.errors.InvalidArgumentError, match="more edge groups than 8"):
         _graph_boxes(edges, orientation, config, settings=settings)
+
+
+def test_the_compiled_program_takes_its_inputs_as_parameters():
+    # An op that XLA needs a compile-time constant for (tf.slice with a computed start did) makes
+    # every input "must be constant": the program is then compiled again for every new image,
+    # with the image folded into it (seconds each). The HLO shows it: no entry parameters left.
+    settings = geb.EdgeBoxesSettings(canvas=48, max_boxes=50)
+    zeros = tf.zeros([48, 48])
+    hlo = geb.compiled_edge_boxes(settings).experimental_get_compiler_ir(
+        zeros, zeros, tf.constant(40), tf.constant(40))(stage="hlo")
+    entry = hlo[hlo.index("ENTRY"):]
+    entry = entry[:entry.index("\n}")]
+    assert len(re.findall(r"parameter\(\d+\)", entry)) == 4
 
 
 def test_grid_matches_opencvs_window_count():

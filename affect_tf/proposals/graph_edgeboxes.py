@@ -234,14 +234,14 @@ def _walk_groups(seg: tf.Tensor, orient: tf.Tensor, canvas: int) -> tuple[tf.Ten
         chunk_min = tf.tensor_scatter_nd_min(chunk_min, (slots // _CHUNK)[:, None], v)
         # The chunk whose entry was consumed last iteration: its minimum again.
         consumed_chunk = consume // _CHUNK
-        block = tf.slice(cand_v, [consumed_chunk * _CHUNK], [_CHUNK])
+        block = tf.gather(tf.reshape(cand_v, [chunks, _CHUNK]), consumed_chunk)
         block = tf.where(consumed_chunk * _CHUNK + positions < count, block, _CONSUMED)
         chunk_min = tf.where(walking & (consume != spare),
                              _put(chunk_min, consumed_chunk[None], tf.reduce_min(block)[None]),
                              chunk_min)
         # The first listed entry of smallest difference (OpenCV's strict '<' scan).
         min_v, best_chunk = _first_min(chunk_min)
-        block = tf.slice(cand_v, [best_chunk * _CHUNK], [_CHUNK])
+        block = tf.gather(tf.reshape(cand_v, [chunks, _CHUNK]), best_chunk)
         block = tf.where(best_chunk * _CHUNK + positions < count, block, _CONSUMED)
         _, offset = _first_min(block)
         best = best_chunk * _CHUNK + offset

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from affect_tf.proposals import graph as gp
+from affect_tf.proposals import selection
 from affect_tf.config import ProposalConfig
 from affect_tf.io import encode_png
 from affect_tf.metrics import box_iou
@@ -176,6 +177,26 @@ def test_kmeans_deterministic_and_separates_groups():
     for group in range(3):
         assert len(set(labels[group * 20:(group + 1) * 20].tolist())) == 1
     np.testing.assert_array_equal(labels, gp.graph_kmeans_labels(tf.constant(points), 3).numpy())
+
+
+@pytest.mark.parametrize("num_points, num_clusters, seed, n_init",
+                         [(80, 8, 0, 1), (300, 16, 3, 1), (200, 50, 1, 1), (150, 16, 2, 3)])
+def test_kmeans_is_scikit_learns_on_the_same_rows(num_points, num_clusters, seed, n_init):
+    # Same draws (KMeans(random_state=seed)'s), centring, float32 arithmetic and Lloyd steps:
+    # the same clusters, label for label, as the OpenCV path's scikit-learn k-means.
+    rng = np.random.default_rng(seed + 10)
+    groups = rng.normal(size=(2 * num_clusters, num_clusters))
+    points = groups[rng.integers(0, len(groups), num_points)]
+    points = points + rng.normal(0.0, 0.3, points.shape)
+    rows = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    expected = selection.kmeans_labels(rows, num_clusters, n_init=n_init, seed=seed)
+    labels = gp.graph_kmeans_labels(tf.constant(rows), num_clusters, seed=seed, n_init=n_init)
+    np.testing.assert_array_equal(labels.numpy(), expected)
+
+
+def test_kmeans_seed_must_be_a_python_int():
+    with pytest.raises(TypeError, match="seed must be a Python int"):
+        gp.graph_kmeans_labels(tf.zeros([4, 2]), 2, seed=tf.constant(0))
 
 
 def test_normalized_cut_one_box_per_separate_group():

@@ -25,8 +25,9 @@ SavedModel signature:
    (``tf.image.non_max_suppression``, EdgeBoxes' beta) keeps at most a few hundred.
 4. The paper's normalized-cut selection (:func:`graph_normalized_cut_select`): IoU affinity,
    normalized Laplacian, ``tf.linalg.eigh``, unit rows, k-means as the OpenCV path's
-   scikit-learn runs it (k-means++ start from a seeded stateless generator, Lloyd to
-   convergence), the top-objectness box of each cluster.
+   scikit-learn runs it (its k-means++ start with its own random draws, carried as a constant,
+   and its Lloyd iterations: the same clusters on the same rows), the top-objectness box of each
+   cluster.
 
 Conventions: images are RGB ``[H, W, 3]`` (or ``[H, W, 1]``), uint8 or float in [0, 255] (the
 project's float convention, ``regions.py``). Boxes leave as float32 normalized ``[y1, x1, y2, x2]``
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from affect_tf.config import MAX_EDGEBOXES_CUT, SERVED_BOXES, ProposalConfig
@@ -728,33 +730,63 @@ def spectral_rows(affinity: tf.Tensor, num_clusters: int, row_normalize: bool = 
     return tf.math.divide_no_nan(vectors, norms)
 
 
-def _kmeans_plusplus(points: tf.Tensor, num_clusters: int, seed: tf.Tensor) -> tf.Tensor:
-    """scikit-learn's greedy k-means++ start (``KMeans(init="k-means++")``) from a seeded
-    stateless generator: the first centre uniformly at random, then each next one the best (least
-    total squared distance) of ``2 + ln m`` rows drawn with probability proportional to their
-    squared distance to the centres so far.
-
-    Args:
-        points: float64 [n, d]; num_clusters: m <= n; seed: int32 scalar.
+def kmeans_draws(seed: int, num_clusters: int, n_init: int) -> np.ndarray:
+    """The uniform draws scikit-learn's ``KMeans(random_state=seed)`` makes for its k-means++
+    starts, in order: per start one for the first centre (``RandomState.choice``), then
+    ``2 + ln m`` for each next centre (``RandomState.uniform``). They depend on the seed, m and
+    ``n_init`` only, never on the data, so the graph can carry them as a constant.
 
     Returns:
-        float64 [m, d] initial centres.
+        float64 [n_init, 1 + (m - 1) (2 + ln m)].
+    """
+    trials = 2 + int(np.log(num_clusters))
+    state = np.random.RandomState(seed)  # scikit-learn's check_random_state(int).
+    return np.stack([state.random_sample(1 + (num_clusters - 1) * trials)
+                     for _ in range(n_init)])
+
+
+def _squared_distances(rows: tf.Tensor, points: tf.Tensor, point_norms: tf.Tensor) -> tf.Tensor:
+    """scikit-learn's ``_euclidean_distances`` of float32 data, squared: ``-2 r.x + |r|^2 +
+    |x|^2`` in float64 (upcast), stored in float32, clipped at 0. rows [t, d], points [n, d]
+    float32, point_norms float32 [n] -> float32 [t, n]."""
+    rows64 = tf.cast(rows, tf.float64)
+    distances = (-2.0 * tf.matmul(rows64, tf.cast(points, tf.float64), transpose_b=True)
+                 + tf.reduce_sum(tf.square(rows64), axis=1, keepdims=True)
+                 + tf.cast(point_norms, tf.float64)[None, :])
+    return tf.maximum(tf.cast(distances, tf.float32), 0.0)
+
+
+def _kmeans_plusplus(points: tf.Tensor, num_clusters: int, draws: tf.Tensor) -> tf.Tensor:
+    """scikit-learn's greedy k-means++ start (``_kmeans_plusplus``) with its own draws: the
+    first centre by ``RandomState.choice`` over uniform weights, then each next one the best
+    (least total squared distance) of ``2 + ln m`` rows drawn by ``searchsorted`` on the
+    cumulative squared distances to the centres so far.
+
+    Args:
+        points: float32 [n, d], centred as scikit-learn centres them; num_clusters: m <= n;
+        draws: float64 [1 + (m - 1) (2 + ln m)], one start's row of :func:`kmeans_draws`.
+
+    Returns:
+        float32 [m, d] initial centres.
     """
     n = tf.shape(points)[0]
     trials = 2 + int(math.log(num_clusters))
-    draws = tf.random.stateless_uniform([num_clusters * trials], tf.stack([seed, 0]),
-                                        dtype=tf.float64)
-    first = tf.minimum(tf.cast(draws[0] * tf.cast(n, tf.float64), tf.int32), n - 1)
-
-    def squared_distances(rows):  # [t, n]
-        return tf.reduce_sum(tf.square(points[None, :, :] - rows[:, None, :]), axis=2)
-
-    closest = squared_distances(points[first][None])[0]
+    norms = tf.reduce_sum(tf.square(points), axis=1)
+    # RandomState.choice(n, p=w / w.sum()) with float32 unit weights: searchsorted (right) on the
+    # float64 cumulative sum of the probabilities, normalised by its last entry.
+    probability = tf.cast(tf.math.reciprocal(tf.cast(n, tf.float32)), tf.float64)
+    cdf = tf.cumsum(tf.fill([n], probability))
+    first = tf.searchsorted(cdf / cdf[-1], draws[:1], side="right", out_type=tf.int32)[0]
+    first = tf.minimum(first, n - 1)
+    closest = _squared_distances(points[first][None], points, norms)[0]
 
     def step(c, chosen, closest):
-        targets = draws[c * trials:(c + 1) * trials] * tf.reduce_sum(closest)
-        candidates = tf.minimum(tf.searchsorted(tf.cumsum(closest), targets), n - 1)
-        distances = tf.minimum(closest[None, :], squared_distances(tf.gather(points, candidates)))
+        potential = tf.cast(tf.reduce_sum(closest), tf.float64)
+        targets = draws[1 + (c - 1) * trials:1 + c * trials] * potential
+        cumulative = tf.cast(tf.cumsum(closest), tf.float64)
+        candidates = tf.minimum(tf.searchsorted(cumulative, targets, out_type=tf.int32), n - 1)
+        distances = tf.minimum(closest[None, :],
+                               _squared_distances(tf.gather(points, candidates), points, norms))
         best = tf.argmin(tf.reduce_sum(distances, axis=1), output_type=tf.int32)
         chosen = tf.tensor_scatter_nd_update(chosen, [[c]], candidates[best][None])
         return c + 1, chosen, distances[best]
@@ -765,71 +797,97 @@ def _kmeans_plusplus(points: tf.Tensor, num_clusters: int, seed: tf.Tensor) -> t
     return tf.gather(points, chosen)
 
 
-def _lloyd(points: tf.Tensor, centres: tf.Tensor, num_clusters: int
+def _lloyd(points: tf.Tensor, centres: tf.Tensor, num_clusters: int, tolerance: tf.Tensor
            ) -> tuple[tf.Tensor, tf.Tensor]:
-    """scikit-learn's Lloyd iterations: until the labels stop changing or the centres move by at
-    most ``KMEANS_TOL`` times the mean variance of the columns (squared, summed), at most
-    ``KMEANS_MAX_ITER`` times; an emptied cluster keeps its centre.
+    """scikit-learn's Lloyd iterations (``_kmeans_single_lloyd``) in float32: labels from the
+    centres, centres from the labels (an emptied cluster takes the row farthest from its
+    centre, as ``_relocate_empty_clusters_dense``), until the labels repeat or the centres move
+    by at most ``tolerance`` (squared, summed), at most ``KMEANS_MAX_ITER`` times; then, unless
+    the labels repeated, the labels of the final centres.
 
     Returns:
-        ``(labels int32 [n] from the final centres, inertia float64)``.
+        ``(labels int32 [n], inertia float32)``.
     """
-    mean = tf.reduce_mean(points, axis=0)
-    tolerance = KMEANS_TOL * tf.reduce_mean(tf.reduce_mean(tf.square(points - mean), axis=0))
+    n = tf.shape(points)[0]
 
     def assign(centres):
-        distances = (tf.reduce_sum(tf.square(points), axis=1, keepdims=True)
-                     - 2.0 * tf.matmul(points, centres, transpose_b=True)
-                     + tf.reduce_sum(tf.square(centres), axis=1)[None, :])
-        return tf.argmin(distances, axis=1, output_type=tf.int32), tf.reduce_min(distances, 1)
+        # argmin_j |c_j|^2 - 2 x.c_j (the |x|^2 term does not move it), as scikit-learn.
+        partial = (tf.reduce_sum(tf.square(centres), axis=1)[None, :]
+                   - 2.0 * tf.matmul(points, centres, transpose_b=True))
+        return tf.argmin(partial, axis=1, output_type=tf.int32)
 
-    def step(i, centres, labels, done):
-        new_labels, _ = assign(centres)
-        sums = tf.math.unsorted_segment_sum(points, new_labels, num_clusters)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(points[:, :1]), new_labels,
-                                              num_clusters)
-        moved = tf.where(counts > 0, sums / tf.maximum(counts, 1.0), centres)
+    def update(centres, labels):
+        sums = tf.math.unsorted_segment_sum(points, labels, num_clusters)
+        counts = tf.math.unsorted_segment_sum(tf.ones([n], tf.float32), labels, num_clusters)
+        empty = tf.equal(counts, 0.0)
+        # The farthest rows from their (old) centres move to the empty clusters, farthest first.
+        far = tf.reduce_sum(tf.square(points - tf.gather(centres, labels)), axis=1)
+        num_empty = tf.reduce_sum(tf.cast(empty, tf.int32))
+        _, farthest = tf.math.top_k(far, k=tf.minimum(num_clusters, n))
+        empty_ids = tf.cast(tf.where(empty)[:, 0], tf.int32)
+        movers = farthest[:num_empty]
+        sums = tf.tensor_scatter_nd_sub(sums, tf.gather(labels, movers)[:, None],
+                                        tf.gather(points, movers))
+        counts = tf.tensor_scatter_nd_sub(counts, tf.gather(labels, movers)[:, None],
+                                          tf.ones([num_empty]))
+        sums = tf.tensor_scatter_nd_update(sums, empty_ids[:, None], tf.gather(points, movers))
+        counts = tf.tensor_scatter_nd_update(counts, empty_ids[:, None], tf.ones([num_empty]))
+        return tf.where(counts[:, None] > 0, sums / tf.maximum(counts, 1.0)[:, None], centres)
+
+    def step(i, centres, labels, strict, done):
+        new_labels = assign(centres)
+        moved = update(centres, new_labels)
+        strict = tf.reduce_all(tf.equal(new_labels, labels))
         shift = tf.reduce_sum(tf.square(moved - centres))
-        done = tf.reduce_all(tf.equal(new_labels, labels)) | (shift <= tolerance)
-        return i + 1, moved, new_labels, done
+        return i + 1, moved, new_labels, strict, strict | (shift <= tolerance)
 
-    labels = tf.fill([tf.shape(points)[0]], -1)
-    _, centres, _, _ = tf.while_loop(lambda i, _c, _l, done: (i < KMEANS_MAX_ITER) & ~done, step,
-                                     (tf.constant(0), centres, labels, tf.constant(False)))
-    labels, distances = assign(centres)
-    return labels, tf.reduce_sum(tf.maximum(distances, 0.0))
+    _, centres, labels, strict, _ = tf.while_loop(
+        lambda i, _c, _l, _s, done: (i < KMEANS_MAX_ITER) & ~done, step,
+        (tf.constant(0), centres, tf.fill([n], -1), tf.constant(False), tf.constant(False)))
+    labels = tf.cond(strict, lambda: labels, lambda: assign(centres))
+    inertia = tf.reduce_sum(tf.square(points - tf.gather(centres, labels)))
+    return labels, inertia
 
 
-def graph_kmeans_labels(points: tf.Tensor, num_clusters: int, *, seed=0,
+def graph_kmeans_labels(points: tf.Tensor, num_clusters: int, *, seed: int = 0,
                         n_init: int = 1) -> tf.Tensor:
-    """k-means as the OpenCV path runs it (scikit-learn's ``KMeans``): k-means++ start, Lloyd
-    iterations to convergence, the least inertia of ``n_init`` starts.
-
-    The start is drawn from TensorFlow's stateless generator, not NumPy's, so its draws differ
-    from scikit-learn's under the same seed; the algorithm is the same, so the two differ as two
-    seeds of either do. Deterministic for a given seed; ties go to the lower cluster index.
+    """k-means as the OpenCV path runs it: scikit-learn's ``KMeans(n_clusters=m,
+    n_init=n_init, random_state=seed)``, with its random draws (:func:`kmeans_draws`, a
+    constant of the graph), its centring, its float32 arithmetic (distances upcast to float64
+    where it upcasts them) and its Lloyd iterations, so that on the same rows both give the same
+    clusters but where float rounding breaks a near-tie differently (sums in another order).
 
     Args:
-        points: float64 [n, d], n >= num_clusters.
+        points: float [n, d] (computed in float32), n >= num_clusters.
         num_clusters: m.
-        seed: int seed (``ProposalConfig.proposal_seed``); start i uses seed + i.
-        n_init: starts (``ProposalConfig.kmeans_n_init``).
+        seed: the int seed (``ProposalConfig.proposal_seed``), scikit-learn's ``random_state``.
+        n_init: starts (``ProposalConfig.kmeans_n_init``); the least inertia wins (the first on
+            ties).
 
     Returns:
         int32 [n] cluster index per row, in [0, m) (a cluster may be empty where fewer than m
         distinct rows exist; the caller fills it).
     """
-    seed = tf.cast(seed, tf.int32)
+    if isinstance(seed, tf.Tensor) or not isinstance(seed, (int, np.integer)):
+        raise TypeError("seed must be a Python int (scikit-learn's random_state; its draws are "
+                        f"a constant of the graph). Received: {seed!r}")
+    draws = tf.constant(kmeans_draws(int(seed), num_clusters, max(1, int(n_init))))
+    points = tf.cast(points, tf.float32)
+    # scikit-learn's tolerance (tol x mean column variance, of the data as given), then its
+    # centring (KMeans.fit subtracts the column means before anything else).
+    mean = tf.reduce_mean(points, axis=0)
+    tolerance = KMEANS_TOL * tf.reduce_mean(tf.reduce_mean(tf.square(points - mean), axis=0))
+    points = points - mean
     best_labels, best_inertia = None, None
-    for start in range(max(1, int(n_init))):
-        labels, inertia = _lloyd(points, _kmeans_plusplus(points, num_clusters, seed + start),
-                                 num_clusters)
+    for start in range(draws.shape[0]):
+        labels, inertia = _lloyd(points, _kmeans_plusplus(points, num_clusters, draws[start]),
+                                 num_clusters, tolerance)
         if best_labels is None:
             best_labels, best_inertia = labels, inertia
         else:
             better = inertia < best_inertia
             best_labels = tf.where(better, labels, best_labels)
-            best_inertia = tf.minimum(inertia, best_inertia)
+            best_inertia = tf.where(better, inertia, best_inertia)
     return best_labels
 
 

@@ -586,9 +586,10 @@ class ExportConfig(_Section):
         "approximated by scored sliding windows: fast, but only ~30 % of the OpenCV path's "
         "candidates) or edgeboxes (OpenCV's EdgeBoxes step for step in XLA-compiled TensorFlow "
         "ops, then the OpenCV path's filter and normalized cut: its candidates match the OpenCV "
-        "path's as closely as another k-means seed does; 1-5 s per image on a CPU core; TF "
-        "Serving needs --xla_cpu_compilation_enabled=true; max_boxes <= 2000). --mode=export "
-        "evaluates the served row with the boxes it serves.", choices=SERVED_BOXES)
+        "path's as closely as another k-means seed does; seconds per image on a CPU core: ~4 s "
+        "a 256 px scene, 5-28 s a 500 px photo; TF Serving needs "
+        "--xla_cpu_compilation_enabled=true; max_boxes <= 2000). --mode=export evaluates the "
+        "served row with the boxes it serves.", choices=SERVED_BOXES)
 
 
 @_section("Experiments")

@@ -428,7 +428,7 @@ def window_shapes(config: ProposalConfig, alpha: float | None = None) -> list[tu
     alpha = config.edge_boxes_alpha if alpha is None else alpha
     ratio_step = (1.0 + alpha) / (2.0 * alpha)
     scale_step = math.sqrt(1.0 / alpha)
-    min_area, max_ratio = _generation_limits(config)
+    max_ratio, min_area = constants.generation_limits(config)
     num_ratios = int(math.floor(math.log(max_ratio) / math.log(ratio_step) + 1e-9))
     ratios = [ratio_step ** k for k in range(-num_ratios, num_ratios + 1)]
     if max_ratio > ratios[-1] * 1.01:  # Reach the filter's bound itself (the paper: 6).
@@ -445,12 +445,6 @@ def window_shapes(config: ProposalConfig, alpha: float | None = None) -> list[tu
                 shapes.add((height, width))
         size *= scale_step
     return sorted(shapes)
-
-
-def _generation_limits(config: ProposalConfig) -> tuple[float, float]:
-    """(smallest box area generated, largest aspect ratio), as ``edgeboxes.generation_limits``."""
-    max_ratio, min_area = constants.generation_limits(config)
-    return min_area, max_ratio
 
 
 def _passes_filter(height: int, width: int, min_area: float, max_ratio: float,
@@ -588,7 +582,7 @@ def _allowed(windows: tf.Tensor, height, width, config: ProposalConfig) -> tf.Te
     """bool [n]: the window lies in the image and passes the geometric filter (step 2)."""
     y0, x0, y1, x1 = tf.unstack(windows, axis=1)
     box_h, box_w = tf.cast(y1 - y0, tf.float32), tf.cast(x1 - x0, tf.float32)
-    min_area, max_ratio = _generation_limits(config)
+    max_ratio, min_area = constants.generation_limits(config)
     keep = (y0 >= 0) & (x0 >= 0) & (y1 <= height) & (x1 <= width) & (box_h > 0) & (box_w > 0)
     keep &= (box_h * box_w >= min_area) & (box_w <= max_ratio * box_h)
     keep &= box_h <= max_ratio * box_w

@@ -50,8 +50,9 @@ EXPERIMENTS_FORMAT = 3
 HANDCRAFTED_SETTINGS = ("handcrafted", "handcrafted_codebook_size", "handcrafted_svm_c")
 # The served evaluation's outputs and the in-graph path it runs (affect_tf/served_eval.py,
 # affect_tf/proposals/graph.py); a new one reruns it (2: the graph's k-means became
-# scikit-learn's algorithm; 3: with scikit-learn's own random draws).
-SERVED_FORMAT = 3
+# scikit-learn's algorithm; 3: with scikit-learn's own random draws; 4: gradient edges in exact
+# integer arithmetic, the OpenCV path's map bit for bit).
+SERVED_FORMAT = 4
 
 
 def _fields(section, *excluded: str) -> dict:

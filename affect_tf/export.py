@@ -6,12 +6,13 @@ runs the model with no Python beside it. Two signatures:
 * ``serving_default(images)``: ``images`` string ``[B]``, encoded JPEG / PNG / GIF / BMP of any
   size. Regions are proposed in the graph (:mod:`affect_tf.proposals.graph`: the run's edges,
   gradient or HED (its Keras network in the graph), or gradient edges with
-  ``--served_edges=gradient`` (:func:`served_edges`); boxes scored by sliding windows the
-  EdgeBoxes way (an approximation: ~30 % of the OpenCV path's candidates), or with
-  ``--served_boxes=edgeboxes`` OpenCV's EdgeBoxes step for step in XLA-compiled ops
-  (:mod:`affect_tf.proposals.graph_edgeboxes`; TF Serving then needs
-  ``--xla_cpu_compilation_enabled=true``); normalized-cut selection with scikit-learn's k-means
-  algorithm), then classified and fused. Structured edges (``sed``) have no TensorFlow port:
+  ``--served_edges=gradient`` (:func:`served_edges`); boxes by OpenCV's EdgeBoxes step for
+  step in XLA-compiled ops (``--served_boxes=edgeboxes``, the default:
+  :mod:`affect_tf.proposals.graph_edgeboxes`; TF Serving then needs
+  ``--xla_cpu_compilation_enabled=true``), or with ``--served_boxes=windows`` scored sliding
+  windows the EdgeBoxes way (an approximation, ~10x faster on a CPU: ~30 % of the OpenCV path's
+  candidates); normalized-cut selection with scikit-learn's k-means algorithm), then classified
+  and fused. Structured edges (``sed``) have no TensorFlow port:
   such a run exports only with ``--served_edges=gradient``. Because its candidates can
   differ, this path is evaluated as its own row before it is exported
   (:mod:`affect_tf.served_eval`): its concatenation SVM is fitted on its own validation
@@ -93,7 +94,8 @@ def served_edges(config: Config) -> dict:
         the graph; absent: the sliding-window approximation).
 
     Raises:
-        ConfigError: edges the graph cannot compute (:meth:`Config.served_edge_source`).
+        ConfigError: edges the graph cannot compute (:meth:`Config.served_edge_source`), or
+            boxes it cannot take (:meth:`Config.served_box_engine`).
     """
     source = config.served_edge_source()
     served = {"edge_source": source}
@@ -101,8 +103,9 @@ def served_edges(config: Config) -> dict:
         from affect_tf.proposals import edges as edges_lib  # noqa: PLC0415  (OpenCV: HED only)
 
         served["hed_precision"] = edges_lib.hed_precision_here(config.proposals.hed_precision)
-    if config.export.served_boxes != "windows":
-        served["boxes"] = config.export.served_boxes
+    engine = config.served_box_engine()
+    if engine != "windows":
+        served["boxes"] = engine
     return served
 
 

@@ -146,10 +146,11 @@ def _check_export(config: Config) -> list[str]:
             "--mode=export serves concatenation + SVM only with a linear SVM (a Dense layer); a "
             "kernel SVM is evaluation-only: export with --svm_kernel=linear, or --fusion=max / "
             f"sum. Received: svm_kernel={config.fusion.svm_kernel!r}")
-    try:
-        config.served_edge_source()
-    except ConfigError as error:  # Edges the served graph cannot compute (sed).
-        problems.append(str(error))
+    for check in (config.served_edge_source, config.served_box_engine):
+        try:
+            check()
+        except ConfigError as error:  # Edges (sed) or boxes the served graph cannot compute.
+            problems.append(str(error))
     if config.export.export_dir:
         problems += [problem.replace("--workdir", "--export_dir").replace("workdir=", "export_dir=")
                      for problem in _check_workdir(config.export.export_dir)]

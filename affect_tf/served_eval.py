@@ -2,11 +2,12 @@
 
 The SavedModel's ``serving_default`` proposes its candidates in the graph
 (:mod:`affect_tf.proposals.graph`: the run's gradient or HED edges, or gradient edges with
-``--served_edges=gradient``; boxes by scored sliding windows, or with ``--served_boxes=edgeboxes``
-OpenCV's EdgeBoxes itself (:mod:`affect_tf.proposals.graph_edgeboxes`); the normalized cut with
-scikit-learn's k-means, its random draws included), not the OpenCV path the evaluation uses. So
-a served answer can differ from the evaluated one, and this module measures by how much on the
-data the model was trained for:
+``--served_edges=gradient``; boxes by OpenCV's EdgeBoxes itself in TensorFlow ops
+(:mod:`affect_tf.proposals.graph_edgeboxes`, the default), or with ``--served_boxes=windows`` by
+scored sliding windows; the normalized cut with scikit-learn's k-means, its random draws
+included), not the OpenCV path the evaluation uses. So a served answer can differ from the
+evaluated one (ties between boxes of equal score, or the windows' other candidates), and this
+module measures by how much on the data the model was trained for:
 
 1. the exported graph's own code (:meth:`affect_tf.export.ServingGraph.served_candidates`: the
    served decoder, the in-graph proposals, the whole-image view and every candidate's

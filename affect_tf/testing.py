@@ -114,6 +114,10 @@ def tiny_config(root: str | os.PathLike, **overrides: Any) -> config_lib.Config:
         # --mode=all draws the experiments' per-image figures: one image keeps that path
         # exercised in every tiny run at a quarter of the default's cost.
         experiments=config_lib.ExperimentsConfig(experiment_images=1),
+        # The sliding-window boxes: the tiny runs' exports test the served machinery, which is
+        # the same for both engines; OpenCV's EdgeBoxes in XLA (the default) compiles for tens
+        # of seconds per canvas and has tests of its own.
+        export=config_lib.ExportConfig(served_boxes="windows"),
     )
     return replace_config(config, **overrides)
 

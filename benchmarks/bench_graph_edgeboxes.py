@@ -22,6 +22,13 @@ Three tables:
   yardstick is the OpenCV path against itself with only its k-means seed changed.
 * **Seconds per image** of each in-graph engine, the whole served proposal graph (edges, boxes,
   cut), beside the OpenCV path's.
+* With ``--demo_scenes N``, **exact agreement on the demo**: the first N scenes of the demo's
+  generator (``generate_scenes`` with ``--scene_seed``, 256 px, the demo's m = 16 and 500 boxes):
+  in how many the program returns OpenCV's box list exactly (the same boxes in the same order),
+  and in how many the whole served proposal graph (``edgeboxes`` engine) returns the OpenCV
+  path's m candidates (every box within 1e-6). A scene that differs differs by ties: distinct
+  boxes of equal score, which OpenCV orders by libstdc++'s unstable sort. About 4 s a scene on
+  one core.
 
 Times are on ``--threads`` CPU threads (TensorFlow's intra- and inter-op pools, OpenCV, BLAS);
 the least of ``--repeats`` runs counts.
@@ -31,6 +38,7 @@ on one core, XLA's compilations included):
     .venv/bin/python benchmarks/bench_graph_edgeboxes.py
     .venv/bin/python benchmarks/bench_graph_edgeboxes.py --side 256 --threads 2
     .venv/bin/python benchmarks/bench_graph_edgeboxes.py --folder ~/photos --images 10
+    .venv/bin/python benchmarks/bench_graph_edgeboxes.py --images 1 --demo_scenes 40
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ def _parse_args(argv=None):
     parser.add_argument("--max_boxes", type=int, default=500, help="EdgeBoxes' cap.")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for every pool.")
     parser.add_argument("--repeats", type=int, default=2, help="runs per image; the least counts.")
+    parser.add_argument("--demo_scenes", type=int, default=0,
+                        help="also count exact agreement on this many demo scenes (0: skip).")
+    parser.add_argument("--scene_seed", type=int, default=7, help="the demo scenes' seed.")
     return parser.parse_args(argv)
 
 
@@ -69,6 +80,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from affect_tf.config import ProposalConfig  # noqa: E402
+from affect_tf.datasets.affect_demo import scenes as demo_scenes  # noqa: E402
 from affect_tf.io import decode_image_bytes  # noqa: E402
 from affect_tf.proposals import edgeboxes, edges, pipeline, selection  # noqa: E402
 from affect_tf.proposals import graph as graph_proposals  # noqa: E402
@@ -169,6 +181,57 @@ def candidate_match(small: np.ndarray, config: ProposalConfig, detector, served)
     return row
 
 
+# The demo's proposal settings (configs/demo.flags): m = 16, everything else the defaults.
+DEMO_CANDIDATES = 16
+DEMO_SIDE = 256
+
+
+def _rows_sorted(boxes: np.ndarray) -> np.ndarray:
+    """The boxes [k, 4] in lexicographic row order: the two paths order candidates of equal
+    objectness alike only by chance, so they are compared as sets."""
+    return boxes[np.lexsort(boxes.T[::-1])]
+
+
+def demo_agreement(count: int, seed: int) -> None:
+    """Exact agreement of the program and of the served proposal graph with OpenCV on demo scenes.
+
+    Prints per scene whether the program's boxes are OpenCV's list (same boxes, same order) and
+    whether the served graph's candidates are the OpenCV path's, then the two counts.
+    """
+    config = ProposalConfig(num_candidates=DEMO_CANDIDATES)
+    detector = edges.make_edge_detector(config)
+    settings = graph_edgeboxes.settings_for(config)
+    program = tf.function(
+        lambda e, o: graph_edgeboxes.edge_boxes_in_graph(e, o, config, settings),
+        input_signature=[tf.TensorSpec([None, None], tf.float32)] * 2, autograph=False)
+    served = tf.function(
+        lambda image: graph_proposals.propose_in_graph(image, config, box_engine="edgeboxes"),
+        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
+    print(f"\n== exact agreement on {count} demo scenes (generate_scenes seed {seed}, "
+          f"{DEMO_SIDE} px, m = {DEMO_CANDIDATES}, max_boxes {config.max_boxes}) ==")
+    same_lists = same_candidates = 0
+    start = time.perf_counter()
+    for index, image, _, _ in demo_scenes.generate_scenes(seed, count, DEMO_SIDE):
+        small = pipeline.resize_for_proposals(image, config.proposal_max_side)
+        edge_map, orientation = detector(small)
+        opencv_boxes, _ = edgeboxes.edge_boxes(edge_map, orientation, config)
+        graph_boxes, _ = program(tf.constant(edge_map), tf.constant(orientation))
+        same_list = np.array_equal(graph_boxes.numpy(), opencv_boxes)
+        reference = pipeline.propose(image, config, detector).boxes
+        boxes, _, valid = served(tf.constant(image))
+        ours = boxes.numpy()[:int(valid)]
+        same = ours.shape == reference.shape and np.allclose(
+            _rows_sorted(ours), _rows_sorted(reference), atol=1e-6)
+        same_lists += same_list
+        same_candidates += same
+        print(f"  scene {index:3d}: EdgeBoxes list {'same' if same_list else 'differs'} "
+              f"({len(opencv_boxes)} / {len(graph_boxes)} boxes), candidates "
+              f"{'same' if same else 'differ'}", flush=True)
+    print(f"  OpenCV's exact box list: {same_lists} of {count} scenes; the OpenCV path's "
+          f"{DEMO_CANDIDATES} candidates: {same_candidates} of {count} "
+          f"({100 * same_candidates / count:.0f} %); {time.perf_counter() - start:.0f} s")
+
+
 def main() -> None:
     config = ProposalConfig(proposal_max_side=ARGS.side, max_boxes=ARGS.max_boxes)
     detector = edges.make_edge_detector(config)
@@ -235,6 +298,8 @@ def main() -> None:
         verdict = "MET" if kept >= yardstick else "MISSED"
         print(f"  {engine}: candidates kept {kept:.2f} vs the yardstick's {yardstick:.2f} "
               f"(the OpenCV path under another k-means seed): {verdict}")
+    if ARGS.demo_scenes > 0:
+        demo_agreement(ARGS.demo_scenes, ARGS.scene_seed)
 
 
 if __name__ == "__main__":

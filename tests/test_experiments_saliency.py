@@ -221,6 +221,9 @@ def _close_up_scenes(seed: int, count: int, size: int):
     return found
 
 
+# Slow (about a minute: it trains a small CNN); the maps' mechanics are tested above on a
+# detector whose evidence is known.
+@pytest.mark.slow
 def test_occlusion_of_a_trained_classifier_peaks_on_the_demo_face():
     # A small CNN trained on demo close-ups learns the expressions; hiding the face must then cost
     # it most. Held-out scenes it classifies right: the map's peak in the face box in >= 70 % of

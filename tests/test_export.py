@@ -17,6 +17,7 @@ from affect_tf import export as export_lib
 from affect_tf import fusion as fusion_lib
 from affect_tf import io as io_lib
 from affect_tf import served_eval
+from affect_tf.config import ExportConfig
 from affect_tf.testing import replace_config, tiny_config
 
 _RELOAD = r"""
@@ -102,8 +103,13 @@ def test_reloaded_model_matches_the_in_memory_evaluation(exported, tmp_path):
                                np.where(selected["region_valid"], selected["region_scores"], 0),
                                atol=1e-4)
 
-    # serving_default is the served evaluation's path: its in-graph candidates, fused by the
-    # SVM fitted on that path's validation predictions (the served row of the report).
+    _assert_serving_default_is_the_served_row(outputs, run, predictions, scale)
+
+
+def _assert_serving_default_is_the_served_row(outputs, run, predictions, scale):
+    """serving_default is the served evaluation's path: its in-graph candidates, fused by the
+    SVM fitted on that path's validation predictions (the served row of the report)."""
+    config = run.scoring_config()
     served_dir = run.stage_dir("served", run.served_manifest().fingerprint)
     with np.load(served_dir / "predictions_test.npz") as stored:
         served = dict(stored)
@@ -434,7 +440,7 @@ def test_served_boxes_edgeboxes_serves_opencvs_edgeboxes(exported, classifier, t
 
 
 def test_served_boxes_are_fingerprinted_reported_and_bounded(exported):
-    from affect_tf import report, stages
+    from affect_tf import preflight, report, stages
     from affect_tf.config import ConfigError
 
     config, run, _, _, _ = exported
@@ -444,5 +450,40 @@ def test_served_boxes_are_fingerprinted_reported_and_bounded(exported):
     served = {"edge_source": "gradient", "boxes": "edgeboxes"}
     assert "OpenCV's EdgeBoxes" in report.edges_in_words(served)
     assert "sliding windows" in report.edges_in_words({"edge_source": "gradient"})
-    with pytest.raises(ConfigError, match=r"at most 2000 boxes.*Received: max_boxes=10000"):
-        replace_config(config, served_boxes="edgeboxes", proposals={"max_boxes": 10000})
+    # The paper's whole pool runs in every other mode; its export is refused, naming windows.
+    whole_pool = replace_config(config, served_boxes="edgeboxes", proposals={"max_boxes": 10000})
+    with pytest.raises(ConfigError, match=r"at most 2000 boxes.*--served_boxes=windows.*"
+                                          r"Received: max_boxes=10000"):
+        whole_pool.served_box_engine()
+    with pytest.raises(preflight.PreflightError, match=r"at most 2000 boxes"):
+        preflight.check(replace_config(whole_pool, mode="export"),
+                        imagenet_reachable=lambda: False)
+    assert replace_config(whole_pool, served_boxes="windows").served_box_engine() == "windows"
+    assert ExportConfig().served_boxes == "edgeboxes"  # The faithful engine is the default.
+
+
+@pytest.mark.slow
+def test_the_default_engines_export_answers_as_its_served_row(exported, tmp_path):
+    """The default export (OpenCV's EdgeBoxes in XLA), reloaded in a fresh process: its
+    serving_default gives the labels, boxes and probabilities its served evaluation measured."""
+    import shutil
+
+    from affect_tf import stages
+
+    config, _, _, predictions, encoded = exported
+    # A copy: the module's run keeps its windows row for the other tests.
+    shutil.copytree(config.workdir, tmp_path / "run")
+    default_engine = replace_config(config, workdir=str(tmp_path / "run"), mode="export",
+                                    served_boxes=ExportConfig().served_boxes)
+    run = stages.run(default_engine)
+    saved_model = max((tmp_path / "run" / "export").iterdir(), key=lambda p: int(p.name))
+    asset = json.loads((saved_model / export_lib.EXTRA_ASSETS
+                        / export_lib.SERVED_EVALUATION_FILE).read_text())
+    assert asset["serving_default"]["edges"] == {"edge_source": "gradient", "boxes": "edgeboxes"}
+    inputs = {"images": encoded, "boxes": predictions["boxes"],
+              "objectness": predictions["objectness"],
+              "num_valid": predictions["num_valid"].astype(np.int32)}
+    outputs = _reload(saved_model, inputs, tmp_path)
+    sizes = np.array([io_lib.decode_image_bytes(data).shape[:2] for data in encoded])
+    scale = np.concatenate([sizes, sizes], axis=1)[:, None, :].astype(np.float32)
+    _assert_serving_default_is_the_served_row(outputs, run, predictions, scale)

@@ -137,6 +137,9 @@ def test_a_kill_anywhere_resumes_to_the_same_bytes(tmp_path, uninterrupted, kill
     _check_resume(tmp_path, kill_at, uninterrupted)
 
 
+# Slow (about a minute): tests/test_stages.py moves a checkpoint that does not restore aside in
+# the default run; this adds the killed run's resume to the same bytes.
+@pytest.mark.slow
 def test_a_damaged_checkpoint_is_set_aside_and_the_run_still_ends_with_the_same_bytes(
         tmp_path, uninterrupted):
     # A flipped byte in the only checkpoint (step 2) of a killed run: its checksum fails during

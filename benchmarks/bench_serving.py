@@ -20,7 +20,9 @@ flagfile's run with ``--fold``):
     ``predict_with_proposals``.
 
 Usage (from the repository root, after the run and its export; on 2 CPU cores the demo takes
-~11 min, its export (with the served evaluation) ~2 min, this benchmark ~5 min):
+~11 min, its export (with the served evaluation) ~15-30 min with the default ``edgeboxes`` boxes
+(~2 min with ``--served_boxes=windows``), this benchmark ~5 min per box engine timed, more with
+``edgeboxes`` (seconds an image on a CPU; ``--images`` and ``--repeats`` bound it)):
     .venv/bin/python -m affect_tf.main --flagfile=configs/demo.flags
     .venv/bin/python -m affect_tf.main --flagfile=configs/demo.flags --mode=export
     .venv/bin/python benchmarks/bench_serving.py

@@ -457,7 +457,17 @@ def _orthonormal_block(block: np.ndarray, basis: list[np.ndarray]) -> np.ndarray
     for _ in range(2):
         for previous in basis:
             block -= previous @ (previous.T @ block)
-    return np.linalg.qr(block)[0]
+    return _orthonormal_columns(block)
+
+
+def _orthonormal_columns(block: np.ndarray) -> np.ndarray:
+    """Q of the thin QR decomposition of ``block`` [size, b], size >= b: [size, b].
+
+    SciPy's LAPACK rather than ``np.linalg.qr``: on NumPy's wheel the latter took 38 ms for a
+    7,780 x 64 float32 block against 7.6 ms (one thread), and the six decompositions of a block
+    Lanczos run on the paper's whole pool cost a fifth of the selection.
+    """
+    return scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)[0]
 
 
 def _block_lanczos_top_eigenpairs(upper: scipy.sparse.csr_array, diagonal: np.ndarray,
@@ -490,7 +500,7 @@ def _block_lanczos_top_eigenpairs(upper: scipy.sparse.csr_array, diagonal: np.nd
     multiply = _symmetric_product(upper, diagonal)
     # A fixed start block keeps the selection deterministic.
     start = np.random.default_rng(0).standard_normal((size, width)).astype(dtype)
-    basis = [np.linalg.qr(start)[0]]
+    basis = [_orthonormal_columns(start)]
     products = [multiply(basis[0])]
     for _ in range(_BLOCK_STEPS):
         basis.append(_orthonormal_block(products[-1].copy(), basis))

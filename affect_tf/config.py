@@ -326,9 +326,9 @@ class ProposalConfig(_Section):
         "paper's whole pool) reach it.", choices=("auto", "dense", "sparse"))
     sparse_solver: str = setting(
         "block", "The eigen-solver of a sparse affinity's connected components of 1,000 boxes or "
-        "more: block (block Lanczos, 6 sparse products by a block of 64 vectors: the selection "
-        "1.3x faster than with arpack; an approximate eigen-subspace that keeps 91 % of the exact "
-        "candidates on scikit-image's photos where another k-means seed keeps 67 %; "
+        "more: block (block Lanczos, 14 sparse products by a block of 16 vectors: the selection "
+        "1.6x faster than with arpack; an approximate eigen-subspace that keeps 89 % of the exact "
+        "candidates on scikit-image's photos where another k-means seed keeps 66 %; "
         "benchmarks/bench_proposals.py) or arpack (exact). Only sparse "
         "affinities (affinity_format) read it.", choices=SPARSE_SOLVERS)
 

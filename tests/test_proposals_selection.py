@@ -435,6 +435,26 @@ def test_block_lanczos_ritz_values_bound_the_top_eigenvalues():
     np.testing.assert_allclose(values[:5], exact[:5], atol=1e-6)
 
 
+def test_block_lanczos_shape_grows_with_the_eigenpairs_wanted():
+    # m = 50 (the paper): blocks of 16, 13 steps (224 >= 4 m + 16 vectors); never fewer than 13
+    # blocks.
+    assert selection._block_lanczos_shape(50) == (16, 13)
+    assert selection._block_lanczos_shape(20) == (16, 12)
+    width, steps = selection._block_lanczos_shape(100)
+    assert width == 16 and width * (steps + 1) >= 4 * 100 + 16
+
+
+def test_block_lanczos_subspace_is_the_exact_one_in_float32():
+    # The accuracy that keeps the candidates of the exact cut: on a photo-like pool of 2,500 boxes
+    # and m = 50 (one component, float32 as the pipeline runs it), the block subspace's principal
+    # cosines with ARPACK's are all above 1 - 1e-4 (k-means moves candidates from ~1e-3 on).
+    rng = np.random.default_rng(23)
+    boxes = _overlapping_pool(rng, 2500)
+    exact = _embedding(boxes, 50, "sparse", precision="float32", sparse_solver="arpack")
+    block = _embedding(boxes, 50, "sparse", precision="float32", sparse_solver="block")
+    assert _principal_cosines(exact, block).min() > 1.0 - 1e-4
+
+
 def test_block_lanczos_hands_over_to_arpack_where_it_cannot_answer(monkeypatch):
     monkeypatch.setitem(selection._SPARSE_MIN_BOXES, "float64", 0)
     calls = []
@@ -442,7 +462,7 @@ def test_block_lanczos_hands_over_to_arpack_where_it_cannot_answer(monkeypatch):
     monkeypatch.setattr(selection.scipy.sparse.linalg, "eigsh",
                         lambda *args, **kwargs: calls.append(1) or eigsh(*args, **kwargs))
     rng = np.random.default_rng(6)
-    small = _pixel_boxes(rng, 120, largest=250)  # (10 + 14) x 4 columns would fill 120 boxes.
+    small = _pixel_boxes(rng, 120, largest=250)  # The Krylov space (208 vectors) would fill it.
     expected = _embedding(small, 10, "dense")
     got = _embedding(small, 10, "sparse", sparse_solver="block")
     assert len(calls) == 1

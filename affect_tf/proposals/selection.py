@@ -36,10 +36,10 @@ float32), yet only 12-21 % of it is non-zero: from 1,000 boxes up (``affinity_fo
 built from the overlapping pairs alone (:func:`sparse_affinity`) and its eigenvectors come per
 connected component from ``sparse_solver``: ARPACK (``arpack``: 0.9-1.8 s for 7,900-9,100 boxes,
 the dense path's candidates, all 50 of them on each photo) or block Lanczos (``block``, the
-default: the whole selection 0.56 s median, 1.13 s p90 against ARPACK's 0.74 / 1.56 s; ~150
-single sparse products traded for 6 products by a block of 64 vectors; an approximate subspace
-that keeps 0.91 of the exact candidates where another k-means seed keeps 0.67,
-:data:`_BLOCK_STEPS`).
+default: the whole selection 0.48 s median, 1.05 s p90 against ARPACK's 0.77 / 1.96 s; ~150
+single sparse products traded for 14 products by a block of 16 vectors; an approximate subspace,
+within 1 - cos = 5e-6 of the exact one, that keeps 0.89 of the exact candidates where another
+k-means seed keeps 0.66, :data:`_BLOCK_WIDTH`).
 """
 
 from __future__ import annotations
@@ -97,16 +97,22 @@ _ARPACK_TOLERANCE = 1e-5
 # seed's do) or "arpack" (implicitly restarted Lanczos to _ARPACK_TOLERANCE: the exact
 # subspace). ProposalConfig.sparse_solver offers these (config.SPARSE_SOLVERS).
 
-# Block Lanczos: the block holds the k wanted vectors plus this many (a margin for the Ritz
-# values at the edge of the wanted set), and the Krylov space _BLOCK_STEPS + 1 blocks. Measured on
-# the uncapped pools of 8 scikit-image photos (1,900-9,100 boxes, m = 50, one thread): 14 extra
-# and 5 steps keep 0.84 of the exact cut's candidates (IoU >= 0.7, averaged over 4 k-means seeds;
-# 0.91 with bench_proposals.py's one seed) where another k-means seed keeps 0.67, the
-# eigenvectors in 0.1-0.9 s instead of ARPACK's 0.1-1.8 s (~150
-# single-vector products; a product by a block of 64 costs what ~17 single ones do). Fewer steps
-# are faster but sit at the yardstick itself: 3 steps kept 0.69, 4 steps 0.70.
-_BLOCK_EXTRA_COLUMNS = 14
-_BLOCK_STEPS = 5
+# Block Lanczos (_block_lanczos_shape): blocks of _BLOCK_WIDTH vectors, and as many steps as make a
+# Krylov space of at least _BLOCK_MIN_DIMENSION and _BLOCK_DIMENSION_PER_PAIR * k + _BLOCK_WIDTH
+# vectors (b = 16, 13 steps, 224 vectors for m = 50). The accuracy follows the polynomial degree
+# (the steps) more than the block's width, and a sparse product costs the same per vector from
+# ~16 vectors up (1.1 ms per vector at 16, 1.0 at 64, 1.8 at 8 on a 7,800-box photo): narrow
+# blocks and many steps reach the exact subspace with fewer products. Measured on the uncapped
+# pools of 8 scikit-image photos (1,800-9,100 boxes, one thread), against ARPACK's subspace:
+# 16 x 13 steps is within 1 - cos = 5e-6 on every photo (the largest principal angle) and takes
+# 0.31 s median for the eigenvectors, where the former 64 vectors x 5 steps (384 vectors) was
+# within 1.5e-5 in 0.47 s; at k = 100, 1.6e-9 in 0.55 s against 5.8e-6 in 0.90 s. The candidates
+# follow the subspace's accuracy with a cliff: k-means keeps the exact cut's candidates (0.89 of
+# them, IoU >= 0.7) from 1 - cos ~1e-5 down, and moves as many as another k-means seed does
+# (0.66-0.70) from ~1e-3 up (16 x 10 steps: 0.02; 24 x 8: 1e-3).
+_BLOCK_WIDTH = 16
+_BLOCK_MIN_DIMENSION = 208
+_BLOCK_DIMENSION_PER_PAIR = 4
 # The Krylov basis must stay orthonormal to this (max |K'K - I|); else ARPACK answers instead.
 _BLOCK_ORTHONORMALITY_TOLERANCE = 1e-3
 
@@ -450,16 +456,6 @@ def _arpack_top_eigenpairs(upper: scipy.sparse.csr_array, diagonal: np.ndarray,
     return values[order], vectors[:, order]
 
 
-def _orthonormal_block(block: np.ndarray, basis: list[np.ndarray]) -> np.ndarray:
-    """``block`` [size, b] made orthogonal to every block of ``basis`` (each with orthonormal
-    columns) by block Gram-Schmidt, twice (one pass loses orthogonality in floating point;
-    "twice is enough"), then orthonormalized by a QR decomposition: [size, b]."""
-    for _ in range(2):
-        for previous in basis:
-            block -= previous @ (previous.T @ block)
-    return _orthonormal_columns(block)
-
-
 def _orthonormal_columns(block: np.ndarray) -> np.ndarray:
     """Q of the thin QR decomposition of ``block`` [size, b], size >= b: [size, b].
 
@@ -470,18 +466,29 @@ def _orthonormal_columns(block: np.ndarray) -> np.ndarray:
     return scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)[0]
 
 
+def _block_lanczos_shape(k: int) -> tuple[int, int]:
+    """``(width, steps)`` of the block Lanczos run for k eigenpairs: blocks of
+    :data:`_BLOCK_WIDTH` vectors, and enough steps for a Krylov space of at least
+    :data:`_BLOCK_MIN_DIMENSION` and ``_BLOCK_DIMENSION_PER_PAIR * k + _BLOCK_WIDTH`` vectors."""
+    dimension = max(_BLOCK_MIN_DIMENSION, _BLOCK_DIMENSION_PER_PAIR * k + _BLOCK_WIDTH)
+    return _BLOCK_WIDTH, -(-dimension // _BLOCK_WIDTH) - 1
+
+
 def _block_lanczos_top_eigenpairs(upper: scipy.sparse.csr_array, diagonal: np.ndarray,
                                   k: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Approximate k largest eigenpairs of ``S = U + U' + diag(diagonal)`` by block Lanczos.
 
-    The Krylov space of a random block G of ``b = k + _BLOCK_EXTRA_COLUMNS`` vectors,
-    ``span{G, S G, ..., S^q G}`` with ``q = _BLOCK_STEPS``, built with full reorthogonalization;
-    then Rayleigh-Ritz: the top k eigenpairs of ``K' S K`` (a small dense problem) lifted by K.
+    The Krylov space of a random block G of ``b`` vectors, ``span{G, S G, ..., S^q G}``
+    (:func:`_block_lanczos_shape`: b = 16 and q = 13 for k = 50), built with full
+    reorthogonalization; then Rayleigh-Ritz: the top k eigenpairs of ``K' S K`` (a small dense
+    problem) lifted by K. The Krylov space may hold more eigenpairs than a block has vectors: what
+    sets the accuracy is the polynomial degree q, so narrow blocks and many steps reach a given
+    accuracy with fewer sparse products than wide blocks and few steps (:data:`_BLOCK_WIDTH`).
     Its cost is q + 1 sparse products by a block (each as fast per vector as several single
-    products, which is what makes it cheaper than ARPACK's ~150 single ones) and the QR
-    decompositions. The subspace is approximate: the candidates it yields match the exact ones
-    more often than another k-means seed's do (:data:`_BLOCK_STEPS`). A block method also finds
-    repeated eigenvalues, which single-vector Lanczos can miss.
+    products, which is what makes it cheaper than ARPACK's ~150 single ones), the
+    reorthogonalization and the QR decompositions. The subspace is approximate: the candidates it
+    yields match the exact ones more often than another k-means seed's do. A block method also
+    finds eigenvalues repeated up to b times, which single-vector Lanczos can miss.
 
     Args:
         upper: CSR [size, size], S's strictly upper triangle (float32 or float64).
@@ -494,18 +501,27 @@ def _block_lanczos_top_eigenpairs(upper: scipy.sparse.csr_array, diagonal: np.nd
         there) or its basis lost orthonormality (the caller asks ARPACK instead).
     """
     size, dtype = upper.shape[0], upper.dtype
-    width = k + _BLOCK_EXTRA_COLUMNS
-    if width * (_BLOCK_STEPS + 1) >= size:
+    width, steps = _block_lanczos_shape(k)
+    dimension = width * (steps + 1)
+    if dimension >= size:
         return None
     multiply = _symmetric_product(upper, diagonal)
+    # The basis and its image, column block j holding S^j G orthonormalized and S times it:
+    # Fortran order, so each block is a contiguous column range for the BLAS products.
+    krylov = np.empty((size, dimension), dtype=dtype, order="F")
+    images = np.empty_like(krylov)
     # A fixed start block keeps the selection deterministic.
-    start = np.random.default_rng(0).standard_normal((size, width)).astype(dtype)
-    basis = [_orthonormal_columns(start)]
-    products = [multiply(basis[0])]
-    for _ in range(_BLOCK_STEPS):
-        basis.append(_orthonormal_block(products[-1].copy(), basis))
-        products.append(multiply(basis[-1]))
-    krylov, images = np.concatenate(basis, axis=1), np.concatenate(products, axis=1)
+    block = np.random.default_rng(0).standard_normal((size, width)).astype(dtype)
+    for step in range(steps + 1):
+        done = krylov[:, :step * width]
+        # Block classical Gram-Schmidt against the whole basis so far, twice (one pass loses
+        # orthogonality in floating point; "twice is enough"), then QR.
+        for _ in range(2 if step else 0):
+            block -= done @ (done.T @ block)
+        columns = slice(step * width, (step + 1) * width)
+        krylov[:, columns] = _orthonormal_columns(block)
+        images[:, columns] = multiply(np.ascontiguousarray(krylov[:, columns]))
+        block = images[:, columns].copy(order="F")
     gram = krylov.T @ krylov
     gram[np.diag_indices_from(gram)] -= 1.0
     if np.abs(gram).max() > _BLOCK_ORTHONORMALITY_TOLERANCE:

@@ -303,7 +303,7 @@ def test_stage_matches_propose(tmp_path):
     cache = cache_lib.ProposalCache(tmp_path, CONFIG)
     runner.run_proposal_stage(examples, cache, CONFIG)
     arrays = cache.load()
-    for row, (name, data) in enumerate(examples):
+    for row, (name, _data) in enumerate(examples):
         expected = pipeline.propose(_scene(row), CONFIG, edges_lib.GradientEdgeDetector())
         assert arrays.filenames[row] == name
         np.testing.assert_array_equal(arrays.proposals(row).boxes, expected.boxes)
@@ -507,3 +507,23 @@ def test_sigkill_of_the_parent_leaves_no_worker_alive(tmp_path):
         assert not [child for child in children if _alive(child)]
     finally:
         parent.kill()
+
+
+def test_a_cache_of_the_older_block_solver_is_never_read_as_this_ones(tmp_path):
+    """The block solver's definition changed (16-vector blocks, other candidates on the whole
+    pool): it is part of the fingerprint where the pool reaches the solver, and a cache whose
+    record lacks it is refused, naming it."""
+    whole_pool = ProposalConfig(max_boxes=10000)
+    assert cache_lib.fingerprinted_settings(whole_pool)["sparse_solver_definition"] == 2
+    for other in (ProposalConfig(), dataclasses.replace(whole_pool, sparse_solver="arpack")):
+        assert "sparse_solver_definition" not in cache_lib.fingerprinted_settings(other)
+    directory = tmp_path / "older"
+    directory.mkdir()
+    (directory / cache_lib.META_FILENAME).write_text(json.dumps({
+        "format_version": cache_lib.FORMAT_VERSION, "fingerprint": "older",
+        "config": {**dataclasses.asdict(whole_pool), "edge_definition": 2}}))
+    with pytest.raises(cache_lib.ProposalCacheError,
+                       match="sparse_solver_definition: cache '<missing>' vs requested 2"):
+        cache_lib.ProposalCache(directory, whole_pool)
+    fresh = cache_lib.ProposalCache(tmp_path / "fresh", whole_pool)
+    assert cache_lib.ProposalCache(fresh.directory, whole_pool).fingerprint == fresh.fingerprint

@@ -62,6 +62,10 @@ EXECUTION_ONLY_FIELDS = ("hed_batch_size",)
 # fingerprint, so a cache of the older definition is never read as this one's. Gradient edges 2:
 # exact integer arithmetic (proposals/gradient_plan.py), the same map in the served graph.
 EDGE_DEFINITIONS = {"gradient": 2}
+# The same for the sparse normalized cut's solver, where the pool can reach it. Block Lanczos 2:
+# blocks of 16 vectors and 13 steps (1 had 64 x 5): another approximate eigen-subspace, so some
+# other candidates on the paper's whole pool.
+SPARSE_SOLVER_DEFINITIONS = {"block": 2}
 
 
 def proposal_fingerprint(config: ProposalConfig) -> str:
@@ -79,18 +83,27 @@ def fingerprinted_settings(config: ProposalConfig) -> dict:
     """The settings of ``config`` that :func:`proposal_fingerprint` covers, by name."""
     fields = {key: value for key, value in dataclasses.asdict(config).items()
               if key not in EXECUTION_ONLY_FIELDS}
-    if selection.resolve_affinity_format(config.affinity_format, config.max_boxes,
-                                         config.selection_precision) == "dense":
+    if not _reaches_sparse_solver(config):
         del fields["sparse_solver"]
-    return {**fields, **_edge_definition(config)}
+    return {**fields, **_definitions(config)}
 
 
-def _edge_definition(config: ProposalConfig) -> dict:
-    """``{"edge_definition": version}`` for an edge source in :data:`EDGE_DEFINITIONS`, else
-    ``{}``."""
+def _reaches_sparse_solver(config: ProposalConfig) -> bool:
+    """Whether a pool of ``config.max_boxes`` boxes can get a sparse affinity, hence the solver."""
+    return selection.resolve_affinity_format(config.affinity_format, config.max_boxes,
+                                             config.selection_precision) == "sparse"
+
+
+def _definitions(config: ProposalConfig) -> dict:
+    """The definition versions that ``config`` reaches: ``{"edge_definition": version}`` for an
+    edge source in :data:`EDGE_DEFINITIONS`, ``{"sparse_solver_definition": version}`` for a
+    reachable solver in :data:`SPARSE_SOLVER_DEFINITIONS`; ``{}`` for neither."""
+    definitions = {}
     if config.edge_source in EDGE_DEFINITIONS:
-        return {"edge_definition": EDGE_DEFINITIONS[config.edge_source]}
-    return {}
+        definitions["edge_definition"] = EDGE_DEFINITIONS[config.edge_source]
+    if _reaches_sparse_solver(config) and config.sparse_solver in SPARSE_SOLVER_DEFINITIONS:
+        definitions["sparse_solver_definition"] = SPARSE_SOLVER_DEFINITIONS[config.sparse_solver]
+    return definitions
 
 
 class ProposalCacheError(RunError, ValueError):
@@ -204,7 +217,7 @@ class ProposalCache:
         io_lib.atomic_write_json(meta_path, {
             "format_version": FORMAT_VERSION,
             "fingerprint": self.fingerprint,
-            "config": {**dataclasses.asdict(self.config), **_edge_definition(self.config)},
+            "config": {**dataclasses.asdict(self.config), **_definitions(self.config)},
         })
 
     def _named_for_these_settings(self) -> bool:

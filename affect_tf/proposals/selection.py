@@ -227,15 +227,23 @@ def _overlaps_of_rows(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.nda
     # Pair k of the chunk, the (k - firsts[i])-th candidate of its row i, is column i + 1 + that.
     columns = np.arange(int(counts.sum())) + np.repeat(np.arange(start + 1, stop + 1) - firsts,
                                                        counts)
-    # The same arithmetic as _intersections_and_areas, so the entries agree bit for bit: sorted by
-    # x1, max(x1_i, x1_j) is x1_j.
-    overlap_w = np.minimum(np.repeat(x2[start:stop], counts), x2[columns])
-    overlap_w -= x1[columns]
+    # The same arithmetic as _intersections_and_areas, so the entries agree bit for bit. The
+    # vertical overlap first: it rejects most candidates (63 % on a photo's whole pool), and the
+    # horizontal one is computed for the others only. Sorted by x1, max(x1_i, x1_j) is x1_j.
     overlap_h = np.minimum(np.repeat(y2[start:stop], counts), y2[columns])
     overlap_h -= np.maximum(np.repeat(y1[start:stop], counts), y1[columns])
-    kept = np.flatnonzero((overlap_w > 0) & (overlap_h > 0))
-    rows = np.repeat(np.arange(start, stop), counts)[kept]
-    return rows, columns[kept], overlap_w[kept] * overlap_h[kept]
+    kept = np.flatnonzero(overlap_h > 0)
+    rows, columns = np.repeat(np.arange(start, stop), counts)[kept], columns[kept]
+    overlap_h = overlap_h[kept]
+    overlap_w = np.minimum(x2[rows], x2[columns])
+    overlap_w -= x1[columns]
+    # Positive but for a box j of zero width (x1_j < x2_i by the choice of the candidates).
+    kept = np.flatnonzero(overlap_w > 0)
+    if kept.size < rows.size:
+        rows, columns, overlap_w, overlap_h = (rows[kept], columns[kept], overlap_w[kept],
+                                               overlap_h[kept])
+    overlap_w *= overlap_h
+    return rows, columns, overlap_w
 
 
 def _sorted_upper_affinity(boxes: np.ndarray, affinity: str
@@ -396,14 +404,19 @@ def _normalized_sparse_affinity(upper: scipy.sparse.csr_array, diagonal: np.ndar
         column, as in :func:`_normalized_affinity`.
     """
     n = upper.shape[0]
-    rows = _row_indices(upper)
     data = upper.data.astype(np.float64)
-    degree = (diagonal + np.bincount(rows, weights=data, minlength=n)
-              + np.bincount(upper.indices, weights=data, minlength=n))
+    row_counts = np.diff(upper.indptr)
+    row_sums = np.zeros(n)
+    # Sums over each row's run of entries (no [nnz] row index array); empty rows stay 0.
+    nonempty = np.flatnonzero(row_counts)
+    if nonempty.size:
+        row_sums[nonempty] = np.add.reduceat(data, upper.indptr[nonempty])
+    degree = diagonal + row_sums + np.bincount(upper.indices, weights=data, minlength=n)
     inv_sqrt = np.divide(1.0, np.sqrt(degree), out=np.zeros_like(degree), where=degree > 0)
-    normalized = scipy.sparse.csr_array(
-        ((data * inv_sqrt[rows] * inv_sqrt[upper.indices]).astype(upper.dtype), upper.indices,
-         upper.indptr), shape=upper.shape)
+    data *= inv_sqrt[upper.indices]
+    data *= np.repeat(inv_sqrt, row_counts)
+    normalized = scipy.sparse.csr_array((data.astype(upper.dtype), upper.indices, upper.indptr),
+                                        shape=upper.shape)
     return normalized, (diagonal * inv_sqrt ** 2).astype(upper.dtype), degree
 
 

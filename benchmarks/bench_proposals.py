@@ -34,6 +34,9 @@ Options:
                     and EdgeBoxes' step alpha and max_boxes (~1 min more).
     --solver_sweep  the embedding (affinity and eigenvectors) dense float64 / float32, ARPACK on
                     the dense W, and sparse float32, from 500 boxes up to the uncapped pool.
+    --approximations  the whole pool's embedding by approximations that never visit every
+                    overlapping pair (Nystrom with 400 and 800 landmark boxes; IoU >= 0.1 only)
+                    beside block Lanczos: candidates kept of the exact selection, CPU seconds.
     --demo_scenes N the demo's candidate hit rate (some candidate has IoU >= 0.5 with the object,
                     as benchmarks/check_demo_scenes.py checks) before / after issue 10, on the
                     first N affect_demo scenes (the default config's seed), at the demo's settings
@@ -116,6 +119,8 @@ def _parse_args(argv=None):
                         help="also the before / after of issue 10 (kept candidates).")
     parser.add_argument("--levers", action="store_true", help="measure each lever alone.")
     parser.add_argument("--solver_sweep", action="store_true", help="eigen-solvers vs n.")
+    parser.add_argument("--approximations", action="store_true",
+                        help="the whole pool's embedding by Nystrom and an IoU floor.")
     parser.add_argument("--demo_scenes", type=int, default=0,
                         help="demo scenes for the candidate hit rate (0: skip).")
     parser.add_argument("--hed_batch", type=_batch_sizes, default=(),
@@ -535,6 +540,103 @@ def bench_solver_sweep(images, detector) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Approximations that skip pairs of boxes (why the whole pool's target is not met by them).
+
+# Nystrom's landmark counts and the IoU floor measured by --approximations.
+NYSTROM_LANDMARKS = (400, 800)
+IOU_FLOOR = 0.1
+
+
+def _cross_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU [n, p] of every box ``[x1, y1, x2, y2]`` [n, 4] with every other [p, 4]."""
+    width = np.minimum(boxes[:, None, 2], others[None, :, 2])
+    width -= np.maximum(boxes[:, None, 0], others[None, :, 0])
+    height = np.minimum(boxes[:, None, 3], others[None, :, 3])
+    height -= np.maximum(boxes[:, None, 1], others[None, :, 1])
+    intersection = np.maximum(width, 0) * np.maximum(height, 0)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    other_areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return intersection / (areas[:, None] + other_areas[None, :] - intersection)
+
+
+def nystrom_embedding(boxes_xyxy: np.ndarray, m: int, landmarks: int,
+                      seed: int = 0) -> np.ndarray:
+    """V by the Nystrom extension of the normalized cut (Fowlkes, Belongie, Chung and Malik, PAMI
+    2004, one-shot): W ~ C A^+ C' from the IoU C [n, p] of every box with p random landmark
+    boxes (A = C's landmark rows; IoU is a positive semi-definite kernel), its degrees and its
+    top m eigenvectors from p x p problems. Rows unit length, as the pipeline's."""
+    boxes = np.asarray(boxes_xyxy, np.float32)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(boxes), size=min(landmarks, len(boxes)), replace=False))
+    cross = _cross_iou(boxes, boxes[chosen])
+    values, vectors = np.linalg.eigh(cross[chosen].astype(np.float64))
+    kept = values > values.max() * 1e-6
+    half_inverse = vectors[:, kept] / np.sqrt(values[kept])  # A^+ = H H'.
+    degree = cross @ (half_inverse @ (half_inverse.T @ cross.sum(axis=0))).astype(np.float32)
+    scaled = cross / np.sqrt(np.maximum(degree, 1e-12))[:, None]
+    factor = scaled @ half_inverse.astype(np.float32)  # D^-1/2 W D^-1/2 ~ F F'.
+    gram_values, gram_vectors = np.linalg.eigh((factor.T @ factor).astype(np.float64))
+    top = np.argsort(-gram_values)[:m]
+    lifted = gram_vectors[:, top] / np.sqrt(np.maximum(gram_values[top], 1e-12))
+    return selection._normalize_rows(factor @ lifted.astype(np.float32))
+
+
+def floored_embedding(boxes_xyxy: np.ndarray, m: int, floor: float) -> np.ndarray:
+    """V of the sparse cut with the affinities below ``floor`` left out (a sparser W)."""
+    boxes = np.asarray(boxes_xyxy, np.float32)
+    order, upper, diagonal = selection._sorted_upper_affinity(boxes, "iou")
+    upper.data[upper.data < floor] = 0
+    upper.eliminate_zeros()
+    vectors = selection._sparse_smallest_laplacian_eigenvectors(upper, diagonal, m)
+    embedding = np.empty_like(vectors)
+    embedding[order] = vectors
+    return selection._normalize_rows(embedding)
+
+
+def bench_approximations(images, config: ProposalConfig, detector, cache_dir: str) -> None:
+    """Candidates kept of the exact selection, and the embedding's CPU seconds, for the whole
+    pool's block Lanczos (the default) beside cheaper approximations of the embedding that never
+    visit every overlapping pair: Nystrom with p landmarks and an IoU floor."""
+    methods = {"block Lanczos (the default)": lambda boxes, m: selection.box_embedding(
+        boxes, m, affinity_format="sparse", precision="float32")}
+    for landmarks in NYSTROM_LANDMARKS:
+        methods[f"Nystrom, {landmarks} landmarks"] = (
+            lambda boxes, m, p=landmarks: nystrom_embedding(boxes, m, p))
+    methods[f"IoU >= {IOU_FLOOR} only, block Lanczos"] = (
+        lambda boxes, m: floored_embedding(boxes, m, IOU_FLOOR))
+    references = dense_references(images, config, detector, cache_dir)
+    kept: dict[str, list[float]] = {name: [] for name in methods}
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    yardstick = []
+    m = config.num_candidates
+    for (_, data), reference in zip(images, references):
+        small = pipeline.resize_for_proposals(pipeline.to_rgb_uint8(decode_image_bytes(data)),
+                                              config.proposal_max_side)
+        boxes, scores = _filtered_boxes(small, config, detector)
+        if len(boxes) <= m:
+            continue
+        xyxy = edgeboxes.xywh_to_xyxy(boxes)
+        yardstick.append(kept_fraction(reference.exact, reference.other_seed, MATCH_IOU))
+        for name, method in methods.items():
+            with selection._threadpools().limit(limits=1):  # The least of two runs counts.
+                runs = [_cpu(method, xyxy, m) for _ in range(2)]
+            embedding, spent = runs[0][0], min(seconds for _, seconds in runs)
+            labels = selection.kmeans_labels(embedding, m, n_init=config.kmeans_n_init,
+                                             seed=config.proposal_seed)
+            chosen = boxes[selection.best_of_clusters(labels, scores, m)]
+            kept[name].append(kept_fraction(reference.exact, chosen, MATCH_IOU))
+            seconds[name].append(spent)
+    print(f"\n== approximations of the whole pool's embedding ({len(yardstick)} images): "
+          f"candidates kept of the exact selection's {m} (IoU >= {MATCH_IOU}), and the "
+          "embedding's CPU s (median / p90; k-means and EdgeBoxes come on top) ==")
+    for name in methods:
+        print("  {:<40s} kept mean {:.2f} min {:.2f}   {:6.3f} {:6.3f} s".format(
+            name, np.mean(kept[name]), np.min(kept[name]), *_stats(seconds[name])))
+    print(f"  {'the exact cut, another k-means seed':<40s} kept mean {np.mean(yardstick):.2f} "
+          f"min {np.min(yardstick):.2f}   (the yardstick)")
+
+
+# ---------------------------------------------------------------------------------------------
 # The demo's candidate hit rate.
 
 
@@ -746,6 +848,8 @@ def main(argv=None) -> None:
         bench_levers(images, new, detector)
     if args.solver_sweep:
         bench_solver_sweep(images, detector)
+    if args.approximations:
+        bench_approximations(images, configs["uncapped"], detector, args.reference_cache)
     if args.demo_scenes > 0:
         bench_demo(args.demo_scenes, new)
     if args.hed_batch:

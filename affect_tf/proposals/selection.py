@@ -36,10 +36,13 @@ float32), yet only 12-21 % of it is non-zero: from 1,000 boxes up (``affinity_fo
 built from the overlapping pairs alone (:func:`sparse_affinity`) and its eigenvectors come per
 connected component from ``sparse_solver``: ARPACK (``arpack``: 0.9-1.8 s for 7,900-9,100 boxes,
 the dense path's candidates, all 50 of them on each photo) or block Lanczos (``block``, the
-default: the whole selection 0.48 s median, 1.05 s p90 against ARPACK's 0.77 / 1.96 s; ~150
+default: the whole selection 0.46 s median, 1.00 s p90 against ARPACK's 0.71 / 2.03 s; ~150
 single sparse products traded for 14 products by a block of 16 vectors; an approximate subspace,
 within 1 - cos = 5e-6 of the exact one, that keeps 0.89 of the exact candidates where another
-k-means seed keeps 0.66, :data:`_BLOCK_WIDTH`).
+k-means seed keeps 0.66, :data:`_BLOCK_WIDTH`). Cheaper approximations that skip pairs of boxes
+(Nystrom's extension from 400 or 800 landmark boxes, the IoUs >= 0.1 alone) keep 0.60-0.67 of
+them: as few as another k-means seed does, or fewer (benchmarks/bench_proposals.py
+--approximations).
 """
 
 from __future__ import annotations

@@ -161,7 +161,9 @@ def bench_photos(args) -> None:
     print(f"bench_hed: {len(images)} photos, longer side <= {config.proposal_max_side} px, "
           f"{args.threads} thread(s) (load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores), least of {args.repeats} runs; CPU bfloat16 instructions: "
-          f"{edges.cpu_has_bfloat16()}")
+          f"{edges.cpu_has_bfloat16()}; TensorFlow's oneDNN kernels: "
+          f"{edges.tensorflow_uses_onednn()}; hed_precision=auto resolves to "
+          f"{edges.hed_precision_here('auto')}")
     runs: dict[str, list[PhotoRun]] = {precision: [] for precision in detectors}
     for name, data in images:
         for precision, detector in detectors.items():

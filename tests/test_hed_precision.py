@@ -48,6 +48,27 @@ def test_auto_is_bfloat16_where_the_hardware_computes_it(gpu, cpu_bfloat16, expe
             precision, gpu=gpu, cpu_bfloat16=cpu_bfloat16) == precision
 
 
+def test_onednn_is_read_as_tensorflow_reads_it():
+    assert edges_lib.onednn_from_environment(None)
+    for on in ("1", "true", "True", " 1 "):
+        assert edges_lib.onednn_from_environment(on)
+    for off in ("0", "false", "FALSE", " 0"):
+        assert not edges_lib.onednn_from_environment(off)
+    assert isinstance(edges_lib.tensorflow_uses_onednn(), bool)  # This process's, whatever it is.
+
+
+@pytest.mark.parametrize("onednn, expected", [(True, "bfloat16"), (False, "float32")])
+def test_auto_is_float32_on_a_bfloat16_cpu_without_onednn(monkeypatch, onednn, expected):
+    # Without oneDNN TensorFlow's bfloat16 convolutions are slower than its float32 ones.
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("auto is bfloat16 on a GPU, whatever the CPU")
+    monkeypatch.setattr(edges_lib, "cpu_has_bfloat16", lambda: True)
+    monkeypatch.setattr(edges_lib, "tensorflow_uses_onednn", lambda: onednn)
+    assert edges_lib.hed_precision_here("auto") == expected
+    assert edges_lib.hed_precision_here("bfloat16_all") == "bfloat16_all"
+
+
 def test_unknown_precision_names_what_was_received():
     with pytest.raises(ValueError, match="Received: hed_precision='half'"):
         edges_lib.HEDEdgeDetector(precision="half")

@@ -424,13 +424,14 @@ def resolve_hed_precision(precision: str, *, gpu: bool, cpu_bfloat16: bool) -> s
     Args:
         precision: ``auto``, or one of :data:`HED_BFLOAT16_BLOCKS`.
         gpu: TensorFlow sees a GPU (HED runs there).
-        cpu_bfloat16: :func:`cpu_has_bfloat16`.
+        cpu_bfloat16: the CPU computes bfloat16 natively (:func:`cpu_has_bfloat16`) and
+            TensorFlow's kernels use it (oneDNN on: :func:`tensorflow_uses_onednn`).
 
     Returns:
-        A key of :data:`HED_BFLOAT16_BLOCKS`: ``auto`` is ``bfloat16`` on a GPU or a CPU with
-        bfloat16 instructions (there it cuts HED's time by a third and keeps the candidates
-        within the noise of another k-means seed: benchmarks/bench_hed.py), ``float32``
-        elsewhere (bfloat16 by conversion would be slower).
+        A key of :data:`HED_BFLOAT16_BLOCKS`: ``auto`` is ``bfloat16`` on a GPU or such a CPU
+        (there it cuts HED's time by a third to a half and keeps the candidates within the noise
+        of another k-means seed: benchmarks/bench_hed.py), ``float32`` elsewhere (bfloat16 by
+        conversion would be slower).
 
     Raises:
         ValueError: an unknown ``precision``.
@@ -444,10 +445,37 @@ def resolve_hed_precision(precision: str, *, gpu: bool, cpu_bfloat16: bool) -> s
     return precision
 
 
+def onednn_from_environment(value: str | None) -> bool:
+    """Whether ``TF_ENABLE_ONEDNN_OPTS`` (None: unset) leaves TensorFlow's oneDNN CPU kernels on.
+
+    TensorFlow's own reading of it, for where its flag cannot be asked: on (x86 Linux's default)
+    unless the variable says ``0`` or ``false`` (any case).
+    """
+    return value is None or value.strip().lower() not in ("0", "false")
+
+
+def tensorflow_uses_onednn() -> bool:
+    """Whether this process's TensorFlow runs its CPU kernels through oneDNN.
+
+    Its bfloat16 convolutions are fast only there: with ``TF_ENABLE_ONEDNN_OPTS=0`` on a CPU with
+    AMX (one thread, 5 photos) HED's network took 0.87 CPU s in ``bfloat16`` against 0.80 in
+    float32, and kept fewer of float32's candidates than another k-means seed does (0.70 vs the
+    yardstick's 0.74; benchmarks/bench_hed.py). TensorFlow's own answer where it gives it (an
+    internal module, which reads the variable once per process), else the variable's.
+    """
+    try:
+        # pylint: disable-next=import-outside-toplevel
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return onednn_from_environment(os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
+
+
 def hed_precision_here(precision: str) -> str:
     """What ``ProposalConfig.hed_precision`` resolves to in this process: on TensorFlow's view of
-    its devices (a GPU) and this CPU's instructions (:func:`resolve_hed_precision`). The OpenCV
-    path's :class:`HEDEdgeDetector` and the served graph's HED both resolve it here.
+    its devices (a GPU), this CPU's instructions and whether TensorFlow's CPU kernels use them
+    through oneDNN (:func:`resolve_hed_precision`). The OpenCV path's :class:`HEDEdgeDetector`
+    and the served graph's HED both resolve it here.
 
     Args:
         precision: ``auto``, or one of :data:`HED_BFLOAT16_BLOCKS`.
@@ -461,7 +489,7 @@ def hed_precision_here(precision: str) -> str:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     return resolve_hed_precision(precision, gpu=bool(tf.config.list_logical_devices("GPU")),
-                                 cpu_bfloat16=cpu_has_bfloat16())
+                                 cpu_bfloat16=cpu_has_bfloat16() and tensorflow_uses_onednn())
 
 
 def hed_network(model, precision: str) -> Callable:

@@ -527,3 +527,30 @@ def test_a_cache_of_the_older_block_solver_is_never_read_as_this_ones(tmp_path):
         cache_lib.ProposalCache(directory, whole_pool)
     fresh = cache_lib.ProposalCache(tmp_path / "fresh", whole_pool)
     assert cache_lib.ProposalCache(fresh.directory, whole_pool).fingerprint == fresh.fingerprint
+
+
+def test_a_run_resumed_where_hed_precision_resolves_otherwise_is_refused(tmp_path, monkeypatch):
+    """hed_precision=auto resolves per machine (and with TF_ENABLE_ONEDNN_OPTS): the cache records
+    what it meant for its proposals, and a resumed run that resolves it otherwise stops before
+    adding another network's proposals. (Gradient edges stand in for HED's network here.)"""
+    config = dataclasses.replace(CONFIG, edge_source="hed", hed_batch_size=1)
+    cache = cache_lib.ProposalCache(tmp_path, config)
+    examples = _examples(3)
+    detector = edges_lib.GradientEdgeDetector()
+    monkeypatch.setattr(runner, "hed_precision_here", lambda precision: "bfloat16")
+    runner.run_proposal_stage(examples[:2], cache, config, edge_detector=detector,
+                              commit_seconds=0)
+    record = json.loads((tmp_path / cache_lib.HED_PRECISION_FILENAME).read_text())
+    assert record == {"hed_precision": "auto", "resolved": "bfloat16"}
+    monkeypatch.setattr(runner, "hed_precision_here", lambda precision: "float32")
+    with pytest.raises(cache_lib.ProposalCacheError,
+                       match="computed with HED in bfloat16; hed_precision='auto' resolves to "
+                             "'float32' in this process"):
+        runner.run_proposal_stage(examples, cache, config, edge_detector=detector)
+    assert len(cache.done_filenames()) == 2  # Nothing added.
+    monkeypatch.setattr(runner, "hed_precision_here", lambda precision: "bfloat16")
+    stats = runner.run_proposal_stage(examples, cache, config, edge_detector=detector)
+    assert stats["processed"] == 1 and stats["skipped_done"] == 2
+    (tmp_path / cache_lib.HED_PRECISION_FILENAME).write_text("{not json")
+    with pytest.raises(cache_lib.ProposalCacheError, match="expected JSON with hed_precision"):
+        runner.run_proposal_stage(examples, cache, config, edge_detector=detector)

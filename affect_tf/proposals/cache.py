@@ -20,6 +20,11 @@ Layout of one cache directory (one per dataset x proposal settings, ARCHITECTURE
   - ``objectness`` float32 [n, m]: EdgeBoxes scores, 0 past ``num_valid``;
   - ``num_valid`` int32 [n]: k <= m boxes of each image.
 
+* ``hed_precision.json`` (HED edges only): ``{"hed_precision", "resolved"}``, what the setting
+  resolved to in the run that computed the proposals (``auto`` depends on the machine:
+  :meth:`ProposalCache.claim_hed_precision`), so a resumed run never adds another network's
+  proposals to them.
+
 One process writes to a cache directory at a time (the proposal stage's parent process).
 """
 
@@ -46,6 +51,7 @@ from affect_tf.proposals.pipeline import Proposals
 
 FORMAT_VERSION = 1
 META_FILENAME = "meta.json"
+HED_PRECISION_FILENAME = "hed_precision.json"
 DAMAGED_DIR = "damaged"
 _CHUNK_PATTERN = re.compile(r"^chunk-(\d{5,})\.npz$")
 _CHUNK_KEYS = ("filenames", "boxes", "objectness", "num_valid")
@@ -323,6 +329,51 @@ class ProposalCache:
                         "which moves the damaged chunk aside and computes its images again."
                     ) from error
                 self._quarantine(path)
+
+    def claim_hed_precision(self, resolved: str) -> None:
+        """Records what ``hed_precision`` resolved to for the proposals of this cache, or checks
+        that it resolves alike again.
+
+        ``auto`` resolves per process (a GPU; the CPU's bfloat16 instructions; TensorFlow's
+        oneDNN), and the cache is keyed by the setting: a run resumed where it resolves otherwise
+        would add another network's proposals to the cache. The first run records it; chunks
+        from before the record existed cannot be checked (logged).
+
+        Args:
+            resolved: what this process computes in (``edges.hed_precision_here``).
+
+        Raises:
+            ProposalCacheError: the record names another precision (the message says how to go
+                on), or it cannot be read.
+        """
+        path = os.path.join(self.directory, HED_PRECISION_FILENAME)
+        if not os.path.exists(path):
+            if self.chunk_paths():
+                logger.warning(
+                    "The proposal cache %s holds chunks from before it recorded HED's precision; "
+                    "recording %r (hed_precision=%r) for this run, which cannot check the older "
+                    "chunks.", self.directory, resolved, self.config.hed_precision)
+            io_lib.atomic_write_json(path, {"hed_precision": self.config.hed_precision,
+                                            "resolved": resolved})
+            return
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                recorded = json.load(handle)["resolved"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ProposalCacheError(
+                f"Cannot read {path} ({error}); expected JSON with hed_precision and resolved: "
+                "what HED computed the cached proposals in. Delete the cache directory to "
+                f"compute them again. Received: {path}") from error
+        if recorded != resolved:
+            raise ProposalCacheError(
+                f"The proposals in {self.directory} were computed with HED in {recorded}; "
+                f"hed_precision={self.config.hed_precision!r} resolves to {resolved!r} in this "
+                "process (auto: bfloat16 on a GPU, or on a CPU with bfloat16 instructions where "
+                "TensorFlow runs oneDNN; float32 elsewhere). Resuming would mix two networks' "
+                "proposals in one cache. Run where it resolves to "
+                f"{recorded!r} (e.g. the machine or TF_ENABLE_ONEDNN_OPTS of the first run), or "
+                "set --hed_precision explicitly, which starts another cache. "
+                f"Received: recorded {recorded!r}, resolved {resolved!r}")
 
     def done_filenames(self, repair: bool = True) -> set[str]:
         """The filenames whose proposals are stored in chunks that pass validation.

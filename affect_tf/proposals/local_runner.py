@@ -51,7 +51,7 @@ from affect_tf.config import ProposalConfig
 from affect_tf.proposals.cache import ProposalCache, check_cache_matches
 from affect_tf.proposals.edges import (
     EdgeDetector, HEDEdgeDetector, hed_edges_from_probabilities, hed_padded_shape,
-    make_edge_detector)
+    hed_precision_here, make_edge_detector)
 from affect_tf.proposals.pipeline import (
     STATUS_CORRUPT, STATUS_EMPTY, ImageResult, Proposals, decode_for_proposals, propose_encoded,
     result_from_edges)
@@ -400,6 +400,8 @@ def run_proposal_stage(examples: Iterable[tuple[str, bytes]], cache: ProposalCac
         raise ValueError(f"commit_seconds must be >= 0. Received: commit_seconds={commit_seconds}")
     check_cache_matches(cache, config)
     _check_hed_precision(config, edge_detector)
+    if config.edge_source == "hed":
+        cache.claim_hed_precision(hed_precision_here(config.hed_precision))
     start = time.monotonic()
     stats = {"processed": 0, "skipped_done": 0, "duplicates": 0, "corrupt": 0, "empty": 0,
              "seconds": 0.0}

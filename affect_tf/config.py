@@ -262,10 +262,11 @@ class ProposalConfig(_Section):
         "3-5 in bfloat16; blocks 1-2, the side outputs and the fusion float32), bfloat16_all "
         "(all five blocks), or auto: bfloat16 on a GPU or on a CPU with bfloat16 instructions "
         "(x86 avx512_bf16 or amx_bf16) where TensorFlow runs oneDNN (its default; "
-        "TF_ENABLE_ONEDNN_OPTS=0 makes bfloat16 slower than float32), float32 otherwise. On 5 photos (<= 500 px, an "
-        "AVX512_BF16 CPU, one thread) HED's network cost 1.01 / 0.64 / 0.50 CPU s per photo; "
-        "of float32's 50 candidates bfloat16 kept 0.75 and bfloat16_all 0.68, where float32 "
-        "under another k-means seed keeps 0.72 (benchmarks/bench_hed.py).",
+        "TF_ENABLE_ONEDNN_OPTS=0 makes bfloat16 slower than float32), float32 otherwise. "
+        "On 5 photos (<= 500 px, an AVX512_BF16 CPU, one thread) HED's network cost "
+        "1.01 / 0.64 / 0.50 CPU s per photo; of float32's 50 candidates bfloat16 kept 0.75 "
+        "and bfloat16_all 0.68, where float32 under another k-means seed keeps 0.72 "
+        "(benchmarks/bench_hed.py).",
         choices=HED_PRECISIONS)
     proposal_max_side: int = setting(
         500, "Proposals are computed on the image resized so its longer side is at most this many "

@@ -34,6 +34,9 @@ Options:
                     and EdgeBoxes' step alpha and max_boxes (~1 min more).
     --solver_sweep  the embedding (affinity and eigenvectors) dense float64 / float32, ARPACK on
                     the dense W, and sparse float32, from 500 boxes up to the uncapped pool.
+    --subspace      block Lanczos against ARPACK on the whole pool (m = 20, 50, 100): the largest
+                    principal angle between their eigen-subspaces, both solvers' CPU seconds, and
+                    a sparse product's cost per vector at block widths 8-64.
     --approximations  the whole pool's embedding by approximations that never visit every
                     overlapping pair (Nystrom with 400 and 800 landmark boxes; IoU >= 0.1 only)
                     beside block Lanczos: candidates kept of the exact selection, CPU seconds.
@@ -79,6 +82,7 @@ import numpy as np  # noqa: E402
 
 from affect_tf.config import ProposalConfig  # noqa: E402
 from affect_tf.io import decode_image_bytes, encode_jpeg  # noqa: E402
+from affect_tf.metrics import box_iou  # noqa: E402
 from affect_tf.proposals import constants, edgeboxes, edges, pipeline, selection  # noqa: E402
 
 STAGE_TARGET_SECONDS = 0.25
@@ -119,6 +123,8 @@ def _parse_args(argv=None):
                         help="also the before / after of issue 10 (kept candidates).")
     parser.add_argument("--levers", action="store_true", help="measure each lever alone.")
     parser.add_argument("--solver_sweep", action="store_true", help="eigen-solvers vs n.")
+    parser.add_argument("--subspace", action="store_true",
+                        help="block Lanczos vs ARPACK on the whole pool, m = 20, 50, 100.")
     parser.add_argument("--approximations", action="store_true",
                         help="the whole pool's embedding by Nystrom and an IoU floor.")
     parser.add_argument("--demo_scenes", type=int, default=0,
@@ -547,18 +553,6 @@ NYSTROM_LANDMARKS = (400, 800)
 IOU_FLOOR = 0.1
 
 
-def _cross_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """IoU [n, p] of every box ``[x1, y1, x2, y2]`` [n, 4] with every other [p, 4]."""
-    width = np.minimum(boxes[:, None, 2], others[None, :, 2])
-    width -= np.maximum(boxes[:, None, 0], others[None, :, 0])
-    height = np.minimum(boxes[:, None, 3], others[None, :, 3])
-    height -= np.maximum(boxes[:, None, 1], others[None, :, 1])
-    intersection = np.maximum(width, 0) * np.maximum(height, 0)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    other_areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return intersection / (areas[:, None] + other_areas[None, :] - intersection)
-
-
 def nystrom_embedding(boxes_xyxy: np.ndarray, m: int, landmarks: int,
                       seed: int = 0) -> np.ndarray:
     """V by the Nystrom extension of the normalized cut (Fowlkes, Belongie, Chung and Malik, PAMI
@@ -568,7 +562,8 @@ def nystrom_embedding(boxes_xyxy: np.ndarray, m: int, landmarks: int,
     boxes = np.asarray(boxes_xyxy, np.float32)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(boxes), size=min(landmarks, len(boxes)), replace=False))
-    cross = _cross_iou(boxes, boxes[chosen])
+    # IoU is symmetric in the axes, so xyxy boxes go through box_iou's [y1, x1, y2, x2] as they are.
+    cross = box_iou(boxes[:, None, :], boxes[chosen][None, :, :]).astype(np.float32)
     values, vectors = np.linalg.eigh(cross[chosen].astype(np.float64))
     kept = values > values.max() * 1e-6
     half_inverse = vectors[:, kept] / np.sqrt(values[kept])  # A^+ = H H'.
@@ -591,6 +586,69 @@ def floored_embedding(boxes_xyxy: np.ndarray, m: int, floor: float) -> np.ndarra
     embedding = np.empty_like(vectors)
     embedding[order] = vectors
     return selection._normalize_rows(embedding)
+
+
+SUBSPACE_EIGENVECTORS = (20, 50, 100)
+PRODUCT_WIDTHS = (8, 16, 32, 64)
+
+
+def _principal_gap(exact: np.ndarray, other: np.ndarray) -> float:
+    """1 - the smallest cosine of the principal angles between two column spaces (0: equal)."""
+    first, _ = np.linalg.qr(exact.astype(np.float64))
+    second, _ = np.linalg.qr(other.astype(np.float64))
+    return float(1.0 - np.linalg.svd(first.T @ second, compute_uv=False).min())
+
+
+def bench_subspace(images, config: ProposalConfig, detector) -> None:
+    """The whole pool's eigenvectors by block Lanczos against ARPACK's, for m = 20, 50, 100: the
+    largest principal angle between the subspaces and both solvers' CPU seconds; then what one
+    sparse product costs per vector at each block width (the photo with most boxes)."""
+    pools, largest = [], np.zeros((0, 4), np.float32)
+    for _, data in images:
+        small = pipeline.resize_for_proposals(pipeline.to_rgb_uint8(decode_image_bytes(data)),
+                                              config.proposal_max_side)
+        boxes, _ = _filtered_boxes(small, config, detector)
+        boxes = selection._check_boxes(edgeboxes.xywh_to_xyxy(boxes), np.float32)
+        largest = boxes if len(boxes) > len(largest) else largest
+        pools.append(selection._sorted_upper_affinity(boxes, "iou")[1:])
+    print("\n== block Lanczos vs ARPACK on the whole pool's components: 1 - cos of the largest "
+          "principal angle (median, max over the photos), eigenvectors' CPU s (median) ==")
+    with selection._threadpools().limit(limits=1):
+        for m in SUBSPACE_EIGENVECTORS:
+            gaps, seconds = [], {"block": [], "arpack": []}
+            for upper, diagonal in pools:
+                vectors = {}
+                for solver in seconds:
+                    runs = [_cpu(selection._sparse_smallest_laplacian_eigenvectors, upper,
+                                 diagonal, m, solver) for _ in range(2)]
+                    vectors[solver] = runs[0][0]
+                    seconds[solver].append(min(spent for _, spent in runs))
+                gaps.append(_principal_gap(vectors["arpack"], vectors["block"]))
+            width, steps = selection._block_lanczos_shape(m)
+            print(f"  m = {m:3d} ({steps + 1} blocks of {width}): 1 - cos median "
+                  f"{np.median(gaps):.1e}, max {np.max(gaps):.1e}; block "
+                  f"{np.median(seconds['block']):.3f} s, ARPACK "
+                  f"{np.median(seconds['arpack']):.3f} s")
+        m = config.num_candidates
+        affinity_seconds = _least_cpu(lambda: selection._sorted_upper_affinity(largest, "iou"))
+        upper, diagonal = max(pools, key=lambda pool: pool[0].shape[0])
+        embedding_seconds = _least_cpu(lambda: selection._sparse_smallest_laplacian_eigenvectors(
+            upper, diagonal, m))
+        embedding = selection._normalize_rows(
+            selection._sparse_smallest_laplacian_eigenvectors(upper, diagonal, m))
+        kmeans_seconds = _least_cpu(lambda: selection.kmeans_labels(
+            embedding, m, n_init=config.kmeans_n_init, seed=config.proposal_seed))
+        print(f"  the selection's parts on the photo with most boxes ({len(largest)}; "
+              f"{upper.nnz} overlapping pairs), CPU s: affinity {affinity_seconds:.3f}, "
+              f"normalization + components + block Lanczos {embedding_seconds:.3f}, k-means "
+              f"{kmeans_seconds:.3f}")
+        multiply = selection._symmetric_product(upper, diagonal)
+        line = f"  one product by S ({upper.shape[0]} boxes), CPU ms per vector:"
+        for width in PRODUCT_WIDTHS:
+            block = np.random.default_rng(0).standard_normal(
+                (upper.shape[0], width)).astype(np.float32)
+            line += f"  {width} wide {1000 * _least_cpu(lambda b=block: multiply(b)) / width:.2f}"
+        print(line)
 
 
 def bench_approximations(images, config: ProposalConfig, detector, cache_dir: str) -> None:
@@ -848,6 +906,8 @@ def main(argv=None) -> None:
         bench_levers(images, new, detector)
     if args.solver_sweep:
         bench_solver_sweep(images, detector)
+    if args.subspace:
+        bench_subspace(images, configs["uncapped"], detector)
     if args.approximations:
         bench_approximations(images, configs["uncapped"], detector, args.reference_cache)
     if args.demo_scenes > 0:

@@ -38,7 +38,7 @@ connected component from ``sparse_solver``: ARPACK (``arpack``: 0.9-1.8 s for 7,
 the dense path's candidates, all 50 of them on each photo) or block Lanczos (``block``, the
 default: the whole selection 0.46 s median, 1.00 s p90 against ARPACK's 0.71 / 2.03 s; ~150
 single sparse products traded for 14 products by a block of 16 vectors; an approximate subspace,
-within 1 - cos = 5e-6 of the exact one, that keeps 0.89 of the exact candidates where another
+within 1 - cos = 4.7e-6 of the exact one, that keeps 0.89 of the exact candidates where another
 k-means seed keeps 0.66, :data:`_BLOCK_WIDTH`). Cheaper approximations that skip pairs of boxes
 (Nystrom's extension from 400 or 800 landmark boxes, the IoUs >= 0.1 alone) keep 0.60-0.67 of
 them: as few as another k-means seed does, or fewer (benchmarks/bench_proposals.py
@@ -103,16 +103,16 @@ _ARPACK_TOLERANCE = 1e-5
 # Block Lanczos (_block_lanczos_shape): blocks of _BLOCK_WIDTH vectors, and as many steps as make a
 # Krylov space of at least _BLOCK_MIN_DIMENSION and _BLOCK_DIMENSION_PER_PAIR * k + _BLOCK_WIDTH
 # vectors (b = 16, 13 steps, 224 vectors for m = 50). The accuracy follows the polynomial degree
-# (the steps) more than the block's width, and a sparse product costs the same per vector from
-# ~16 vectors up (1.1 ms per vector at 16, 1.0 at 64, 1.8 at 8 on a 7,800-box photo): narrow
-# blocks and many steps reach the exact subspace with fewer products. Measured on the uncapped
-# pools of 8 scikit-image photos (1,800-9,100 boxes, one thread), against ARPACK's subspace:
-# 16 x 13 steps is within 1 - cos = 5e-6 on every photo (the largest principal angle) and takes
-# 0.31 s median for the eigenvectors, where the former 64 vectors x 5 steps (384 vectors) was
-# within 1.5e-5 in 0.47 s; at k = 100, 1.6e-9 in 0.55 s against 5.8e-6 in 0.90 s. The candidates
-# follow the subspace's accuracy with a cliff: k-means keeps the exact cut's candidates (0.89 of
-# them, IoU >= 0.7) from 1 - cos ~1e-5 down, and moves as many as another k-means seed does
-# (0.66-0.70) from ~1e-3 up (16 x 10 steps: 0.02; 24 x 8: 1e-3).
+# (the steps) more than the block's width, and a sparse product costs about as much per vector
+# from 16 vectors up (2.1 ms per vector at 16, 1.7-1.8 at 32 and 64, 3.3 at 8, on a 9,100-box
+# photo): narrow blocks and many steps reach the exact subspace with fewer products. Measured on
+# the uncapped pools of 8 scikit-image photos (1,800-9,100 boxes, one thread; bench_proposals.py
+# --subspace), against ARPACK's subspace: within 1 - cos = 4.7e-6 on every photo (the largest
+# principal angle) at m = 50, 5e-10 at m = 20 and 1.6e-9 at m = 100, in half ARPACK's time
+# (0.29 against 0.59 s median at m = 50). The candidates follow the subspace's accuracy with a
+# cliff: k-means keeps the exact cut's candidates (0.89 of them, IoU >= 0.7) at this accuracy, and
+# in a one-off sweep when this shape was chosen, Krylov spaces a few blocks shorter (1 - cos
+# 1e-3 to 2e-2) moved as many candidates as another k-means seed does.
 _BLOCK_WIDTH = 16
 _BLOCK_MIN_DIMENSION = 208
 _BLOCK_DIMENSION_PER_PAIR = 4

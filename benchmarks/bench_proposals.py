@@ -562,7 +562,7 @@ def nystrom_embedding(boxes_xyxy: np.ndarray, m: int, landmarks: int,
     boxes = np.asarray(boxes_xyxy, np.float32)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(boxes), size=min(landmarks, len(boxes)), replace=False))
-    # IoU is symmetric in the axes, so xyxy boxes go through box_iou's [y1, x1, y2, x2] as they are.
+    # IoU treats both axes alike, so xyxy boxes pass as box_iou's [y1, x1, y2, x2].
     cross = box_iou(boxes[:, None, :], boxes[chosen][None, :, :]).astype(np.float32)
     values, vectors = np.linalg.eigh(cross[chosen].astype(np.float64))
     kept = values > values.max() * 1e-6

@@ -20,11 +20,14 @@ toolbox and OpenCV's default; thousands of boxes, so ``affinity_format=auto`` bu
 sparse, its eigenvectors by block Lanczos) and ``uncapped_arpack`` (the same with
 ``sparse_solver=arpack``, the exact eigenvectors). Printed: per-step times, the boxes entering
 the selection, the targets (whole stage <= 0.25 s per image median and <= 0.4 s p90; selection at
-most a quarter of it), then the candidate match against the exact computation: the dense normalized cut (LAPACK, ``selection_
-precision``) of the uncapped pool with the configured k-means seed. A candidate matches when the
-other set holds a box with IoU >= 0.7 with it; the yardstick is the same dense computation with
-another k-means seed (k-means itself moves that many candidates). The dense references take
-~30 s per photo of 8,000 boxes and are cached (``--reference_cache``).
+most a quarter of it); the whole pool's floor: its stage without the eigenvectors (the steps up
+to the filter, plus the k-means that any cut runs on the n rows, plus the exact affinity that an
+exact cut builds), and whether a target lies out of reach of any eigen-solver on this machine;
+then the candidate match against the exact computation: the dense normalized cut (LAPACK,
+``selection_precision``) of the uncapped pool with the configured k-means seed. A candidate
+matches when the other set holds a box with IoU >= 0.7 with it; the yardstick is the same dense
+computation with another k-means seed (k-means itself moves that many candidates). The dense
+references take ~30 s per photo of 8,000 boxes and are cached (``--reference_cache``).
 
 Options:
     --issue10       also the before / after of issue 10: the settings before it (float64
@@ -298,6 +301,62 @@ def print_targets(runs: list[ImageRun]) -> None:
     verdict = "MET" if share <= SELECTION_TARGET_SHARE else "MISSED"
     print(f"  selection {verdict}: {chosen:.3f} s = {100 * share:.0f} % of the stage (median) vs "
           f"target <= {100 * SELECTION_TARGET_SHARE:.0f} %")
+
+
+def floor_seconds(images, runs: list[ImageRun], config: ProposalConfig, detector,
+                  repeats: int) -> dict[str, list[float]]:
+    """Per image, what the whole pool's stage costs besides its eigenvectors (CPU s).
+
+    ``before``: the steps up to the filter (decode, resize, edges, EdgeBoxes, filter; from
+    ``runs``); ``kmeans``: k-means with the config's restarts on the n rows of the embedding, which
+    the paper's step 3 runs whatever finds the eigenvectors; ``affinity``: the exact sparse W,
+    every overlapping pair visited, which an exact cut cannot skip. The least of ``repeats``.
+    """
+    parts: dict[str, list[float]] = {"before": [], "kmeans": [], "affinity": []}
+    for (name, data), run in zip(images, runs):
+        small = pipeline.resize_for_proposals(pipeline.to_rgb_uint8(decode_image_bytes(data)),
+                                              config.proposal_max_side)
+        boxes, _ = _filtered_boxes(small, config, detector)
+        if len(boxes) != run.num_boxes:
+            raise RuntimeError(f"{name}: {len(boxes)} boxes, the timed run had {run.num_boxes}.")
+        boxes_xyxy = selection._check_boxes(edgeboxes.xywh_to_xyxy(boxes),
+                                            np.dtype(config.selection_precision))
+        m = config.num_candidates
+        parts["before"].append(sum(run.seconds[step] for step in STEPS if step != "selection"))
+        if len(boxes_xyxy) <= m:  # No clustering runs.
+            parts["kmeans"].append(0.0)
+            parts["affinity"].append(0.0)
+            continue
+        embedding = selection.box_embedding(
+            boxes_xyxy, m, affinity=config.affinity, affinity_format=config.affinity_format,
+            precision=config.selection_precision, row_normalize=config.spectral_row_normalize,
+            sparse_solver=config.sparse_solver)
+        parts["kmeans"].append(_least_cpu(lambda e=embedding, k=m: selection.kmeans_labels(
+            e, k, n_init=config.kmeans_n_init, seed=config.proposal_seed), repeats))
+        parts["affinity"].append(_least_cpu(
+            lambda b=boxes_xyxy: selection._sorted_upper_affinity(b, config.affinity), repeats))
+    return parts
+
+
+def print_floor(parts: dict[str, list[float]]) -> None:
+    """The floor's median and p90 against the stage's targets: where the floor alone exceeds a
+    target, no eigen-solver meets it on this machine."""
+    before = np.asarray(parts["before"])
+    any_cut = before + np.asarray(parts["kmeans"])
+    exact_cut = any_cut + np.asarray(parts["affinity"])
+    rows = (("steps before the selection (decode ... filter)", before),
+            ("+ k-means on the n rows (any eigen-solver)", any_cut),
+            ("+ the exact affinity (every overlapping pair)", exact_cut))
+    for label, values in rows:
+        print("  {:<48s} median {:.3f} s, p90 {:.3f} s".format(label, *_stats(values)))
+    for label, values in (("any cut", any_cut), ("an exact cut", exact_cut)):
+        median, p90 = _stats(values)
+        reach = []
+        for what, value, target in (("median", median, STAGE_TARGET_SECONDS),
+                                    ("p90", p90, STAGE_P90_TARGET_SECONDS)):
+            verdict = "out of reach" if value > target else "within reach"
+            reach.append(f"{what} target {verdict} ({value:.3f} vs <= {target} s)")
+        print(f"  {label}, before its eigenvectors: " + "; ".join(reach))
 
 
 def kept_fraction(reference: np.ndarray, other: np.ndarray, iou: float = 0.999) -> float:
@@ -740,7 +799,7 @@ def bench_demo(count: int, new: ProposalConfig) -> None:
         after = dataclasses.replace(new, num_candidates=m,
                                     max_boxes=max_boxes or new.max_boxes)
         configs = {f"today m={m} max_boxes={today.max_boxes}": today,
-                   f"today, k-means seed 1": dataclasses.replace(today, proposal_seed=1),
+                   "today, k-means seed 1": dataclasses.replace(today, proposal_seed=1),
                    f"new   m={m} max_boxes={after.max_boxes}": after}
         selected = demo_hit_rates(count, configs)
         reference = selected[next(iter(configs))]
@@ -886,6 +945,10 @@ def main(argv=None) -> None:
         print(f"\n== targets, {name} ({args.edge_source} edges, max_boxes {config.max_boxes}, "
               f"affinity_format {config.affinity_format}) ==")
         print_targets(results[name])
+    print(f"\n== the whole pool's floor ({args.edge_source} edges): what its stage costs besides "
+          "the eigenvectors, per image (CPU s) ==")
+    print_floor(floor_seconds(images, results["uncapped"], configs["uncapped"], detector,
+                              args.repeats))
     count = len(images) if args.match_images < 0 else min(args.match_images, len(images))
     if count:
         references = dense_references(images[:count], configs["uncapped"], detector,

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import scipy.sparse.csgraph
 import scipy.sparse.linalg
 
 from affect_tf.config import ProposalConfig
@@ -533,3 +534,25 @@ def test_the_pipeline_passes_the_affinity_format(monkeypatch):
                             min_box_area=50)
     proposals = pipeline.propose_from_edges(edges, orientation, config)
     assert seen == [("sparse", "arpack")] and len(proposals) == 4
+
+
+@pytest.mark.parametrize("case", ["connected", "components", "no_overlap", "one_box"])
+def test_box_graph_components_equal_a_search_of_the_whole_graph(case, monkeypatch):
+    rng = np.random.default_rng(11)
+    boxes = {"connected": _overlapping_pool(rng, 300),
+             "components": _separate_groups(rng, (40, 25, 3, 2), 3),
+             "no_overlap": _separate_groups(rng, (), 5),
+             "one_box": np.asarray([[0.0, 0.0, 10.0, 10.0]])}[case]
+    _, upper, _ = selection._sorted_upper_affinity(boxes, "iou")
+    expected_count, expected = scipy.sparse.csgraph.connected_components(upper, directed=False)
+    searches = []
+    search = scipy.sparse.csgraph.connected_components
+    monkeypatch.setattr(scipy.sparse.csgraph, "connected_components",
+                        lambda graph, **kwargs: searches.append(graph.nnz) or search(graph,
+                                                                                      **kwargs))
+    count, labels = selection._box_graph_components(upper)
+    assert count == expected_count
+    # The same partition (labels may be numbered otherwise).
+    assert np.unique(np.stack([labels, expected]), axis=1).shape[1] == count
+    # A connected graph is recognized from its 2n-edge subgraph alone.
+    assert len(searches) == (1 if count == 1 else 2)

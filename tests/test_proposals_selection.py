@@ -547,9 +547,12 @@ def test_box_graph_components_equal_a_search_of_the_whole_graph(case, monkeypatc
     expected_count, expected = scipy.sparse.csgraph.connected_components(upper, directed=False)
     searches = []
     search = scipy.sparse.csgraph.connected_components
-    monkeypatch.setattr(scipy.sparse.csgraph, "connected_components",
-                        lambda graph, **kwargs: searches.append(graph.nnz) or search(graph,
-                                                                                      **kwargs))
+
+    def counted_search(graph, **kwargs):
+        searches.append(graph.nnz)
+        return search(graph, **kwargs)
+
+    monkeypatch.setattr(scipy.sparse.csgraph, "connected_components", counted_search)
     count, labels = selection._box_graph_components(upper)
     assert count == expected_count
     # The same partition (labels may be numbered otherwise).

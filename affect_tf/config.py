@@ -289,7 +289,7 @@ class ProposalConfig(_Section):
         "(benchmarks/bench_proposals.py). 10000, the cap of the authors' EdgeBoxes toolbox and "
         "OpenCV's default, gives the paper's whole pool ('thousands': 1,900-9,100 boxes after "
         "the filter on scikit-image's photos), whose candidates the 500-box pool matches only "
-        "39 % of; its selection then takes 0.1-2 s per photo on one core (affinity_format).",
+        "39 % of; its selection then takes 0.06-1.4 s per photo on one core (affinity_format).",
         interval="(0, inf)")
     edge_boxes_alpha: float = setting(
         0.65, "EdgeBoxes sliding-window step IoU (OpenCV default 0.65).", interval="(0, 1)")

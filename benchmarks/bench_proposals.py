@@ -20,14 +20,15 @@ toolbox and OpenCV's default; thousands of boxes, so ``affinity_format=auto`` bu
 sparse, its eigenvectors by block Lanczos) and ``uncapped_arpack`` (the same with
 ``sparse_solver=arpack``, the exact eigenvectors). Printed: per-step times, the boxes entering
 the selection, the targets (whole stage, gradient edges: <= 0.25 s per image median and <= 0.4 s
-p90; HED edges: <= 0.6 s median; selection at most a quarter of it); the whole pool's floor: its stage without the eigenvectors (the steps up
-to the filter, plus the k-means that any cut runs on the n rows, plus the exact affinity that an
-exact cut builds), and whether a target lies out of reach of any eigen-solver on this machine;
-then the candidate match against the exact computation: the dense normalized cut (LAPACK,
-``selection_precision``) of the uncapped pool with the configured k-means seed. A candidate
-matches when the other set holds a box with IoU >= 0.7 with it; the yardstick is the same dense
-computation with another k-means seed (k-means itself moves that many candidates). The dense
-references take ~30 s per photo of 8,000 boxes and are cached (``--reference_cache``).
+p90; HED edges: <= 0.6 s median; selection at most a quarter of it); the whole pool's floor: its
+stage without the eigenvectors (the steps up to the filter, plus the k-means that any cut runs on
+the n rows, plus the exact affinity that an exact cut builds), and whether a target lies out of
+reach of any eigen-solver on this machine; then the candidate match against the exact
+computation: the dense normalized cut (LAPACK, ``selection_precision``) of the uncapped pool with
+the configured k-means seed. A candidate matches when the other set holds a box with IoU >= 0.7
+with it; the yardstick is the same dense computation with another k-means seed (k-means itself
+moves that many candidates). The dense references take ~30 s per photo of 8,000 boxes and are
+cached (``--reference_cache``).
 
 Options:
     --issue10       also the before / after of issue 10: the settings before it (float64
@@ -316,9 +317,9 @@ def floor_seconds(runs: list[ImageRun], config: ProposalConfig,
     every overlapping pair visited, which an exact cut cannot skip. The least of ``repeats``.
     """
     parts: dict[str, list[float]] = {"before": [], "kmeans": [], "affinity": []}
+    m = config.num_candidates
     for run in runs:
         boxes_xyxy = selection._check_boxes(run.pool_xyxy, np.dtype(config.selection_precision))
-        m = config.num_candidates
         parts["before"].append(sum(run.seconds[step] for step in STEPS if step != "selection"))
         if len(boxes_xyxy) <= m:  # No clustering runs.
             parts["kmeans"].append(0.0)
@@ -328,8 +329,8 @@ def floor_seconds(runs: list[ImageRun], config: ProposalConfig,
             boxes_xyxy, m, affinity=config.affinity, affinity_format=config.affinity_format,
             precision=config.selection_precision, row_normalize=config.spectral_row_normalize,
             sparse_solver=config.sparse_solver)
-        parts["kmeans"].append(_least_cpu(lambda e=embedding, k=m: selection.kmeans_labels(
-            e, k, n_init=config.kmeans_n_init, seed=config.proposal_seed), repeats))
+        parts["kmeans"].append(_least_cpu(lambda e=embedding: selection.kmeans_labels(
+            e, m, n_init=config.kmeans_n_init, seed=config.proposal_seed), repeats))
         parts["affinity"].append(_least_cpu(
             lambda b=boxes_xyxy: selection._sorted_upper_affinity(b, config.affinity), repeats))
     return parts
